@@ -65,11 +65,11 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
             int line, col;
             line_col(text, off, &line, &col);
             if (len == 0 || off >= len)
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)",
-                              source, line);
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)", source,
+                              line);
             else
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.20s'",
-                              source, line, col, text + off);
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.20s'", source,
+                              line, col, text + off);
         }
         qy_json_free(d);
         return st;
@@ -77,15 +77,14 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
     /* trailing garbage after the value */
     if (end) {
         size_t off = (size_t)(end - text);
-        while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' ||
-                             text[off] == '\t'))
+        while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' || text[off] == '\t'))
             off++;
         if (off < len && text[off] != '\0') {
             int line, col;
             line_col(text, off, &line, &col);
             qy_json_free(d);
-            return qy_error(QY_ERR_FORMAT, "%s: invalid JSON: extra data at line %d, column %d",
-                            source, line, col);
+            return qy_error(QY_ERR_FORMAT, "%s: invalid JSON: extra data at line %d, column %d", source, line,
+                            col);
         }
     }
     *out = d;
@@ -162,8 +161,7 @@ int qy_jref_get(const qy_jref *r, const char *rel, qy_jref *out) {
                                 qy_json_source(r->doc), cur.path, jtype(cur.node));
             }
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(cur.node, key);
-            if (!c)
-                return qy_error(QY_ERR_NOT_FOUND, "%s: %s: missing", qy_json_source(r->doc), cur.path);
+            if (!c) return qy_error(QY_ERR_NOT_FOUND, "%s: %s: missing", qy_json_source(r->doc), cur.path);
             cur.node = c;
         } else if (*p == '[') {
             p++;
@@ -244,8 +242,7 @@ int qy_jref_int(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64
     return QY_OK;
 }
 
-int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def,
-                   int64_t *out) {
+int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def, int64_t *out) {
     if (!qy_jref_has(r, rel)) {
         *out = def;
         return QY_OK;
@@ -313,8 +310,8 @@ int qy_jref_at(const qy_jref *r, size_t i, qy_jref *out, const char **key) {
     const cJSON *c;
     for (c = r->node->child; c && k < i; c = c->next) k++;
     if (!c)
-        return qy_error(QY_ERR_NOT_FOUND, "%s: %s[%zu]: missing", qy_json_source(r->doc),
-                        shown_path(r->path), i);
+        return qy_error(QY_ERR_NOT_FOUND, "%s: %s[%zu]: missing", qy_json_source(r->doc), shown_path(r->path),
+                        i);
     qy_jref x = *r;
     char piece[160];
     if (cJSON_IsObject(r->node))

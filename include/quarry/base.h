@@ -58,7 +58,7 @@ const char *qy_errmsg(void);
 /* Set the calling thread's message (printf format) and return `status`, so that
  * error paths read `return qy_error(QY_ERR_FORMAT, "%s: line %d: ...", path, line);` */
 int qy_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int qy_verror(int status, const char *fmt, va_list ap);
+int qy_verror(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Prepend context to the current message: "ctx: <old message>". Returns `status`. */
 int qy_error_wrap(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -27,7 +27,7 @@ static void ensure_hooks(void) { pthread_once(&hooks_once, install_hooks); }
 /* line and column of byte offset `off` in text, for parse errors */
 static void line_col(const char *text, size_t off, int *line, int *col) {
     int l = 1, c = 1;
-    for (size_t i = 0; i < off && text[i]; i++) {
+    for (size_t i = 0; i < off; i++) {
         if (text[i] == '\n') {
             l++;
             c = 1;
@@ -67,9 +67,18 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
             if (len == 0 || off >= len)
                 st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)", source,
                               line);
-            else
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.20s'", source,
-                              line, col, text + off);
+            else {
+                /* the input need not be NUL-terminated: copy at most 20 bytes */
+                char near[24];
+                size_t k = 0;
+                for (; k < 20 && off + k < len; k++) {
+                    unsigned char ch = (unsigned char)text[off + k];
+                    near[k] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+                }
+                near[k] = '\0';
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%s'", source,
+                              line, col, near);
+            }
         }
         qy_json_free(d);
         return st;

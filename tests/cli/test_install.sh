@@ -22,12 +22,15 @@ int main(void) {
 }
 C
 export PKG_CONFIG_PATH="$pc"
+# a sanitizer build's library needs the sanitizer runtimes in the program too
+san=""
+grep -q '^QUARRY_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && san="-fsanitize=address,undefined"
 # static link (the shared library needs no flags beyond --libs)
 # (static archive + the private dependencies listed in quarry.pc, linked dynamically)
 privs="$(pkg-config --print-requires-private quarry | awk '{print $1}' | tr '\n' ' ')"
-cc -std=c11 "$tmp/use.c" -o "$tmp/use_static" $(pkg-config --cflags quarry) "$pc/../libquarry.a" \
+cc $san -std=c11 "$tmp/use.c" -o "$tmp/use_static" $(pkg-config --cflags quarry) "$pc/../libquarry.a" \
     $(pkg-config --libs $privs) $(pkg-config --variable=Libs.private quarry 2>/dev/null) -lstemmer -lpthread -lm
 "$tmp/use_static"
-cc -std=c11 "$tmp/use.c" -o "$tmp/use_shared" $(pkg-config --cflags --libs quarry) -Wl,-rpath,"$pc/.."
+cc $san -std=c11 "$tmp/use.c" -o "$tmp/use_shared" $(pkg-config --cflags --libs quarry) -Wl,-rpath,"$pc/.."
 "$tmp/use_shared"
 echo "install: ok"

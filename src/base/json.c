@@ -76,8 +76,8 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
                     near[k] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
                 }
                 near[k] = '\0';
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%s'", source,
-                              line, col, near);
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%s'", source, line,
+                              col, near);
             }
         }
         qy_json_free(d);

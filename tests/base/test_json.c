@@ -165,6 +165,19 @@ static void test_parse_out_of_memory(void **state) {
         });
 }
 
+static void test_write_out_of_memory(void **state) {
+    char dir[] = "/tmp/qy-jsonw-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/w.json", dir);
+    qy_json *d = parse(CONFIG);
+    int st;
+    QY_OOM_WALK(st, { st = qy_json_write_file(path, qy_json_root(d)); }, {});
+    qy_json_free(d);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0); /* no temporaries left */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_typed_getters),
@@ -172,6 +185,7 @@ int main(void) {
         cmocka_unit_test(test_parse_errors_have_line_and_column),
         cmocka_unit_test(test_write_and_read_back),
         cmocka_unit_test(test_parse_out_of_memory),
+        cmocka_unit_test(test_write_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

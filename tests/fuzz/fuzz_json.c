@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         qy_jref_int(&root, paths[i], -5, 5, &n);
         qy_jref_bool(&root, paths[i], &b);
         qy_jref_string(&root, paths[i], &s);
-        if (qy_jref_array(&root, paths[i], &x, &cnt) == QY_OK || qy_jref_object(&root, paths[i], &x, &cnt) == QY_OK)
+        if (qy_jref_array(&root, paths[i], &x, &cnt) == QY_OK ||
+            qy_jref_object(&root, paths[i], &x, &cnt) == QY_OK)
             for (size_t k = 0; k < cnt && k < 8; k++) {
                 qy_jref e;
                 const char *key;

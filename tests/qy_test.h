@@ -7,7 +7,9 @@
  * QY_OOM_WALK runs BODY with the 0th, 1st, 2nd... allocation failing until BODY
  * succeeds with no failure injected. Every run that hit an injected failure must
  * return QY_ERR_NOMEM (or the status in `oom_ok`) and leave exactly as many live
- * blocks as before; after a success CLEANUP runs and must free everything. */
+ * blocks as before; after a success CLEANUP runs and must free everything.
+ * (A BODY with commas outside parentheses, e.g. `int a[2] = {1, 2};`, must move
+ * into a helper function: the preprocessor splits macro arguments there.) */
 #ifndef QY_TEST_H
 #define QY_TEST_H
 

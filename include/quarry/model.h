@@ -119,6 +119,9 @@ const char *qy_st_metadata(const qy_st_file *f, const char *key);
  * to nearest; other dtypes give QY_ERR_UNSUPPORTED naming the tensor. */
 int qy_st_read_f32(const qy_st_tensor *t, float *out, size_t n);
 
+/* "[1024, 64]" into buf (cut to cap); returns buf. */
+const char *qy_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap);
+
 /* Exact half-precision conversions (round to nearest even when narrowing;
  * NaN stays NaN, overflow goes to infinity). */
 float qy_f16_to_f32(uint16_t h);

@@ -43,13 +43,6 @@ static const char *token_text(int64_t id, char *buf, size_t cap) {
     return buf;
 }
 
-static void shape_text(const int64_t *shape, int ndim, char *buf, size_t cap) {
-    size_t l = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim && l < cap; i++)
-        l += (size_t)snprintf(buf + l, cap - l, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (l < cap) snprintf(buf + l, cap - l, "]");
-}
-
 static const char *rope_text(const qy_lm_config *c, char *buf, size_t cap) {
     if (!c->use_rope) return "learned absolute positions";
     if (c->rope_scaling == QY_ROPE_LINEAR)
@@ -181,7 +174,7 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
     printf("\n%-56s %-14s %-6s %s\n", "tensor", "shape", "dtype", "elements");
     for (size_t i = 0; i < qy_lm_spec_count(spec); i++) {
         const qy_lm_param *p = qy_lm_spec_at(spec, i);
-        shape_text(p->shape, p->ndim, line, sizeof line);
+        qy_shape_text(p->shape, p->ndim, line, sizeof line);
         printf("%-56s %-14s %-6s %s%s%s\n", p->name, line, found[i] ? qy_st_dtype_name(found[i]->dtype) : "absent",
                grouped(p->numel, b1, sizeof b1), found[i] && strcmp(found[i]->name, p->name) ? "  stored as " : "",
                found[i] && strcmp(found[i]->name, p->name) ? found[i]->name : "");
@@ -191,7 +184,7 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
         int taken = 0;
         for (size_t k = 0; k < qy_lm_spec_count(spec) && !taken; k++) taken = found[k] == t;
         if (!taken) {
-            shape_text(t->shape, t->ndim, line, sizeof line);
+            qy_shape_text(t->shape, t->ndim, line, sizeof line);
             printf("%-56s %-14s %-6s (not used)\n", t->name, line, qy_st_dtype_name(t->dtype));
         }
     }

@@ -225,13 +225,13 @@ static int json_size(const cJSON *n, uint64_t *out) {
     return 1;
 }
 
-static void shape_str(const int64_t *shape, int ndim, char *buf, size_t cap) {
-    size_t l = 0;
-    buf[0] = '\0';
-    l += (size_t)snprintf(buf + l, cap - l, "[");
+const char *qy_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap) {
+    if (!cap) return buf;
+    size_t l = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && l < cap; i++)
         l += (size_t)snprintf(buf + l, cap - l, "%s%" PRId64, i ? ", " : "", shape[i]);
     if (l < cap) snprintf(buf + l, cap - l, "]");
+    return buf;
 }
 
 static int add_entry(qy_st_file *f, st_entry **out) {
@@ -335,7 +335,7 @@ static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t d
                         src, name, begin, end, data_size);
     if (end - begin != nbytes) {
         char sh[160];
-        shape_str(t->shape, ndim, sh, sizeof sh);
+        qy_shape_text(t->shape, ndim, sh, sizeof sh);
         return qy_error(QY_ERR_FORMAT,
                         "%s: tensor '%.200s': shape %s of %s needs %zu bytes but data_offsets span %" PRIu64,
                         src, name, sh, dtype_info[dtype].name, nbytes, end - begin);
@@ -348,34 +348,46 @@ static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t d
     return QY_OK;
 }
 
-static const qy_st_file *sort_ctx_file; /* qsort has no context argument; guarded below */
+/* Heap sort of an index array with a context pointer (qsort has none);
+ * comparators break ties by index, so the order is total and deterministic. */
+typedef int (*idx_cmp)(const void *ctx, size_t a, size_t b);
 
-static int cmp_by_begin(const void *a, const void *b) {
-    const st_entry *x = &sort_ctx_file->entries[*(const size_t *)a];
-    const st_entry *y = &sort_ctx_file->entries[*(const size_t *)b];
+static void sift_down(size_t *idx, size_t root, size_t n, idx_cmp cmp, const void *ctx) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        if (child + 1 < n && cmp(ctx, idx[child], idx[child + 1]) < 0) child++;
+        if (cmp(ctx, idx[root], idx[child]) >= 0) return;
+        size_t t = idx[root];
+        idx[root] = idx[child];
+        idx[child] = t;
+        root = child;
+    }
+}
+
+static void sort_idx(size_t *idx, size_t n, idx_cmp cmp, const void *ctx) {
+    for (size_t i = n / 2; i-- > 0;) sift_down(idx, i, n, cmp, ctx);
+    for (size_t end = n; end > 1; end--) {
+        size_t t = idx[0];
+        idx[0] = idx[end - 1];
+        idx[end - 1] = t;
+        sift_down(idx, 0, end - 1, cmp, ctx);
+    }
+}
+
+static int tie(size_t a, size_t b) { return a < b ? -1 : a > b; }
+
+static int cmp_by_begin(const void *ctx, size_t a, size_t b) {
+    const st_entry *x = &((const qy_st_file *)ctx)->entries[a], *y = &((const qy_st_file *)ctx)->entries[b];
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     if (x->end != y->end) return x->end < y->end ? -1 : 1;
-    return 0;
+    return tie(a, b);
 }
 
-static int cmp_by_name(const void *a, const void *b) {
-    const st_entry *x = &sort_ctx_file->entries[*(const size_t *)a];
-    const st_entry *y = &sort_ctx_file->entries[*(const size_t *)b];
+static int cmp_by_name(const void *ctx, size_t a, size_t b) {
+    const st_entry *x = &((const qy_st_file *)ctx)->entries[a], *y = &((const qy_st_file *)ctx)->entries[b];
     int c = strcmp(x->t.name, y->t.name);
-    if (c) return c;
-    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
-}
-
-/* sort idx[0..n) of f's entries; qsort without a context pointer needs the
- * file in a static, so sorts are serialised by a mutex */
-#include <pthread.h>
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-static void sort_entries(const qy_st_file *f, size_t *idx, size_t n, int (*cmp)(const void *, const void *)) {
-    pthread_mutex_lock(&sort_lock);
-    sort_ctx_file = f;
-    qsort(idx, n, sizeof *idx, cmp);
-    sort_ctx_file = NULL;
-    pthread_mutex_unlock(&sort_lock);
+    return c ? c : tie(a, b);
 }
 
 /* the tensors of entries [first, count) must tile [0, data_size) exactly */
@@ -384,7 +396,7 @@ static int check_tiling(qy_st_file *f, size_t first, size_t data_size, const cha
     size_t *idx = qy_mallocn(n ? n : 1, sizeof *idx);
     if (!idx) return QY_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) idx[i] = first + i;
-    sort_entries(f, idx, n, cmp_by_begin);
+    sort_idx(idx, n, cmp_by_begin, f);
     size_t pos = 0;
     const char *prev = NULL;
     int st = QY_OK;
@@ -456,7 +468,7 @@ static int finish(qy_st_file *f) {
     f->by_name = qy_mallocn(f->count ? f->count : 1, sizeof *f->by_name);
     if (!f->by_name) return QY_ERR_NOMEM;
     for (size_t i = 0; i < f->count; i++) f->by_name[i] = i;
-    sort_entries(f, f->by_name, f->count, cmp_by_name);
+    sort_idx(f->by_name, f->count, cmp_by_name, f);
     for (size_t i = 1; i < f->count; i++) {
         const st_entry *a = &f->entries[f->by_name[i - 1]], *b = &f->entries[f->by_name[i]];
         if (!strcmp(a->t.name, b->t.name)) {
@@ -891,15 +903,17 @@ static void sb_json_string(sbuf *b, const char *s) {
     sb_put(b, "\"", 1);
 }
 
-static const wr_entry *sort_ctx_writer_entries;
-static int cmp_writer_name(const void *a, const void *b) {
-    return strcmp(sort_ctx_writer_entries[*(const size_t *)a].name, sort_ctx_writer_entries[*(const size_t *)b].name);
+static int cmp_writer_name(const void *ctx, size_t a, size_t b) {
+    const wr_entry *e = ctx;
+    int c = strcmp(e[a].name, e[b].name);
+    return c ? c : tie(a, b);
 }
-static int cmp_writer(const void *a, const void *b) {
-    const wr_entry *x = &sort_ctx_writer_entries[*(const size_t *)a];
-    const wr_entry *y = &sort_ctx_writer_entries[*(const size_t *)b];
-    if (x->dtype != y->dtype) return x->dtype > y->dtype ? -1 : 1; /* dtype descending */
-    return strcmp(x->name, y->name);
+
+/* the reference writer's order: dtype descending, then name */
+static int cmp_writer(const void *ctx, size_t a, size_t b) {
+    const wr_entry *e = ctx;
+    if (e[a].dtype != e[b].dtype) return e[a].dtype > e[b].dtype ? -1 : 1;
+    return cmp_writer_name(ctx, a, b);
 }
 
 /* entry indexes in file order */
@@ -907,11 +921,7 @@ static int writer_order(const qy_st_writer *w, size_t **out) {
     size_t *idx = qy_mallocn(w->count ? w->count : 1, sizeof *idx);
     if (!idx) return QY_ERR_NOMEM;
     for (size_t i = 0; i < w->count; i++) idx[i] = i;
-    pthread_mutex_lock(&sort_lock);
-    sort_ctx_writer_entries = w->entries;
-    qsort(idx, w->count, sizeof *idx, cmp_writer);
-    sort_ctx_writer_entries = NULL;
-    pthread_mutex_unlock(&sort_lock);
+    sort_idx(idx, w->count, cmp_writer, w->entries);
     *out = idx;
     return QY_OK;
 }
@@ -1107,11 +1117,7 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
         for (size_t k = 0; k < w->count; k++) shard_of_entry[idx[k]] = shard_of[k];
         for (size_t i = 0; i < w->count; i++) shard_of[i] = shard_of_entry[i];
         for (size_t i = 0; i < w->count; i++) by_name[i] = i;
-        pthread_mutex_lock(&sort_lock);
-        sort_ctx_writer_entries = w->entries;
-        qsort(by_name, w->count, sizeof *by_name, cmp_writer_name);
-        sort_ctx_writer_entries = NULL;
-        pthread_mutex_unlock(&sort_lock);
+        sort_idx(by_name, w->count, cmp_writer_name, w->entries);
         char num[96];
         snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_size\": %zu\n  },\n  \"weight_map\": {", total);
         sb_str(&b, num);

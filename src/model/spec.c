@@ -214,13 +214,6 @@ static const qy_st_tensor *lookup(const qy_lm_spec *s, const qy_st_file *st, con
     return NULL;
 }
 
-static void shape_text(const int64_t *shape, int ndim, char *buf, size_t cap) {
-    size_t l = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim && l < cap; i++)
-        l += (size_t)snprintf(buf + l, cap - l, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (l < cap) snprintf(buf + l, cap - l, "]");
-}
-
 int qy_lm_spec_check(const qy_lm_spec *s, const qy_st_file *st, const qy_st_tensor **found, size_t *unused) {
     size_t used = 0;
     for (size_t i = 0; i < s->count; i++) {
@@ -238,8 +231,8 @@ int qy_lm_spec_check(const qy_lm_spec *s, const qy_st_file *st, const qy_st_tens
         for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
         if (!same) {
             char want[96], got[160];
-            shape_text(p->shape, p->ndim, want, sizeof want);
-            shape_text(t->shape, t->ndim, got, sizeof got);
+            qy_shape_text(p->shape, p->ndim, want, sizeof want);
+            qy_shape_text(t->shape, t->ndim, got, sizeof got);
             return qy_error(QY_ERR_SHAPE, "%s: tensor '%s' has shape %s, the config implies %s", qy_st_source(st),
                             t->name, got, want);
         }

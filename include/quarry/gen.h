@@ -110,7 +110,7 @@ int qy_logits_top_p(float *scores, int V, float top_p);
 /* keep tokens with prob >= min_p * max prob (MinPLogitsWarper) */
 void qy_logits_min_p(float *scores, int V, float min_p);
 /* log-softmax in place (double accumulation, float result) */
-void qy_log_softmax(float *x, int V);
+void qy_logits_log_softmax(float *x, int V);
 
 /* ------------------------------------------------------------ docid trie */
 

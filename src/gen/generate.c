@@ -228,7 +228,7 @@ static int decode_rows(const qy_gen_model *m, const int32_t *prompt, int prompt_
                 next = argmax(row, V);
             }
             /* score: the model's own log-probability of the chosen token */
-            qy_log_softmax(lg, V);
+            qy_logits_log_softmax(lg, V);
             sq->score += lg[next];
             sq->tokens[sq->len++] = next;
             if (!is_eos(c, next) && t + 1 < T) {
@@ -343,7 +343,7 @@ static int beam_search(const qy_gen_model *m, const int32_t *prompt, int prompt_
         for (int b = 0; b < nb; b++) {
             float *row = acc + (size_t)b * V;
             memcpy(row, logits + (size_t)b * V, sizeof(float) * (size_t)V);
-            qy_log_softmax(row, V);
+            qy_logits_log_softmax(row, V);
             memcpy(w.full + prompt_len, run_seq + (size_t)b * T, sizeof(int32_t) * (size_t)t);
             if ((st = process_row(c, &w, row, w.full, cur_len, prompt_len))) goto done;
             for (int v = 0; v < V; v++) row[v] = row[v] + run_score[b];

@@ -99,7 +99,7 @@ void qy_logits_min_p(float *scores, int V, float min_p) {
         if (i != arg && (double)scores[i] - mx < thresh) scores[i] = -INFINITY;
 }
 
-void qy_log_softmax(float *x, int V) {
+void qy_logits_log_softmax(float *x, int V) {
     double mx = -INFINITY;
     for (int i = 0; i < V; i++)
         if (x[i] > mx) mx = x[i];

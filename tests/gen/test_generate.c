@@ -111,7 +111,7 @@ static void test_top_k_top_p_min_p(void **state) {
     qy_logits_temperature(r, 3, 2.0f);
     assert_true(r[2] == 1.5f);
     float l[3] = {1, 2, 3};
-    qy_log_softmax(l, 3);
+    qy_logits_log_softmax(l, 3);
     assert_true(fabs(exp(l[0]) + exp(l[1]) + exp(l[2]) - 1.0) < 1e-6);
 }
 

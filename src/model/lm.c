@@ -1,0 +1,377 @@
+/* lm.c — transformer families on the tensor engine: GPT-2, Llama, Qwen2, Qwen3, BERT.
+ *
+ * Each family is one forward function written with qy_* ops, so backward,
+ * no-grad inference, frozen parameters and activation hooks come from the engine.
+ * Parameters keep the checkpoint's names and layouts; the order is the spec's
+ * (PyTorch named_parameters()). Tapped activations, per layer l:
+ *   "layers.l.in"        block input (residual stream)
+ *   "layers.l.attn.out"  attention output after its projection
+ *   "layers.l.mlp.in"    MLP input after the norm ("keys" for editing methods)
+ *   "layers.l.mlp.act"   MLP hidden activation (before the down projection)
+ *   "layers.l.mlp.out"   MLP output
+ *   "layers.l.out"       block output; and "final" after the final norm. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "quarry/lm.h"
+
+struct qy_lm {
+    qy_lm_config cfg;
+    qy_lm_spec *spec;
+    qy_params *ps;
+    qy_tensor **param; /* one per spec entry, spec order */
+    qy_tensor *head;   /* LM head: lm_head.weight, or the token embedding when tied */
+};
+
+const qy_lm_config *qy_lm_get_config(const qy_lm *lm) { return &lm->cfg; }
+qy_params *qy_lm_params(qy_lm *lm) { return lm->ps; }
+
+void qy_lm_free(qy_lm *lm) {
+    if (!lm) return;
+    qy_params_free(lm->ps);
+    qy_lm_spec_free(lm->spec);
+    qy_free(lm->param);
+    qy_free(lm);
+}
+
+static int check_supported(const qy_lm_config *c) {
+    if (c->rope_scaling != QY_ROPE_DEFAULT)
+        return qy_error(QY_ERR_UNSUPPORTED,
+                        "config.json: rope scaling (%s) is read but not yet applied by the "
+                        "forward pass",
+                        c->rope_scaling == QY_ROPE_LINEAR ? "linear" : "llama3");
+    if (c->num_heads % c->num_kv_heads)
+        return qy_error(QY_ERR_ARG,
+                        "config.json: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
+                        (long long)c->num_heads, (long long)c->num_kv_heads);
+    if (c->use_rope && c->head_dim % 2)
+        return qy_error(QY_ERR_ARG, "config.json: head_dim %lld must be even for rotary embeddings",
+                        (long long)c->head_dim);
+    return QY_OK;
+}
+
+/* Declare the spec's parameters (norm gains and biases in the no-decay group). */
+static int lm_alloc(const qy_lm_config *cfg, qy_lm **out) {
+    *out = NULL;
+    int st = check_supported(cfg);
+    if (st) return st;
+    qy_lm *lm = qy_calloc(1, sizeof *lm);
+    if (!lm) return QY_ERR_NOMEM;
+    lm->cfg = *cfg;
+    if ((st = qy_lm_spec_new(cfg, &lm->spec)) || (st = qy_params_new(&lm->ps))) goto fail;
+    size_t n = qy_lm_spec_count(lm->spec);
+    lm->param = qy_calloc(n, sizeof *lm->param);
+    if (!lm->param) {
+        st = QY_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const qy_lm_param *p = qy_lm_spec_at(lm->spec, i);
+        int group =
+            (p->role == QY_ROLE_NORM_WEIGHT || p->role == QY_ROLE_NORM_BIAS || p->role == QY_ROLE_BIAS)
+                ? QY_GROUP_NO_DECAY
+                : QY_GROUP_DECAY;
+        if ((st = qy_params_add(lm->ps, p->name, p->ndim, p->shape, group, &lm->param[i]))) goto fail;
+    }
+    if ((st = qy_params_alloc(lm->ps))) goto fail;
+    long h = qy_lm_spec_find(lm->spec, "lm_head.weight");
+    lm->head = h >= 0 ? lm->param[h] : lm->param[0]; /* the token embedding comes first */
+    *out = lm;
+    return QY_OK;
+fail:
+    qy_lm_free(lm);
+    return st;
+}
+
+int qy_lm_load(const char *dir, qy_lm **out) {
+    *out = NULL;
+    qy_lm_config cfg;
+    int st = qy_lm_config_read_dir(dir, &cfg);
+    if (st) return st;
+    qy_lm *lm;
+    if ((st = lm_alloc(&cfg, &lm))) return st;
+    qy_st_file *f = NULL;
+    const qy_st_tensor **found = NULL;
+    size_t n = qy_lm_spec_count(lm->spec);
+    if ((st = qy_st_open_dir(dir, &f))) goto done;
+    found = qy_calloc(n, sizeof *found);
+    if (!found) {
+        st = QY_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = qy_lm_spec_check(lm->spec, f, found, NULL))) goto done;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (!found[i]) continue; /* an absent optional parameter (BERT pooler) stays zero */
+        st = qy_st_read_f32(found[i], lm->param[i]->data, lm->param[i]->n);
+    }
+done:
+    qy_free(found);
+    qy_st_close(f);
+    if (st) {
+        qy_lm_free(lm);
+        return st;
+    }
+    *out = lm;
+    return QY_OK;
+}
+
+int qy_lm_new(const qy_lm_config *cfg, float init_std, uint64_t seed, qy_lm **out) {
+    int st = lm_alloc(cfg, out);
+    if (st) return st;
+    qy_lm *lm = *out;
+    qy_rng base;
+    qy_rng_seed(&base, seed);
+    for (size_t i = 0; i < qy_lm_spec_count(lm->spec); i++) {
+        const qy_lm_param *p = qy_lm_spec_at(lm->spec, i);
+        qy_rng r = qy_rng_split(&base, i);
+        if (p->role == QY_ROLE_NORM_WEIGHT)
+            qy_param_init_normal(lm->param[i], &r, 0.0f, 1.0f);
+        else if (p->role == QY_ROLE_NORM_BIAS || p->role == QY_ROLE_BIAS)
+            qy_param_init_normal(lm->param[i], &r, 0.0f, 0.0f);
+        else
+            qy_param_init_normal(lm->param[i], &r, init_std, 0.0f);
+    }
+    return QY_OK;
+}
+
+/* parameter by printf-formatted name (NULL if absent: optional pieces) */
+static qy_tensor *P(const qy_lm *lm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static qy_tensor *P(const qy_lm *lm, const char *fmt, ...) {
+    char name[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return qy_params_find(lm->ps, name);
+}
+
+/* name an activation "layers.L.WHAT" and give hooks a chance at it */
+static qy_tensor *tap(qy_graph *g, qy_tensor *t, const char *what, int layer) {
+    char name[64];
+    snprintf(name, sizeof name, "layers.%d.%s", layer, what);
+    return qy_tap(g, name, t);
+}
+
+/* y = x W^T + b (nn.Linear: W (out,in)) */
+static qy_tensor *linear(qy_graph *g, qy_tensor *x, qy_tensor *w, qy_tensor *b) {
+    qy_tensor *y = qy_matmul(g, x, w, 0, 1);
+    return b ? qy_add(g, y, b) : y;
+}
+
+/* y = x W + b (GPT-2 Conv1D: W (in,out)) */
+static qy_tensor *conv1d(qy_graph *g, qy_tensor *x, qy_tensor *w, qy_tensor *b) {
+    return qy_add(g, qy_matmul(g, x, w, 0, 0), b);
+}
+
+static qy_tensor *embed(qy_graph *g, qy_tensor *table, const int32_t *ids, int B, int T) {
+    qy_tensor *e = qy_index_select(g, table, ids, (size_t)B * (size_t)T);
+    int64_t shape[3] = {B, T, table->shape[1]};
+    return qy_reshape(g, e, 3, shape);
+}
+
+/* the batch's positions, or a new array 0..T-1 per row (qy_free it); NULL when out of memory */
+static int32_t *positions_or_default(const qy_lm_batch *b) {
+    if (b->positions) return (int32_t *)b->positions;
+    size_t bt = (size_t)b->B * (size_t)b->T;
+    int32_t *pos = qy_mallocn(bt, sizeof(int32_t));
+    if (pos)
+        for (size_t i = 0; i < bt; i++) pos[i] = (int32_t)(i % (size_t)b->T);
+    return pos;
+}
+
+static qy_tensor *act(qy_graph *g, qy_tensor *x, qy_lm_act a) {
+    switch (a) {
+    case QY_ACT_GELU: return qy_gelu_erf(g, x);
+    case QY_ACT_GELU_TANH: return qy_gelu_tanh(g, x);
+    case QY_ACT_RELU: return qy_relu(g, x);
+    default: return qy_silu(g, x);
+    }
+}
+
+static qy_tensor *forward_gpt2(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+    const qy_lm_config *c = &lm->cfg;
+    int64_t C = c->hidden_size;
+    float eps = (float)c->norm_eps;
+    qy_tensor *x = embed(g, P(lm, "transformer.wte.weight"), b->ids, b->B, b->T);
+    /* learned positions: rows 0..T-1 of wpe (or the given positions) */
+    int32_t *pos = positions_or_default(b);
+    if (!pos) return NULL;
+    x = qy_add(g, x, embed(g, P(lm, "transformer.wpe.weight"), pos, b->B, b->T));
+    if (pos != b->positions) qy_free(pos); /* ops copy their index arrays */
+    for (int l = 0; l < (int)c->num_layers; l++) {
+        x = tap(g, x, "in", l);
+        qy_tensor *h = qy_layernorm(g, x, P(lm, "transformer.h.%d.ln_1.weight", l),
+                                    P(lm, "transformer.h.%d.ln_1.bias", l), eps);
+        qy_tensor *qkv = conv1d(g, h, P(lm, "transformer.h.%d.attn.c_attn.weight", l),
+                                P(lm, "transformer.h.%d.attn.c_attn.bias", l));
+        qy_tensor *q = qy_slice(g, qkv, 2, 0, C), *k = qy_slice(g, qkv, 2, C, C),
+                  *v = qy_slice(g, qkv, 2, 2 * C, C);
+        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_heads, 0.0f, 1, b->attn_mask);
+        a = conv1d(g, a, P(lm, "transformer.h.%d.attn.c_proj.weight", l),
+                   P(lm, "transformer.h.%d.attn.c_proj.bias", l));
+        x = qy_add(g, x, tap(g, a, "attn.out", l));
+        h = qy_layernorm(g, x, P(lm, "transformer.h.%d.ln_2.weight", l),
+                         P(lm, "transformer.h.%d.ln_2.bias", l), eps);
+        h = tap(g, h, "mlp.in", l);
+        h = act(g,
+                conv1d(g, h, P(lm, "transformer.h.%d.mlp.c_fc.weight", l),
+                       P(lm, "transformer.h.%d.mlp.c_fc.bias", l)),
+                c->act);
+        h = tap(g, h, "mlp.act", l);
+        h = conv1d(g, h, P(lm, "transformer.h.%d.mlp.c_proj.weight", l),
+                   P(lm, "transformer.h.%d.mlp.c_proj.bias", l));
+        x = qy_add(g, x, tap(g, h, "mlp.out", l));
+        x = tap(g, x, "out", l);
+    }
+    return qy_layernorm(g, x, P(lm, "transformer.ln_f.weight"), P(lm, "transformer.ln_f.bias"), eps);
+}
+
+/* Qwen3's per-head RMSNorm on q or k (B,T,NH*HS) */
+static qy_tensor *head_norm(qy_graph *g, qy_tensor *x, qy_tensor *w, int64_t hs, float eps) {
+    int64_t B = x->shape[0], T = x->shape[1], C = x->shape[2];
+    int64_t per_head[3] = {B, T * (C / hs), hs}, back[3] = {B, T, C};
+    return qy_reshape(g, qy_rmsnorm(g, qy_reshape(g, x, 3, per_head), w, eps), 3, back);
+}
+
+static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+    const qy_lm_config *c = &lm->cfg;
+    float eps = (float)c->norm_eps, theta = (float)c->rope_theta;
+    int64_t hs = c->head_dim;
+    qy_tensor *x = embed(g, P(lm, "model.embed_tokens.weight"), b->ids, b->B, b->T);
+    for (int l = 0; l < (int)c->num_layers; l++) {
+        x = tap(g, x, "in", l);
+        qy_tensor *h = qy_rmsnorm(g, x, P(lm, "model.layers.%d.input_layernorm.weight", l), eps);
+        qy_tensor *q = linear(g, h, P(lm, "model.layers.%d.self_attn.q_proj.weight", l),
+                              P(lm, "model.layers.%d.self_attn.q_proj.bias", l));
+        qy_tensor *k = linear(g, h, P(lm, "model.layers.%d.self_attn.k_proj.weight", l),
+                              P(lm, "model.layers.%d.self_attn.k_proj.bias", l));
+        qy_tensor *v = linear(g, h, P(lm, "model.layers.%d.self_attn.v_proj.weight", l),
+                              P(lm, "model.layers.%d.self_attn.v_proj.bias", l));
+        if (c->qk_norm && q && k) {
+            q = head_norm(g, q, P(lm, "model.layers.%d.self_attn.q_norm.weight", l), hs, eps);
+            k = head_norm(g, k, P(lm, "model.layers.%d.self_attn.k_norm.weight", l), hs, eps);
+        }
+        q = qy_rope(g, q, hs, theta, b->positions, 0);
+        k = qy_rope(g, k, hs, theta, b->positions, 0);
+        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_kv_heads, 0.0f, 1, b->attn_mask);
+        a = linear(g, a, P(lm, "model.layers.%d.self_attn.o_proj.weight", l),
+                   P(lm, "model.layers.%d.self_attn.o_proj.bias", l));
+        x = qy_add(g, x, tap(g, a, "attn.out", l));
+        h = qy_rmsnorm(g, x, P(lm, "model.layers.%d.post_attention_layernorm.weight", l), eps);
+        h = tap(g, h, "mlp.in", l);
+        qy_tensor *gate = linear(g, h, P(lm, "model.layers.%d.mlp.gate_proj.weight", l),
+                                 P(lm, "model.layers.%d.mlp.gate_proj.bias", l));
+        qy_tensor *up = linear(g, h, P(lm, "model.layers.%d.mlp.up_proj.weight", l),
+                               P(lm, "model.layers.%d.mlp.up_proj.bias", l));
+        h = tap(g, qy_swiglu(g, gate, up), "mlp.act", l);
+        h = linear(g, h, P(lm, "model.layers.%d.mlp.down_proj.weight", l),
+                   P(lm, "model.layers.%d.mlp.down_proj.bias", l));
+        x = qy_add(g, x, tap(g, h, "mlp.out", l));
+        x = tap(g, x, "out", l);
+    }
+    return qy_rmsnorm(g, x, P(lm, "model.norm.weight"), eps);
+}
+
+static qy_tensor *forward_bert(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+    const qy_lm_config *c = &lm->cfg;
+    float eps = (float)c->norm_eps;
+    size_t bt = (size_t)b->B * (size_t)b->T;
+    int32_t *pos = positions_or_default(b);
+    int32_t *types = b->type_ids ? (int32_t *)b->type_ids : qy_calloc(bt, sizeof(int32_t));
+    if (!pos || !types) {
+        if (pos != b->positions) qy_free(pos);
+        if (types != b->type_ids) qy_free(types);
+        return NULL;
+    }
+    qy_tensor *x = embed(g, P(lm, "embeddings.word_embeddings.weight"), b->ids, b->B, b->T);
+    x = qy_add(g, x, embed(g, P(lm, "embeddings.position_embeddings.weight"), pos, b->B, b->T));
+    x = qy_add(g, x, embed(g, P(lm, "embeddings.token_type_embeddings.weight"), types, b->B, b->T));
+    if (pos != b->positions) qy_free(pos); /* ops copy their index arrays */
+    if (types != b->type_ids) qy_free(types);
+    x = qy_layernorm(g, x, P(lm, "embeddings.LayerNorm.weight"), P(lm, "embeddings.LayerNorm.bias"), eps);
+    for (int l = 0; l < (int)c->num_layers; l++) {
+        x = tap(g, x, "in", l);
+        qy_tensor *q = linear(g, x, P(lm, "encoder.layer.%d.attention.self.query.weight", l),
+                              P(lm, "encoder.layer.%d.attention.self.query.bias", l));
+        qy_tensor *k = linear(g, x, P(lm, "encoder.layer.%d.attention.self.key.weight", l),
+                              P(lm, "encoder.layer.%d.attention.self.key.bias", l));
+        qy_tensor *v = linear(g, x, P(lm, "encoder.layer.%d.attention.self.value.weight", l),
+                              P(lm, "encoder.layer.%d.attention.self.value.bias", l));
+        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_heads, 0.0f, 0, b->attn_mask);
+        a = linear(g, a, P(lm, "encoder.layer.%d.attention.output.dense.weight", l),
+                   P(lm, "encoder.layer.%d.attention.output.dense.bias", l));
+        a = tap(g, a, "attn.out", l);
+        x = qy_layernorm(g, qy_add(g, a, x), P(lm, "encoder.layer.%d.attention.output.LayerNorm.weight", l),
+                         P(lm, "encoder.layer.%d.attention.output.LayerNorm.bias", l), eps);
+        qy_tensor *h = tap(g, x, "mlp.in", l);
+        h = act(g,
+                linear(g, h, P(lm, "encoder.layer.%d.intermediate.dense.weight", l),
+                       P(lm, "encoder.layer.%d.intermediate.dense.bias", l)),
+                c->act);
+        h = tap(g, h, "mlp.act", l);
+        h = linear(g, h, P(lm, "encoder.layer.%d.output.dense.weight", l),
+                   P(lm, "encoder.layer.%d.output.dense.bias", l));
+        h = tap(g, h, "mlp.out", l);
+        x = qy_layernorm(g, qy_add(g, h, x), P(lm, "encoder.layer.%d.output.LayerNorm.weight", l),
+                         P(lm, "encoder.layer.%d.output.LayerNorm.bias", l), eps);
+        x = tap(g, x, "out", l);
+    }
+    return x;
+}
+
+int qy_lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **hidden, qy_tensor **logits) {
+    if (hidden) *hidden = NULL;
+    if (logits) *logits = NULL;
+    const qy_lm_config *c = &lm->cfg;
+    if (b->B < 1 || b->T < 1) return qy_error(QY_ERR_ARG, "lm forward: batch %dx%d is empty", b->B, b->T);
+    if (b->T > c->max_positions && c->family != QY_LM_LLAMA && c->family != QY_LM_QWEN2 &&
+        c->family != QY_LM_QWEN3)
+        return qy_error(QY_ERR_RANGE, "lm forward: sequence length %d exceeds max_position_embeddings %lld",
+                        b->T, (long long)c->max_positions);
+    size_t bt = (size_t)b->B * (size_t)b->T;
+    for (size_t i = 0; i < bt; i++)
+        if (b->ids[i] < 0 || b->ids[i] >= c->vocab_size)
+            return qy_error(QY_ERR_RANGE,
+                            "lm forward: token id %d at position %zu is outside the vocabulary (%lld)",
+                            b->ids[i], i, (long long)c->vocab_size);
+    qy_tensor *h;
+    switch (c->family) {
+    case QY_LM_GPT2: h = forward_gpt2(lm, g, b); break;
+    case QY_LM_BERT: h = forward_bert(lm, g, b); break;
+    default: h = forward_llama(lm, g, b); break;
+    }
+    h = qy_tap(g, "final", h);
+    int st = qy_graph_status(g);
+    if (st) return st;
+    if (hidden) *hidden = h;
+    if (logits && c->is_decoder) {
+        *logits = qy_matmul(g, h, lm->head, 0, 1);
+        if ((st = qy_graph_status(g))) return st;
+    }
+    return QY_OK;
+}
+
+int qy_lm_loss(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **loss) {
+    *loss = NULL;
+    if (!lm->cfg.is_decoder)
+        return qy_error(QY_ERR_ARG, "lm loss: %s is not a causal language model", lm->cfg.model_type);
+    qy_tensor *logits;
+    int st = qy_lm_forward(lm, g, b, NULL, &logits);
+    if (st) return st;
+    size_t bt = (size_t)b->B * (size_t)b->T;
+    int32_t *targets = qy_mallocn(bt, sizeof(int32_t));
+    if (!targets) return QY_ERR_NOMEM;
+    for (int i = 0; i < b->B; i++)
+        for (int t = 0; t < b->T; t++) {
+            size_t r = (size_t)i * (size_t)b->T + (size_t)t;
+            int last = t == b->T - 1;
+            int pad_next = !last && b->attn_mask && !b->attn_mask[r + 1];
+            targets[r] = (last || pad_next) ? -100 : b->ids[r + 1];
+        }
+    int64_t flat[2] = {(int64_t)bt, lm->cfg.vocab_size};
+    *loss = qy_cross_entropy(g, qy_reshape(g, logits, 2, flat), targets, NULL, -100, QY_REDUCE_MEAN);
+    qy_free(targets); /* copied by the op */
+    return qy_graph_status(g);
+}

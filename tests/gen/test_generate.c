@@ -344,7 +344,7 @@ static void test_bad_settings_are_named(void **state) {
     assert_non_null(strstr(qy_errmsg(), "num_return_sequences"));
     qy_gen_config_default(&c);
     assert_int_equal(qy_generate(&gm, p, 0, &c, &r), QY_ERR_ARG);
-    int32_t eos = 9;
+    int32_t eos = -9;
     c.eos_ids = &eos;
     c.n_eos = 1;
     assert_int_equal(qy_generate(&gm, p, 1, &c, &r), QY_ERR_ARG);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "quarry/gen.h"
 #include "quarry/lm.h"
 
 struct qy_lm {
@@ -147,6 +148,107 @@ static qy_tensor *P(const qy_lm *lm, const char *fmt, ...) {
     return qy_params_find(lm->ps, name);
 }
 
+/* ------------------------------------------------------------- KV cache */
+
+/* Keys and values of every layer for R rows, for decoding without recomputing
+ * the prefix: k/v are [row][layer][position][NKV*HS]. */
+typedef struct lm_cache {
+    int rows, max_len, layers;
+    int64_t kvc; /* NKV*HS */
+    int *len;    /* positions filled per row */
+    float *k, *v;
+} lm_cache;
+
+static float *cache_at(const lm_cache *c, float *base, int row, int layer, int pos) {
+    return base + (((size_t)row * (size_t)c->layers + (size_t)layer) * (size_t)c->max_len + (size_t)pos) *
+                      (size_t)c->kvc;
+}
+
+typedef struct cattn_job {
+    const lm_cache *c;
+    int layer, T;
+    int64_t nh, nkv, hs;
+    float scale;
+    const float *q; /* (R,T,NH*HS) */
+    float *out;     /* (R,T,NH*HS) */
+    float *scratch; /* per thread: max_len floats */
+} cattn_job;
+
+/* one (row, head) per item: every new query t attends to positions [0, len+t] */
+static void cattn_range(void *vctx, size_t s, size_t e, int tid) {
+    const cattn_job *j = vctx;
+    const lm_cache *c = j->c;
+    float *p = j->scratch + (size_t)tid * (size_t)c->max_len;
+    for (size_t item = s; item < e; item++) {
+        int r = (int)(item / (size_t)j->nh);
+        int64_t h = (int64_t)(item % (size_t)j->nh), kvh = h / (j->nh / j->nkv);
+        for (int t = 0; t < j->T; t++) {
+            int nkeys = c->len[r] + t + 1;
+            const float *q =
+                j->q + ((size_t)r * (size_t)j->T + (size_t)t) * (size_t)(j->nh * j->hs) + (size_t)(h * j->hs);
+            float mx = -INFINITY;
+            for (int k = 0; k < nkeys; k++) {
+                const float *kv = cache_at(c, c->k, r, j->layer, k) + kvh * j->hs;
+                float d = 0;
+                for (int64_t i = 0; i < j->hs; i++) d += q[i] * kv[i];
+                p[k] = d * j->scale;
+                if (p[k] > mx) mx = p[k];
+            }
+            float sum = 0;
+            for (int k = 0; k < nkeys; k++) {
+                p[k] = expf(p[k] - mx);
+                sum += p[k];
+            }
+            float *o = j->out + ((size_t)r * (size_t)j->T + (size_t)t) * (size_t)(j->nh * j->hs) +
+                       (size_t)(h * j->hs);
+            for (int64_t i = 0; i < j->hs; i++) o[i] = 0;
+            for (int k = 0; k < nkeys; k++) {
+                const float *vv = cache_at(c, c->v, r, j->layer, k) + kvh * j->hs;
+                float w = p[k] / sum;
+                for (int64_t i = 0; i < j->hs; i++) o[i] += w * vv[i];
+            }
+        }
+    }
+}
+
+/* Attention of layer `layer`: the training path (whole sequences, qy_attention)
+ * or, with a cache, append the new keys/values and attend over the cached prefix
+ * (no-grad decoding). q (B,T,NH*HS), k/v (B,T,NKV*HS). */
+static qy_tensor *attend(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, const qy_lm_config *cfg,
+                         const qy_lm_batch *b, lm_cache *cache, int layer, int causal) {
+    if (!cache)
+        return qy_attention(g, q, k, v, cfg->num_heads, cfg->num_kv_heads, 0.0f, causal, b->attn_mask);
+    if (!q || !k || !v) return NULL;
+    int R = b->B, T = b->T;
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            size_t src = ((size_t)r * (size_t)T + (size_t)t) * (size_t)cache->kvc;
+            memcpy(cache_at(cache, cache->k, r, layer, cache->len[r] + t), k->data + src,
+                   sizeof(float) * (size_t)cache->kvc);
+            memcpy(cache_at(cache, cache->v, r, layer, cache->len[r] + t), v->data + src,
+                   sizeof(float) * (size_t)cache->kvc);
+        }
+    qy_tensor *out = qy_zeros(g, 3, q->shape);
+    if (!out) return NULL;
+    qy_pool *pool = qy_graph_pool(g);
+    int nth = qy_pool_threads(pool);
+    float *scratch = qy_mallocn((size_t)nth * (size_t)cache->max_len, sizeof(float));
+    if (!scratch) return NULL;
+    cattn_job j = {cache,
+                   layer,
+                   T,
+                   cfg->num_heads,
+                   cfg->num_kv_heads,
+                   cfg->head_dim,
+                   1.0f / sqrtf((float)cfg->head_dim),
+                   q->data,
+                   out->data,
+                   scratch};
+    qy_pool_for(pool, (size_t)R * (size_t)cfg->num_heads, 1, cattn_range, &j);
+    qy_free(scratch);
+    return out;
+}
+
 /* name an activation "layers.L.WHAT" and give hooks a chance at it */
 static qy_tensor *tap(qy_graph *g, qy_tensor *t, const char *what, int layer) {
     char name[64];
@@ -190,7 +292,7 @@ static qy_tensor *act(qy_graph *g, qy_tensor *x, qy_lm_act a) {
     }
 }
 
-static qy_tensor *forward_gpt2(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+static qy_tensor *forward_gpt2(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache) {
     const qy_lm_config *c = &lm->cfg;
     int64_t C = c->hidden_size;
     float eps = (float)c->norm_eps;
@@ -208,7 +310,7 @@ static qy_tensor *forward_gpt2(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
                                 P(lm, "transformer.h.%d.attn.c_attn.bias", l));
         qy_tensor *q = qy_slice(g, qkv, 2, 0, C), *k = qy_slice(g, qkv, 2, C, C),
                   *v = qy_slice(g, qkv, 2, 2 * C, C);
-        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_heads, 0.0f, 1, b->attn_mask);
+        qy_tensor *a = attend(g, q, k, v, c, b, cache, l, 1);
         a = conv1d(g, a, P(lm, "transformer.h.%d.attn.c_proj.weight", l),
                    P(lm, "transformer.h.%d.attn.c_proj.bias", l));
         x = qy_add(g, x, tap(g, a, "attn.out", l));
@@ -235,7 +337,7 @@ static qy_tensor *head_norm(qy_graph *g, qy_tensor *x, qy_tensor *w, int64_t hs,
     return qy_reshape(g, qy_rmsnorm(g, qy_reshape(g, x, 3, per_head), w, eps), 3, back);
 }
 
-static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache) {
     const qy_lm_config *c = &lm->cfg;
     float eps = (float)c->norm_eps, theta = (float)c->rope_theta;
     int64_t hs = c->head_dim;
@@ -255,7 +357,7 @@ static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
         }
         q = qy_rope(g, q, hs, theta, b->positions, 0);
         k = qy_rope(g, k, hs, theta, b->positions, 0);
-        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_kv_heads, 0.0f, 1, b->attn_mask);
+        qy_tensor *a = attend(g, q, k, v, c, b, cache, l, 1);
         a = linear(g, a, P(lm, "model.layers.%d.self_attn.o_proj.weight", l),
                    P(lm, "model.layers.%d.self_attn.o_proj.bias", l));
         x = qy_add(g, x, tap(g, a, "attn.out", l));
@@ -274,7 +376,7 @@ static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
     return qy_rmsnorm(g, x, P(lm, "model.norm.weight"), eps);
 }
 
-static qy_tensor *forward_bert(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
+static qy_tensor *forward_bert(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache) {
     const qy_lm_config *c = &lm->cfg;
     float eps = (float)c->norm_eps;
     size_t bt = (size_t)b->B * (size_t)b->T;
@@ -299,7 +401,7 @@ static qy_tensor *forward_bert(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
                               P(lm, "encoder.layer.%d.attention.self.key.bias", l));
         qy_tensor *v = linear(g, x, P(lm, "encoder.layer.%d.attention.self.value.weight", l),
                               P(lm, "encoder.layer.%d.attention.self.value.bias", l));
-        qy_tensor *a = qy_attention(g, q, k, v, c->num_heads, c->num_heads, 0.0f, 0, b->attn_mask);
+        qy_tensor *a = attend(g, q, k, v, c, b, cache, l, 0);
         a = linear(g, a, P(lm, "encoder.layer.%d.attention.output.dense.weight", l),
                    P(lm, "encoder.layer.%d.attention.output.dense.bias", l));
         a = tap(g, a, "attn.out", l);
@@ -321,7 +423,8 @@ static qy_tensor *forward_bert(qy_lm *lm, qy_graph *g, const qy_lm_batch *b) {
     return x;
 }
 
-int qy_lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **hidden, qy_tensor **logits) {
+static int lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache, qy_tensor **hidden,
+                      qy_tensor **logits) {
     if (hidden) *hidden = NULL;
     if (logits) *logits = NULL;
     const qy_lm_config *c = &lm->cfg;
@@ -338,9 +441,9 @@ int qy_lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **hidd
                             b->ids[i], i, (long long)c->vocab_size);
     qy_tensor *h;
     switch (c->family) {
-    case QY_LM_GPT2: h = forward_gpt2(lm, g, b); break;
-    case QY_LM_BERT: h = forward_bert(lm, g, b); break;
-    default: h = forward_llama(lm, g, b); break;
+    case QY_LM_GPT2: h = forward_gpt2(lm, g, b, cache); break;
+    case QY_LM_BERT: h = forward_bert(lm, g, b, cache); break;
+    default: h = forward_llama(lm, g, b, cache); break;
     }
     h = qy_tap(g, "final", h);
     int st = qy_graph_status(g);
@@ -351,6 +454,10 @@ int qy_lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **hidd
         if ((st = qy_graph_status(g))) return st;
     }
     return QY_OK;
+}
+
+int qy_lm_forward(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **hidden, qy_tensor **logits) {
+    return lm_forward(lm, g, b, NULL, hidden, logits);
 }
 
 int qy_lm_loss(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **loss) {
@@ -374,4 +481,174 @@ int qy_lm_loss(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, qy_tensor **loss) {
     *loss = qy_cross_entropy(g, qy_reshape(g, logits, 2, flat), targets, NULL, -100, QY_REDUCE_MEAN);
     qy_free(targets); /* copied by the op */
     return qy_graph_status(g);
+}
+
+/* ------------------------------------------------------------- decoding */
+
+typedef struct lm_decoder {
+    qy_lm *lm;
+    qy_graph *g;
+    lm_cache cache, spare; /* spare: target of row reordering */
+    int32_t *pos;          /* positions of the rows' new tokens */
+} lm_decoder;
+
+static void cache_free(lm_cache *c) {
+    qy_free(c->len);
+    qy_free(c->k);
+    qy_free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+static int cache_init(lm_cache *c, const qy_lm_config *cfg, int rows, int max_len) {
+    memset(c, 0, sizeof *c);
+    c->rows = rows;
+    c->max_len = max_len;
+    c->layers = (int)cfg->num_layers;
+    c->kvc = cfg->num_kv_heads * cfg->head_dim;
+    size_t n;
+    if (qy_size_mul((size_t)rows * (size_t)c->layers, (size_t)max_len, &n) ||
+        qy_size_mul(n, (size_t)c->kvc, &n))
+        return qy_error(QY_ERR_RANGE, "kv cache: %d rows x %d positions overflow", rows, max_len);
+    c->len = qy_calloc((size_t)rows, sizeof(int));
+    c->k = qy_mallocn(n, sizeof(float));
+    c->v = qy_mallocn(n, sizeof(float));
+    if (!c->len || !c->k || !c->v) {
+        cache_free(c);
+        return QY_ERR_NOMEM;
+    }
+    return QY_OK;
+}
+
+/* room for rows x max_len, keeping nothing */
+static int cache_reserve(lm_cache *c, const qy_lm_config *cfg, int rows, int max_len) {
+    if (c->k && c->rows >= rows && c->max_len == max_len) return QY_OK;
+    cache_free(c);
+    return cache_init(c, cfg, rows, max_len);
+}
+
+/* run T new tokens for R rows through the model with the cache; logits of each
+ * row's last new token into out (R x V) */
+static int decode_forward(lm_decoder *d, int R, int T, const int32_t *ids, float *out) {
+    qy_lm *lm = d->lm;
+    size_t V = (size_t)lm->cfg.vocab_size;
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) d->pos[r * T + t] = d->cache.len[r] + t;
+    for (int r = 0; r < R; r++)
+        if (d->cache.len[r] + T > d->cache.max_len)
+            return qy_error(QY_ERR_RANGE, "decode: %d positions exceed the cache of %d", d->cache.len[r] + T,
+                            d->cache.max_len);
+    qy_graph_reset(d->g);
+    qy_lm_batch b = {.B = R, .T = T, .ids = ids, .positions = d->pos};
+    qy_tensor *hidden;
+    int st = lm_forward(lm, d->g, &b, &d->cache, &hidden, NULL);
+    if (st) return st;
+    /* the head only on each row's last position */
+    int64_t C = lm->cfg.hidden_size;
+    qy_tensor *last = qy_zeros(d->g, 2, (int64_t[]){R, C});
+    if (!last) return qy_graph_status(d->g);
+    for (int r = 0; r < R; r++)
+        memcpy(last->data + (size_t)r * (size_t)C,
+               hidden->data + ((size_t)r * (size_t)T + (size_t)(T - 1)) * (size_t)C,
+               sizeof(float) * (size_t)C);
+    qy_tensor *logits = qy_matmul(d->g, last, lm->head, 0, 1);
+    if ((st = qy_graph_status(d->g))) return st;
+    memcpy(out, logits->data, sizeof(float) * (size_t)R * V);
+    for (int r = 0; r < R; r++) d->cache.len[r] += T;
+    return QY_OK;
+}
+
+static int decoder_begin(void *ctx, const int32_t *prompt, int n, int nrows, float *logits) {
+    lm_decoder *d = ctx;
+    int max_len = (int)(d->lm->cfg.max_positions < 4096 ? d->lm->cfg.max_positions : 4096);
+    if (n >= max_len)
+        return qy_error(QY_ERR_RANGE, "decode: prompt of %d tokens leaves no room in %d positions", n,
+                        max_len);
+    int st = cache_reserve(&d->cache, &d->lm->cfg, nrows, max_len);
+    if (st) return st;
+    qy_free(d->pos);
+    d->pos = qy_mallocn((size_t)(nrows > n ? nrows : n), sizeof(int32_t));
+    if (!d->pos) return QY_ERR_NOMEM;
+    memset(d->cache.len, 0, sizeof(int) * (size_t)d->cache.rows);
+    if ((st = decode_forward(d, 1, n, prompt, logits))) return st;
+    /* every row starts as a copy of row 0 */
+    size_t row = (size_t)d->cache.layers * (size_t)max_len * (size_t)d->cache.kvc;
+    for (int r = 1; r < nrows; r++) {
+        memcpy(d->cache.k + (size_t)r * row, d->cache.k, row * sizeof(float));
+        memcpy(d->cache.v + (size_t)r * row, d->cache.v, row * sizeof(float));
+        d->cache.len[r] = n;
+    }
+    return QY_OK;
+}
+
+static int decoder_step(void *ctx, int nrows, const int *parent, const int32_t *tokens, float *logits) {
+    lm_decoder *d = ctx;
+    lm_cache *c = &d->cache;
+    int st = cache_reserve(&d->spare, &d->lm->cfg, nrows > c->rows ? nrows : c->rows, c->max_len);
+    if (st) return st;
+    size_t row = (size_t)c->layers * (size_t)c->max_len * (size_t)c->kvc;
+    for (int i = 0; i < nrows; i++) {
+        int p = parent[i];
+        if (p < 0 || p >= c->rows) return qy_error(QY_ERR_ARG, "decode: parent row %d of %d", p, c->rows);
+        size_t used =
+            (size_t)c->layers * (size_t)c->max_len * (size_t)c->kvc; /* whole row (layers interleave) */
+        memcpy(d->spare.k + (size_t)i * row, c->k + (size_t)p * row, used * sizeof(float));
+        memcpy(d->spare.v + (size_t)i * row, c->v + (size_t)p * row, used * sizeof(float));
+        d->spare.len[i] = c->len[p];
+    }
+    lm_cache tmp = *c;
+    *c = d->spare;
+    d->spare = tmp;
+    if (c->rows < nrows) return qy_error(QY_ERR_INTERNAL, "decode: cache rows");
+    return decode_forward(d, nrows, 1, tokens, logits);
+}
+
+int qy_lm_decoder_new(qy_lm *lm, qy_pool *pool, qy_gen_model *out) {
+    memset(out, 0, sizeof *out);
+    if (!lm->cfg.is_decoder)
+        return qy_error(QY_ERR_ARG, "decode: %s is not a causal language model", lm->cfg.model_type);
+    lm_decoder *d = qy_calloc(1, sizeof *d);
+    if (!d) return QY_ERR_NOMEM;
+    d->lm = lm;
+    int st = qy_graph_new(pool, &d->g);
+    if (st) {
+        qy_free(d);
+        return st;
+    }
+    qy_graph_set_grad_enabled(d->g, 0);
+    *out = (qy_gen_model){d, (int)lm->cfg.vocab_size, decoder_begin, decoder_step};
+    return QY_OK;
+}
+
+void qy_lm_decoder_free(qy_gen_model *m) {
+    if (!m || !m->ctx) return;
+    lm_decoder *d = m->ctx;
+    cache_free(&d->cache);
+    cache_free(&d->spare);
+    qy_free(d->pos);
+    qy_graph_free(d->g);
+    qy_free(d);
+    m->ctx = NULL;
+}
+
+int qy_lm_score(qy_lm *lm, qy_pool *pool, const int32_t *ids, int n, float *logprobs) {
+    if (n < 2) return qy_error(QY_ERR_ARG, "score: need at least 2 tokens, got %d", n);
+    qy_graph *g;
+    int st = qy_graph_new(pool, &g);
+    if (st) return st;
+    qy_graph_set_grad_enabled(g, 0);
+    qy_lm_batch b = {.B = 1, .T = n, .ids = ids};
+    qy_tensor *logits;
+    st = qy_lm_forward(lm, g, &b, NULL, &logits);
+    if (!st) {
+        size_t V = (size_t)lm->cfg.vocab_size;
+        for (int t = 0; t + 1 < n; t++) {
+            const float *row = logits->data + (size_t)t * V;
+            double mx = -INFINITY, z = 0;
+            for (size_t v = 0; v < V; v++) mx = fmax(mx, row[v]);
+            for (size_t v = 0; v < V; v++) z += exp((double)row[v] - mx);
+            logprobs[t] = (float)((double)row[ids[t + 1]] - mx - log(z));
+        }
+    }
+    qy_graph_free(g);
+    return st;
 }

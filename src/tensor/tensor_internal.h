@@ -1,0 +1,85 @@
+/* tensor_internal.h — what the tensor modules share: the tape node, graph
+ * internals, helpers to make op outputs and record nodes. Not public. */
+#ifndef QY_TENSOR_INTERNAL_H
+#define QY_TENSOR_INTERNAL_H
+
+#include "quarry/tensor.h"
+
+typedef struct qy_node qy_node;
+/* Accumulates into the grads of node->in[] from node->out->grad. */
+typedef void (*qy_backward_fn)(qy_graph *g, qy_node *node);
+
+#define QY_NODE_MAX_IN 4
+
+struct qy_node {
+    const char *op;
+    qy_backward_fn backward;
+    qy_tensor *in[QY_NODE_MAX_IN];
+    int nin;
+    qy_tensor *out;
+    float f[4];
+    int64_t i[6];
+    const void *p[3]; /* op-specific saved data (graph arena or caller arrays) */
+};
+
+/* Bump arena that becomes one block after the first step that overflows it. */
+typedef struct qy_tarena {
+    uint8_t *block;
+    size_t cap, used;
+    struct tarena_extra *extra; /* overflow allocations of this step */
+    size_t extra_bytes;
+    size_t peak; /* high-water mark of used + extra_bytes */
+} qy_tarena;
+
+struct qy_graph {
+    qy_pool *pool;
+    qy_tarena arena;
+    qy_node *tape;
+    size_t ntape, cap_tape;
+    int grad_enabled;
+    int status;
+    qy_hook_fn hook;
+    void *hook_ctx;
+};
+
+/* Allocate from the graph arena (64-byte aligned); on failure sets the sticky error. */
+void *qy_graph_alloc(qy_graph *g, size_t bytes);
+float *qy_graph_floats(qy_graph *g, size_t n, int zero);
+/* Record an op failure (message formatted, op name first) and return NULL. */
+qy_tensor *qy_op_fail(qy_graph *g, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* New output tensor of the given shape (data uninitialised); requires grad when the
+ * graph is recording and any of the inputs requires it. */
+qy_tensor *qy_op_out(qy_graph *g, int ndim, const int64_t *shape, qy_tensor *const *in, int nin);
+/* Append a node for `out` when out requires grad; returns the node (or NULL when
+ * not recorded, which is not an error). */
+qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out,
+                      qy_tensor *const *in, int nin);
+/* Gradient buffer of t, allocated zeroed on first use; NULL when t needs no grad. */
+float *qy_grad_of(qy_graph *g, qy_tensor *t);
+/* Input check helper: returns 1 (and makes the graph fail) when a is NULL or the
+ * graph already failed. */
+int qy_op_bad(qy_graph *g, const qy_tensor *a);
+
+/* Rows/last dim of a tensor: N = n / C. */
+static inline int64_t qy_last(const qy_tensor *t) { return t->shape[t->ndim - 1]; }
+static inline size_t qy_rows(const qy_tensor *t) { return t->n / (size_t)qy_last(t); }
+
+/* Fixed chunking of `rows` for per-chunk partial sums: the split depends only
+ * on rows (at most 64 chunks of at least min_rows). */
+typedef struct qy_chunks {
+    size_t rows, per, count;
+} qy_chunks;
+qy_chunks qy_chunks_of(size_t rows, size_t min_rows);
+
+/* Single-threaded gemm on one block (BLAS or fallback). */
+void qy_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                     float *C, int64_t ldc);
+
+/* The blocked C kernel used without BLAS (kept callable so tests hold BLAS to it). */
+void qy_sgemm_fallback(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc);
+
+#endif

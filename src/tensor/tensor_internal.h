@@ -31,8 +31,18 @@ typedef struct qy_tarena {
     size_t peak; /* high-water mark of used + extra_bytes */
 } qy_tarena;
 
+/* a released gradient buffer of an intermediate tensor, reused for the next
+ * gradient of the same size (backward then needs memory for a few live
+ * gradients, not one per activation) */
+typedef struct qy_free_grad {
+    struct qy_free_grad *next;
+    size_t n;
+    float *p;
+} qy_free_grad;
+
 struct qy_graph {
     qy_pool *pool;
+    qy_free_grad *free_grads, *spare_nodes;
     qy_tarena arena;
     qy_node *tape;
     size_t ntape, cap_tape;

@@ -352,11 +352,24 @@ QY_VEC static void swiglu_fw_range(void *vctx, size_t b, size_t e, int tid) {
 
 QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const swiglu_job *j = vctx;
-    for (size_t i = b; i < e; i++) {
-        float x = j->gate[i], sg = 1.0f / (1.0f + qy_fexp(-x)), dy = j->dy[i];
-        if (j->du) j->du[i] += dy * x * sg;
-        if (j->dg) j->dg[i] += dy * j->up[i] * sg * (1.0f + x * (1.0f - sg));
-    }
+    const float *gate = j->gate, *up = j->up, *dy = j->dy;
+    float *du = j->du, *dg = j->dg;
+    if (du && dg) /* separate loops so that each one vectorises */
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] += dy[i] * x * sg;
+            dg[i] += dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (dg)
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            dg[i] += dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (du)
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] += dy[i] * x * sg;
+        }
 }
 
 static void swiglu_bw(qy_graph *g, qy_node *nd) {

@@ -167,7 +167,8 @@ qy_tensor *qy_transpose(qy_graph *g, qy_tensor *a); /* swap the last two dims */
 qy_tensor *qy_index_select(qy_graph *g, qy_tensor *src, const int32_t *ids, size_t n);
 /* One value per row along the last dim: t (N,V), idx[N] -> (N). */
 qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx);
-/* Concatenate along dim (all other dims equal) / the slice [start, start+len) of dim. */
+/* Concatenate along dim (all other dims equal) / the slice [start, start+len) of dim
+ * (a view sharing a's data when dim is the first dim, or all dims before it are 1). */
 qy_tensor *qy_concat(qy_graph *g, qy_tensor *const *ts, int count, int dim);
 qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t len);
 /* Normalisations over the last dim C. weight/bias (C); bias may be NULL. */

@@ -682,14 +682,26 @@ qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t l
     int64_t shape[QY_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[dim] = len;
-    qy_tensor *out = qy_op_out(g, a->ndim, shape, &a, 1);
-    if (!out) return NULL;
     size_t outer, inner;
     split_dims(a, dim, &outer, &inner);
     size_t D = (size_t)a->shape[dim];
-    for (size_t o = 0; o < outer; o++)
-        memcpy(out->data + o * (size_t)len * inner, a->data + (o * D + (size_t)start) * inner,
-               (size_t)len * inner * sizeof(float));
+    qy_tensor *out;
+    if (outer == 1) { /* rows of the first (non-unit) dim: a view into a's data */
+        out = qy_graph_alloc(g, sizeof *out);
+        if (!out) return NULL;
+        memset(out, 0, sizeof *out);
+        out->ndim = a->ndim;
+        memcpy(out->shape, shape, sizeof shape);
+        out->n = (size_t)len * inner;
+        out->data = a->data + (size_t)start * inner;
+        out->flags = (g->grad_enabled && (a->flags & QY_T_REQUIRES_GRAD)) ? QY_T_REQUIRES_GRAD : 0;
+    } else {
+        out = qy_op_out(g, a->ndim, shape, &a, 1);
+        if (!out) return NULL;
+        for (size_t o = 0; o < outer; o++)
+            memcpy(out->data + o * (size_t)len * inner, a->data + (o * D + (size_t)start) * inner,
+                   (size_t)len * inner * sizeof(float));
+    }
     qy_node *nd = qy_op_record(g, "slice", slice_bw, out, &a, 1);
     if (nd) {
         nd->i[0] = dim;

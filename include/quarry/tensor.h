@@ -48,12 +48,16 @@ extern "C" {
 enum {
     QY_T_REQUIRES_GRAD = 1u << 0, /* backward computes a gradient for it */
     QY_T_PARAM = 1u << 1,         /* lives in a qy_params block */
-    QY_T_FROZEN = 1u << 2         /* a parameter excluded from gradients and updates */
+    QY_T_FROZEN = 1u << 2,        /* a parameter excluded from gradients and updates */
+    QY_T_RETAIN_GRAD = 1u << 3    /* keep .grad of an intermediate tensor after backward */
 };
 
 /* A tensor: plain data. shape[i] for i >= ndim is 1. data/grad point into an
  * arena (never free them). grad is NULL until backward needs it (parameters: always
- * allocated by qy_params_alloc). */
+ * allocated by qy_params_alloc). The gradient of an intermediate tensor (an op's
+ * output) is recycled once backward has passed it and its grad set to NULL, unless
+ * flags has QY_T_RETAIN_GRAD (qy_retain_grad); inputs made with qy_input/qy_zeros
+ * keep theirs. */
 typedef struct qy_tensor {
     int ndim;
     int64_t shape[QY_MAX_DIMS];
@@ -134,6 +138,9 @@ qy_tensor *qy_zeros(qy_graph *g, int ndim, const int64_t *shape);
 qy_tensor *qy_input(qy_graph *g, int ndim, const int64_t *shape, const float *data);
 qy_tensor *qy_full(qy_graph *g, int ndim, const int64_t *shape, float value);
 void qy_set_requires_grad(qy_tensor *t, int on);
+/* Keep t's gradient readable after backward (t->grad), e.g. to inspect the
+ * gradient at a hidden state. Call before backward. */
+void qy_retain_grad(qy_tensor *t);
 /* "(2,3,4)" into buf */
 const char *qy_shape_str(const qy_tensor *t, char *buf, size_t cap);
 
@@ -160,7 +167,8 @@ qy_tensor *qy_transpose(qy_graph *g, qy_tensor *a); /* swap the last two dims */
 qy_tensor *qy_index_select(qy_graph *g, qy_tensor *src, const int32_t *ids, size_t n);
 /* One value per row along the last dim: t (N,V), idx[N] -> (N). */
 qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx);
-/* Concatenate along dim (all other dims equal) / the slice [start, start+len) of dim. */
+/* Concatenate along dim (all other dims equal) / the slice [start, start+len) of dim
+ * (a view sharing a's data when dim is the first dim, or all dims before it are 1). */
 qy_tensor *qy_concat(qy_graph *g, qy_tensor *const *ts, int count, int dim);
 qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t len);
 /* Normalisations over the last dim C. weight/bias (C); bias may be NULL. */

@@ -6,6 +6,7 @@
  * only on M and N, so each element is computed by the same call at any thread
  * count (same bits at 1 and 16 threads), and OpenBLAS's own threads never spin
  * against the pool's workers between kernels. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,9 +53,22 @@ void qy_sgemm_fallback(int ta, int tb, int64_t M, int64_t N, int64_t K, float al
     }
 }
 
+#ifdef QY_HAVE_OPENBLAS
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread_once(void) { openblas_set_num_threads(1); }
+#endif
+
+/* OpenBLAS runs in the calling thread only (see the top of this file) */
+static void blas_single_thread(void) {
+#ifdef QY_HAVE_OPENBLAS
+    pthread_once(&blas_once, blas_single_thread_once);
+#endif
+}
+
 void qy_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
+    blas_single_thread();
     if (K <= 0) {
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
@@ -96,15 +110,6 @@ static void gemm_range(void *vctx, size_t b, size_t e, int tid) {
     }
 }
 
-static void blas_single_thread(void) {
-#ifdef QY_HAVE_OPENBLAS
-    static int done;
-    if (!done) {
-        openblas_set_num_threads(1);
-        done = 1;
-    }
-#endif
-}
 
 void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,

@@ -24,7 +24,7 @@ typedef struct rope_job {
     int inverse;    /* backward: rotate by -angle and accumulate */
 } rope_job;
 
-static void rope_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void rope_range(void *vctx, size_t s, size_t e, int tid) {
     const rope_job *j = vctx;
     int64_t nh = j->C / j->hs;
     for (size_t r = s; r < e; r++) {
@@ -112,27 +112,23 @@ typedef struct attn_job {
 } attn_job;
 
 /* S (m x kmax) -> row softmax in place; returns via lse. Masked entries -> P = 0. */
-static void masked_softmax(const attn_job *j, float *S, int64_t m, int64_t kmax, int64_t b, int64_t i0,
-                           float *lse) {
+QY_VEC static void masked_softmax(const attn_job *j, float *S, int64_t m, int64_t kmax, int64_t b,
+                                  int64_t i0, float *lse) {
     const uint8_t *km = j->key_mask ? j->key_mask + b * j->T : NULL;
     for (int64_t r = 0; r < m; r++) {
         float *s = S + r * kmax;
         int64_t lim = j->causal ? i0 + r + 1 : kmax; /* keys [0, lim) visible */
-        float mx = -INFINITY;
-        for (int64_t c = 0; c < lim; c++)
-            if ((!km || km[c]) && s[c] > mx) mx = s[c];
-        if (mx == -INFINITY) {
+        if (km)
+            for (int64_t c = 0; c < lim; c++) s[c] = km[c] ? s[c] : -INFINITY;
+        for (int64_t c = lim; c < kmax; c++) s[c] = 0.0f;
+        float mx = qy_max(s, (size_t)lim);
+        if (mx == -INFINITY) { /* no visible key: output 0 */
             memset(s, 0, (size_t)kmax * sizeof(float));
             lse[r] = -INFINITY;
             continue;
         }
-        float sum = 0.0f;
-        for (int64_t c = 0; c < kmax; c++) {
-            float p = (c < lim && (!km || km[c])) ? expf(s[c] - mx) : 0.0f;
-            s[c] = p;
-            sum += p;
-        }
-        float inv = 1.0f / sum;
+        for (int64_t c = 0; c < lim; c++) s[c] = qy_fexp(s[c] - mx); /* exp(-inf) = 0 */
+        float sum = qy_vsum(s, (size_t)lim), inv = 1.0f / sum;
         for (int64_t c = 0; c < lim; c++) s[c] *= inv;
         lse[r] = mx + logf(sum);
     }
@@ -156,7 +152,7 @@ static void attn_fw_range(void *vctx, size_t s, size_t e, int tid) {
     }
 }
 
-static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const attn_job *j = vctx;
     float *P = j->scratch + (size_t)tid * (size_t)(2 * TQ * j->T + TQ);
     float *dP = P + TQ * j->T, *D = dP + TQ * j->T;
@@ -180,8 +176,11 @@ static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
                     float *pr = P + r * kmax;
                     int64_t lim = j->causal ? i0 + r + 1 : kmax;
                     if (lse[r] == -INFINITY) lim = 0;
-                    for (int64_t c = 0; c < kmax; c++)
-                        pr[c] = (c < lim && (!km || km[c])) ? expf(pr[c] - lse[r]) : 0.0f;
+                    float l = lse[r];
+                    for (int64_t c = 0; c < lim; c++) pr[c] = qy_fexp(pr[c] - l);
+                    if (km)
+                        for (int64_t c = 0; c < lim; c++) pr[c] = km[c] ? pr[c] : 0.0f;
+                    for (int64_t c = lim; c < kmax; c++) pr[c] = 0.0f;
                     const float *dor = j->dO + qoff + (size_t)(r * j->Cq), *orow = j->o + qoff + (size_t)(r * j->Cq);
                     float d = 0.0f;
                     for (int64_t c = 0; c < j->HS; c++) d += dor[c] * orow[c];

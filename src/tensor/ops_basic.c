@@ -141,7 +141,7 @@ typedef struct bin_job {
     size_t n, nb;
 } bin_job;
 
-static void bin_fw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void bin_fw_range(void *vctx, size_t s, size_t e, int tid) {
     const bin_job *j = vctx;
     /* ranges are whole rows of nb elements */
     for (size_t r = s; r < e; r++) {
@@ -157,7 +157,7 @@ static void bin_fw_range(void *vctx, size_t s, size_t e, int tid) {
     }
 }
 
-static void bin_bw_a_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void bin_bw_a_range(void *vctx, size_t s, size_t e, int tid) {
     const bin_job *j = vctx;
     for (size_t r = s; r < e; r++) {
         const float *dy = j->dy + r * j->nb;
@@ -170,7 +170,7 @@ static void bin_bw_a_range(void *vctx, size_t s, size_t e, int tid) {
 }
 
 /* db[c] += sum over rows r (in order) of dy[r,c] (* a[r,c]); split over columns */
-static void bin_bw_b_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void bin_bw_b_range(void *vctx, size_t s, size_t e, int tid) {
     const bin_job *j = vctx;
     size_t rows = j->n / j->nb;
     float acc[256];
@@ -243,7 +243,7 @@ typedef struct un_job {
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
-static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
     const un_job *j = vctx;
     const float *x = j->x;
     float *y = j->out, s = j->s;
@@ -260,15 +260,15 @@ static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
     case UN_GELU_ERF:
         for (size_t i = b; i < e; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
-    case UN_SILU: for (size_t i = b; i < e; i++) y[i] = x[i] / (1.0f + expf(-x[i])); break;
+    case UN_SILU: for (size_t i = b; i < e; i++) y[i] = x[i] / (1.0f + qy_fexp(-x[i])); break;
     case UN_RELU: for (size_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
     case UN_TANH: for (size_t i = b; i < e; i++) y[i] = tanhf(x[i]); break;
-    case UN_SIGMOID: for (size_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + expf(-x[i])); break;
-    default: for (size_t i = b; i < e; i++) y[i] = expf(x[i]); break;
+    case UN_SIGMOID: for (size_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + qy_fexp(-x[i])); break;
+    default: for (size_t i = b; i < e; i++) y[i] = qy_fexp(x[i]); break;
     }
 }
 
-static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const un_job *j = vctx;
     const float *x = j->x, *y = j->y, *dy = j->dy;
     float *dx = j->dx, s = j->s;
@@ -293,7 +293,7 @@ static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
         break;
     case UN_SILU:
         for (size_t i = b; i < e; i++) {
-            float sg = 1.0f / (1.0f + expf(-x[i]));
+            float sg = 1.0f / (1.0f + qy_fexp(-x[i]));
             dx[i] += dy[i] * sg * (1.0f + x[i] * (1.0f - sg));
         }
         break;
@@ -342,21 +342,34 @@ typedef struct swiglu_job {
     float *y, *dg, *du;
 } swiglu_job;
 
-static void swiglu_fw_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void swiglu_fw_range(void *vctx, size_t b, size_t e, int tid) {
     const swiglu_job *j = vctx;
     for (size_t i = b; i < e; i++) {
         float x = j->gate[i];
-        j->y[i] = x / (1.0f + expf(-x)) * j->up[i];
+        j->y[i] = x / (1.0f + qy_fexp(-x)) * j->up[i];
     }
 }
 
-static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const swiglu_job *j = vctx;
-    for (size_t i = b; i < e; i++) {
-        float x = j->gate[i], sg = 1.0f / (1.0f + expf(-x)), dy = j->dy[i];
-        if (j->du) j->du[i] += dy * x * sg;
-        if (j->dg) j->dg[i] += dy * j->up[i] * sg * (1.0f + x * (1.0f - sg));
-    }
+    const float *gate = j->gate, *up = j->up, *dy = j->dy;
+    float *du = j->du, *dg = j->dg;
+    if (du && dg) /* separate loops so that each one vectorises */
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] += dy[i] * x * sg;
+            dg[i] += dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (dg)
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            dg[i] += dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (du)
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] += dy[i] * x * sg;
+        }
 }
 
 static void swiglu_bw(qy_graph *g, qy_node *nd) {
@@ -669,14 +682,26 @@ qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t l
     int64_t shape[QY_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[dim] = len;
-    qy_tensor *out = qy_op_out(g, a->ndim, shape, &a, 1);
-    if (!out) return NULL;
     size_t outer, inner;
     split_dims(a, dim, &outer, &inner);
     size_t D = (size_t)a->shape[dim];
-    for (size_t o = 0; o < outer; o++)
-        memcpy(out->data + o * (size_t)len * inner, a->data + (o * D + (size_t)start) * inner,
-               (size_t)len * inner * sizeof(float));
+    qy_tensor *out;
+    if (outer == 1) { /* rows of the first (non-unit) dim: a view into a's data */
+        out = qy_graph_alloc(g, sizeof *out);
+        if (!out) return NULL;
+        memset(out, 0, sizeof *out);
+        out->ndim = a->ndim;
+        memcpy(out->shape, shape, sizeof shape);
+        out->n = (size_t)len * inner;
+        out->data = a->data + (size_t)start * inner;
+        out->flags = (g->grad_enabled && (a->flags & QY_T_REQUIRES_GRAD)) ? QY_T_REQUIRES_GRAD : 0;
+    } else {
+        out = qy_op_out(g, a->ndim, shape, &a, 1);
+        if (!out) return NULL;
+        for (size_t o = 0; o < outer; o++)
+            memcpy(out->data + o * (size_t)len * inner, a->data + (o * D + (size_t)start) * inner,
+                   (size_t)len * inner * sizeof(float));
+    }
     qy_node *nd = qy_op_record(g, "slice", slice_bw, out, &a, 1);
     if (nd) {
         nd->i[0] = dim;

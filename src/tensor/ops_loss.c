@@ -20,14 +20,12 @@ typedef struct ce_job {
     float coef; /* MEAN/SUM: dy * (1/denominator) */
 } ce_job;
 
-static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
     const ce_job *j = vctx;
     for (size_t r = s; r < e; r++) {
         const float *x = j->x + r * j->V;
-        float mx = x[0];
-        for (size_t c = 1; c < j->V; c++) mx = x[c] > mx ? x[c] : mx;
-        double sum = 0;
-        for (size_t c = 0; c < j->V; c++) sum += expf(x[c] - mx);
+        float mx = qy_max(x, j->V);
+        double sum = qy_sum_exp_shift(x, mx, j->V);
         float lse = mx + (float)log(sum);
         j->lse[r] = lse;
         if (j->tg[r] == j->ignore)
@@ -37,14 +35,14 @@ static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
     }
 }
 
-static void ce_bw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void ce_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const ce_job *j = vctx;
     for (size_t r = s; r < e; r++) {
         if (j->tg[r] == j->ignore) continue;
         float c = (j->reduction == QY_REDUCE_NONE ? j->dy[r] : j->coef) * (j->w ? j->w[r] : 1.0f);
         const float *x = j->x + r * j->V;
         float *dx = j->dx + r * j->V;
-        for (size_t k = 0; k < j->V; k++) dx[k] += c * expf(x[k] - j->lse[r]);
+        for (size_t k = 0; k < j->V; k++) dx[k] += c * qy_fexp(x[k] - j->lse[r]);
         dx[j->tg[r]] -= c;
     }
 }

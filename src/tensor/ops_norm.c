@@ -20,7 +20,7 @@ typedef struct norm_job {
     qy_chunks ch;
 } norm_job;
 
-static void norm_fw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void norm_fw_range(void *vctx, size_t s, size_t e, int tid) {
     const norm_job *j = vctx;
     size_t C = j->C;
     for (size_t r = s; r < e; r++) {
@@ -59,7 +59,7 @@ static void norm_fw_range(void *vctx, size_t s, size_t e, int tid) {
 }
 
 /* backward, one fixed chunk of rows per call */
-static void norm_bw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void norm_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const norm_job *j = vctx;
     size_t C = j->C;
     for (size_t ci = s; ci < e; ci++) {
@@ -180,27 +180,25 @@ typedef struct sm_job {
     size_t C;
 } sm_job;
 
-static void sm_fw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void sm_fw_range(void *vctx, size_t s, size_t e, int tid) {
     const sm_job *j = vctx;
     size_t C = j->C;
     for (size_t r = s; r < e; r++) {
         const float *x = j->x + r * C;
         float *y = j->out + r * C;
-        float mx = x[0];
-        for (size_t c = 1; c < C; c++) mx = x[c] > mx ? x[c] : mx;
-        double sum = 0;
-        for (size_t c = 0; c < C; c++) sum += expf(x[c] - mx);
+        float mx = qy_max(x, C);
+        double sum = qy_sum_exp_shift(x, mx, C);
         if (j->log) {
             float lse = (float)log(sum);
             for (size_t c = 0; c < C; c++) y[c] = (x[c] - mx) - lse;
         } else {
             float inv = (float)(1.0 / sum);
-            for (size_t c = 0; c < C; c++) y[c] = expf(x[c] - mx) * inv;
+            for (size_t c = 0; c < C; c++) y[c] = qy_fexp(x[c] - mx) * inv;
         }
     }
 }
 
-static void sm_bw_range(void *vctx, size_t s, size_t e, int tid) {
+QY_VEC static void sm_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const sm_job *j = vctx;
     size_t C = j->C;
     for (size_t r = s; r < e; r++) {
@@ -210,7 +208,7 @@ static void sm_bw_range(void *vctx, size_t s, size_t e, int tid) {
         if (j->log) {
             for (size_t c = 0; c < C; c++) acc += dy[c];
             float a = (float)acc;
-            for (size_t c = 0; c < C; c++) dx[c] += dy[c] - expf(y[c]) * a;
+            for (size_t c = 0; c < C; c++) dx[c] += dy[c] - qy_fexp(y[c]) * a;
         } else {
             for (size_t c = 0; c < C; c++) acc += (double)dy[c] * y[c];
             float a = (float)acc;

@@ -113,7 +113,7 @@ typedef struct upd_job {
     int first, nesterov;
 } upd_job;
 
-static void adamw_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void adamw_range(void *vctx, size_t b, size_t e, int tid) {
     const upd_job *j = vctx;
     for (size_t i = b; i < e; i++) {
         float p = j->p[i] * j->decay, g = j->g[i];
@@ -126,7 +126,7 @@ static void adamw_range(void *vctx, size_t b, size_t e, int tid) {
     }
 }
 
-static void sgd_range(void *vctx, size_t b, size_t e, int tid) {
+QY_VEC static void sgd_range(void *vctx, size_t b, size_t e, int tid) {
     const upd_job *j = vctx;
     for (size_t i = b; i < e; i++) {
         float d = j->g[i];

@@ -218,6 +218,7 @@ void qy_graph_free(qy_graph *g) {
 
 void qy_graph_reset(qy_graph *g) {
     tarena_reset(&g->arena);
+    g->free_grads = g->spare_nodes = NULL;
     g->ntape = 0;
     g->status = QY_OK;
 }
@@ -314,8 +315,32 @@ qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor 
 
 float *qy_grad_of(qy_graph *g, qy_tensor *t) {
     if (!t || !(t->flags & QY_T_REQUIRES_GRAD)) return NULL;
-    if (!t->grad) t->grad = qy_graph_floats(g, t->n, 1);
-    return t->grad;
+    if (t->grad) return t->grad;
+    for (qy_free_grad **pp = &g->free_grads; *pp; pp = &(*pp)->next) {
+        qy_free_grad *f = *pp;
+        if (f->n != t->n) continue;
+        *pp = f->next;
+        f->next = g->spare_nodes;
+        g->spare_nodes = f;
+        memset(f->p, 0, f->n * sizeof(float));
+        return t->grad = f->p;
+    }
+    return t->grad = qy_graph_floats(g, t->n, 1);
+}
+
+/* after its producer's backward, an intermediate gradient is dead: recycle it */
+static void release_grad(qy_graph *g, qy_tensor *t) {
+    if (!t->grad || (t->flags & (QY_T_RETAIN_GRAD | QY_T_PARAM))) return;
+    qy_free_grad *f = g->spare_nodes;
+    if (f)
+        g->spare_nodes = f->next;
+    else if (!(f = tarena_alloc(&g->arena, sizeof *f)))
+        return; /* keep it; no harm */
+    f->n = t->n;
+    f->p = t->grad;
+    f->next = g->free_grads;
+    g->free_grads = f;
+    t->grad = NULL;
 }
 
 static int run_backward(qy_graph *g) {
@@ -324,6 +349,7 @@ static int run_backward(qy_graph *g) {
         if (!nd->out->grad) continue; /* nothing flowed into this op */
         nd->backward(g, nd);
         if (g->status) return qy_error_wrap(g->status, "backward of %s", nd->op);
+        release_grad(g, nd->out);
     }
     return QY_OK;
 }
@@ -404,6 +430,10 @@ void qy_set_requires_grad(qy_tensor *t, int on) {
         t->flags |= QY_T_REQUIRES_GRAD;
     else
         t->flags &= ~(uint32_t)QY_T_REQUIRES_GRAD;
+}
+
+void qy_retain_grad(qy_tensor *t) {
+    if (t) t->flags |= QY_T_RETAIN_GRAD;
 }
 
 const char *qy_shape_str(const qy_tensor *t, char *buf, size_t cap) {

@@ -3,6 +3,9 @@
 #ifndef QY_TENSOR_INTERNAL_H
 #define QY_TENSOR_INTERNAL_H
 
+#include <math.h>
+#include <string.h>
+
 #include "quarry/tensor.h"
 
 typedef struct qy_node qy_node;
@@ -31,8 +34,18 @@ typedef struct qy_tarena {
     size_t peak; /* high-water mark of used + extra_bytes */
 } qy_tarena;
 
+/* a released gradient buffer of an intermediate tensor, reused for the next
+ * gradient of the same size (backward then needs memory for a few live
+ * gradients, not one per activation) */
+typedef struct qy_free_grad {
+    struct qy_free_grad *next;
+    size_t n;
+    float *p;
+} qy_free_grad;
+
 struct qy_graph {
     qy_pool *pool;
+    qy_free_grad *free_grads, *spare_nodes;
     qy_tarena arena;
     qy_node *tape;
     size_t ntape, cap_tape;
@@ -60,6 +73,49 @@ float *qy_grad_of(qy_graph *g, qy_tensor *t);
 /* Input check helper: returns 1 (and makes the graph fail) when a is NULL or the
  * graph already failed. */
 int qy_op_bad(qy_graph *g, const qy_tensor *a);
+
+/* Hot loops are compiled twice, for x86-64-v3 (AVX2+FMA) and the baseline, and
+ * picked at load time. -ffp-contract=off and explicit fmaf keep both clones'
+ * results bit-identical, so a result never depends on the CPU it ran on. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define QY_VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define QY_VEC
+#endif
+
+/* e^x in f32 without a library call so loops over it vectorise: Cody-Waite
+ * reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6 polynomial for e^r
+ * (max error about 1 ulp), scale by 2^n built in the exponent bits. Inputs below
+ * -87.3 (including -inf) give 0, above 88.7 give +inf (exp overflows f32 at 88.72). */
+static inline float qy_fexp(float x) {
+    float xc = x > 88.7f ? 88.7f : (x < -87.3f ? -87.3f : x);
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    float nc = n > 127.0f ? 127.0f : n; /* 2^128 is not a float: use 2^127 * 2 */
+    int32_t bits = ((int32_t)nc + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = p * scale;
+    y = n > 127.0f ? y * 2.0f : y;
+    y = x < -87.3f ? 0.0f : y;
+    return x > 88.7f ? (float)INFINITY : y;
+}
+
+/* sum of n floats in 8 interleaved lanes combined in a fixed order (vectorises,
+ * same bits on every CPU) */
+float qy_vsum(const float *x, size_t n);
+/* sum of e^(x[i] - shift) (f32 within chunks of 512, double across) and the max
+ * of n >= 1 floats, both in a fixed order */
+double qy_sum_exp_shift(const float *x, float shift, size_t n);
+float qy_max(const float *x, size_t n);
 
 /* Rows/last dim of a tensor: N = n / C. */
 static inline int64_t qy_last(const qy_tensor *t) { return t->shape[t->ndim - 1]; }

@@ -309,12 +309,34 @@ static void test_gemm_vs_reference(void **st) {
     qy_pool_free(pool);
 }
 
+/* the vectorisable exp used by softmax/attention/CE/SiLU: within 2 ulp of exp */
+static void test_fast_exp(void **st) {
+    double worst = 0;
+    for (int i = -870000; i <= 887000; i += 7) {
+        float x = (float)i * 1e-4f;
+        double ref = exp((double)x), got = qy_fexp(x);
+        double rel = fabs(got - ref) / ref;
+        if (rel > worst) worst = rel;
+    }
+    print_message("fast exp: max relative error %.3g on [-87, 88.7]\n", worst);
+    assert_true(worst < 2.5e-7);
+    assert_true(qy_fexp(-INFINITY) == 0.0f && qy_fexp(-100.0f) == 0.0f && isinf(qy_fexp(100.0f)));
+    assert_true(qy_fexp(0.0f) == 1.0f);
+    float xs[37];
+    for (int i = 0; i < 37; i++) xs[i] = (float)i * 0.1f - 2.0f;
+    double s = 0;
+    for (int i = 0; i < 37; i++) s += exp((double)xs[i] - 1.0);
+    assert_true(fabs(qy_sum_exp_shift(xs, 1.0f, 37) - s) < 1e-5 * s);
+    assert_true(qy_max(xs, 37) == xs[36]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism_threads), cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_alloc_failures),      cmocka_unit_test(test_nograd_frozen),
         cmocka_unit_test(test_accumulation),        cmocka_unit_test(test_hooks),
         cmocka_unit_test(test_topk_schedule),       cmocka_unit_test(test_gemm_vs_reference),
+        cmocka_unit_test(test_fast_exp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

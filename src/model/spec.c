@@ -215,11 +215,17 @@ static const qy_st_tensor *lookup(const qy_lm_spec *s, const qy_st_file *st, con
 }
 
 int qy_lm_spec_check(const qy_lm_spec *s, const qy_st_file *st, const qy_st_tensor **found, size_t *unused) {
-    size_t used = 0;
+    size_t used = 0, opt_found = 0, opt_missing = 0;
+    const char *missing = NULL;
     for (size_t i = 0; i < s->count; i++) {
         const qy_lm_param *p = &s->params[i];
         const qy_st_tensor *t = lookup(s, st, p->name);
         if (found) found[i] = t;
+        if (p->optional) {
+            opt_found += t != NULL;
+            if (!t && !missing) missing = p->name;
+            opt_missing += t == NULL;
+        }
         if (!t) {
             if (p->optional) continue;
             return qy_error(QY_ERR_NOT_FOUND, "%s: tensor '%s' is missing (a %s %s checkpoint needs it)",
@@ -240,6 +246,9 @@ int qy_lm_spec_check(const qy_lm_spec *s, const qy_st_file *st, const qy_st_tens
             return qy_error(QY_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64",
                             qy_st_source(st), t->name, qy_st_dtype_name(t->dtype));
     }
+    if (opt_found && opt_missing)
+        return qy_error(QY_ERR_NOT_FOUND, "%s: tensor '%s' is missing (the file has the rest of the pooler)",
+                        qy_st_source(st), missing);
     if (unused) *unused = qy_st_count(st) - used;
     return QY_OK;
 }

@@ -1,0 +1,67 @@
+#!/bin/bash
+# test_lm_info.sh — `quarry lm info` on the fixture folders and on bad folders.
+# Peer: the parameter count is summed by python3 straight from each file's
+# safetensors header (independent of quarry's reader and spec).
+set -u
+Q="$QUARRY_BIN"
+FIX="${QUARRY_SHARED:-}/fixtures/models"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# usage and help work without fixtures
+"$Q" lm --help >/dev/null || fail "lm --help"
+"$Q" lm info --help | grep -q "quarry lm info" || fail "lm info --help"
+"$Q" lm info >/dev/null 2>&1; [ $? -eq 2 ] || fail "lm info without DIR must be a usage error (2)"
+"$Q" lm bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown verb must be a usage error"
+out=$("$Q" lm info /nonexistent-model 2>&1); [ $? -eq 1 ] || fail "missing folder must exit 1"
+echo "$out" | grep -q "/nonexistent-model/config.json" || fail "missing folder message: $out"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# a config with an unknown model_type
+mkdir -p "$TMP/bad"
+echo '{"model_type": "mamba"}' > "$TMP/bad/config.json"
+out=$("$Q" lm info "$TMP/bad" 2>&1); [ $? -eq 1 ] || fail "unknown model_type must exit 1"
+echo "$out" | grep -q "'mamba' is not a family quarry knows (known: gpt2, llama, qwen2, qwen3, bert)" || fail "$out"
+
+if [ ! -d "$FIX" ]; then
+    echo "skipped fixture checks: $FIX not found (../shared is absent)"
+    exit 77
+fi
+for m in bert-tiny gpt2-tiny llama-tiny qwen2-tiny qwen3-tiny; do
+    want=$(python3 - "$FIX/$m/model.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+total = 0
+for k, v in h.items():
+    if k == '__metadata__':
+        continue
+    p = 1
+    for d in v['shape']:
+        p *= d
+    total += p
+print(total)
+PY
+)
+    got=$("$Q" lm info --json "$FIX/$m" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["parameters"], d["memory_f32"]["total"], d["unused_tensors"])')
+    [ "$got" = "$want $((want * 16)) 0" ] || fail "$m: parameters/memory/unused '$got', want '$want $((want * 16)) 0'"
+    "$Q" lm info "$FIX/$m" | grep -q "^parameters" || fail "$m: text output"
+    n=$("$Q" lm info --verbose "$FIX/$m" | grep -c " F32 ")
+    t=$(python3 -c "import json,struct,sys; b=open('$FIX/$m/model.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(len(json.loads(b[8:8+n]))-1)")
+    [ "$n" = "$t" ] || fail "$m: --verbose lists $n tensors, the file has $t"
+done
+
+# a truncated copy of a fixture: the error names the file and the tensor
+mkdir -p "$TMP/trunc"
+cp "$FIX/llama-tiny/config.json" "$TMP/trunc/"
+head -c 500000 "$FIX/llama-tiny/model.safetensors" > "$TMP/trunc/model.safetensors"
+out=$("$Q" lm info "$TMP/trunc" 2>&1); [ $? -eq 1 ] || fail "truncated file must exit 1"
+echo "$out" | grep -q "trunc/model.safetensors: tensor '.*': data_offsets .* reach past the data region" || fail "$out"
+# a config that disagrees with the weights: both shapes named
+mkdir -p "$TMP/shape"
+sed 's/"intermediate_size": 176/"intermediate_size": 180/' "$FIX/llama-tiny/config.json" > "$TMP/shape/config.json"
+cp "$FIX/llama-tiny/model.safetensors" "$TMP/shape/"
+out=$("$Q" lm info "$TMP/shape" 2>&1); [ $? -eq 1 ] || fail "shape mismatch must exit 1"
+echo "$out" | grep -q "gate_proj.weight. has shape \[176, 64\], the config implies \[180, 64\]" || fail "$out"
+echo "lm info: all checks passed"

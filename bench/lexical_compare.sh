@@ -51,10 +51,21 @@ jars=$(ls /usr/share/java/lucene-core-8*.jar /usr/share/java/lucene-analyzers-co
 if command -v javac >/dev/null && [ -n "$jars" ]; then
   echo "== Lucene" >&2
   mkdir -p "$out/lucene-classes"
-  javac -d "$out/lucene-classes" -cp "$jars" "$here/lucene/LuceneBench.java"
+  javac -d "$out/lucene-classes" -cp "$jars" "$here/lucene/LuceneBench.java" "$here/lucene/LuceneTokens.java"
   java -cp "$out/lucene-classes:$jars" LuceneBench "${common[@]}" --k1 "$k1" --b "$b" \
     --index "$out/lucene.idx" --run "$out/lucene.run" >"$out/lucene.json"
   peers+=(lucene)
+  # Lucene's BM25 re-derived from its tokens, with lossy and exact document lengths
+  if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    java -cp "$out/lucene-classes:$jars" LuceneTokens "$data/corpus.jsonl" >"$out/lucene_doc_tokens.tsv"
+    java -cp "$out/lucene-classes:$jars" LuceneTokens --query "$data/queries.jsonl" >"$out/lucene_query_tokens.tsv"
+    /usr/bin/python3 "$here/lucene/bm25_check.py" --k1 "$k1" --b "$b" "$out/lucene_doc_tokens.tsv" \
+      "$out/lucene_query_tokens.tsv" "$out/lucene.run" "$out" | tee "$out/bm25_check.txt" >&2
+    for v in lossy exact; do
+      echo "BM25 re-derived, $v lengths: $("$quarry" eval -m ndcg_cut.10 -m map -m recall.100 "$out/qrels.trec" \
+        "$out/bm25_$v.run" | awk '{printf "%s %s  ", $1, $3}')" | tee -a "$out/bm25_check.txt" >&2
+    done
+  fi
 else
   echo "skip Lucene: needs javac (default-jdk-headless) and liblucene8-java" >&2
 fi

@@ -134,9 +134,11 @@ int qy_eval_write_trec(const qy_eval_result *r, FILE *out, int per_query);
  * Free with cJSON_Delete. */
 struct cJSON *qy_eval_to_json(const qy_eval_result *r, int per_query);
 
-/* The measure names and nicknames known to qy_eval_compute, one per line with
- * a short description (for --help). */
-const char *qy_eval_measure_help(void);
+/* Writes the measure names and sets known to qy_eval_compute, one per line
+ * with a short description (for --help), NUL-terminated into buf[0..cap).
+ * Returns the length of the whole text; when it is >= cap, buf holds "" (call
+ * with buf = NULL to size it). */
+size_t qy_eval_measure_help(char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

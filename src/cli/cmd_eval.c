@@ -81,16 +81,23 @@ static int run(int argc, char **argv) {
         {"trec-eval-version", 0, QY_OPT_INT, "V",
          "9 (default): trec_eval 9.0.x behaviour; 10: trec_eval 10.0 (see docs/eval.md)", &version},
         {NULL, 0, QY_OPT_FLAG, NULL, NULL, NULL}};
-    char *measures_help = NULL;
-    const char *mh = qy_eval_measure_help();
-    size_t desc_len = strlen(mh) + 1024;
-    measures_help = qy_malloc(desc_len);
-    if (!measures_help) return qy_cli_fail(QY_ERR_NOMEM);
+    size_t mh_len = qy_eval_measure_help(NULL, 0) + 1;
+    char *mh = qy_malloc(mh_len);
+    size_t desc_len = mh_len + 1024;
+    char *measures_help = qy_malloc(desc_len);
+    if (!mh || !measures_help) {
+        qy_free(mh);
+        qy_free(measures_help);
+        return qy_cli_fail(QY_ERR_NOMEM);
+    }
+    qy_eval_measure_help(mh, mh_len);
     snprintf(measures_help, desc_len,
              "Evaluate a TREC run (qid iter docno rank score tag) against TREC qrels\n"
              "(qid iter docno rel) with trec_eval's measures, semantics and output format:\n"
              "documents sorted by score, ties by docno (descending); -c, -q, -l, -M and -m\n"
-             "as in trec_eval. Measures (-m NAME, -m NAME.5,10 for cutoffs):\n%s", mh);
+             "as in trec_eval (here -q means --per-query, as in trec_eval; --quiet has no\n"
+             "short form). Measures (-m NAME, -m NAME.5,10 for cutoffs):\n%s", mh);
+    qy_free(mh);
     qy_cli_spec spec = {
         .usage = "quarry eval [options] QRELS RUN",
         .description = measures_help,

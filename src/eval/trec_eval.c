@@ -1181,16 +1181,23 @@ cJSON *qy_eval_to_json(const qy_eval_result *r, int per_query) {
     return o;
 }
 
-const char *qy_eval_measure_help(void) {
-    static char buf[6000];
-    if (buf[0]) return buf;
+size_t qy_eval_measure_help(char *buf, size_t cap) {
     size_t n = 0;
-    n += (size_t)snprintf(buf + n, sizeof buf - n,
-                          "  official        runid num_q num_ret num_rel num_rel_ret map gm_map Rprec bpref\n"
-                          "                  recip_rank iprec_at_recall P (the default)\n"
-                          "  all_trec        every measure below (rbp, rbp_resid, unj only with 10.0)\n"
-                          "  set             the set measures\n");
-    for (int m = 0; m < M_COUNT && n < sizeof buf; m++)
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "  %-22s %s\n", g_meas[m].name, g_meas[m].help);
-    return buf;
+    char line[200];
+    const char *head = "  official        runid num_q num_ret num_rel num_rel_ret map gm_map Rprec bpref\n"
+                       "                  recip_rank iprec_at_recall P (the default)\n"
+                       "  all_trec        every measure below (rbp, rbp_resid, unj only with 10.0)\n"
+                       "  set             the set measures\n";
+    for (int m = -1; m < M_COUNT; m++) {
+        const char *piece = head;
+        if (m >= 0) {
+            snprintf(line, sizeof line, "  %-22s %s\n", g_meas[m].name, g_meas[m].help);
+            piece = line;
+        }
+        size_t len = strlen(piece);
+        if (buf && n + len < cap) memcpy(buf + n, piece, len + 1);
+        n += len;
+    }
+    if (buf && cap && n >= cap) buf[0] = '\0';
+    return n;
 }

@@ -66,7 +66,7 @@ static int pre_parse(int argc, char **argv, int *nargc, char **nargv, const char
 
 static int run(int argc, char **argv) {
     int per_query = 0, complete = 0;
-    long level = 1, depth = 0, version = 9;
+    long level = 1, depth = -1, version = 9; /* depth -1: -M not given */
     const char *dummy_measure = NULL;
     const qy_opt opts[] = {
         {"per-query", 'q', QY_OPT_FLAG, NULL, "also print each query's values (trec_eval -q)", &per_query},
@@ -131,8 +131,12 @@ static int run(int argc, char **argv) {
         fprintf(stderr, "quarry eval: --trec-eval-version must be 9 or 10\n");
         return 2;
     }
-    if (depth < 0) {
+    if (depth != -1 && depth < 1) {
         fprintf(stderr, "quarry eval: -M must be a positive number of documents\n");
+        return 2;
+    }
+    if (level < 0) {
+        fprintf(stderr, "quarry eval: -l must be 0 or more (negative qrels values mean 'unjudged')\n");
         return 2;
     }
 
@@ -150,7 +154,7 @@ static int run(int argc, char **argv) {
     o.trec_eval_version = (int)version;
     o.complete = complete;
     o.relevance_level = level;
-    o.max_docs = depth;
+    o.max_docs = depth > 0 ? depth : 0;
     o.measures = measures;
     o.num_measures = nmeasures;
     st = qy_eval_compute(qrels, runf, &o, &res);

@@ -1006,6 +1006,8 @@ int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts
     *out = NULL;
     if (opts->trec_eval_version != 9 && opts->trec_eval_version != 10)
         return qy_error(QY_ERR_ARG, "trec_eval version must be 9 (9.0.x) or 10 (10.0), got %d", opts->trec_eval_version);
+    if (opts->relevance_level < 0)
+        return qy_error(QY_ERR_ARG, "relevance level must be 0 or more, got %ld", opts->relevance_level);
     meas_inst mi[M_COUNT];
     memset(mi, 0, sizeof mi);
     for (int m = 0; m < M_COUNT; m++) mi[m].def = &g_meas[m];

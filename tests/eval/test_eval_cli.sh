@@ -26,6 +26,8 @@ assert d["queries"]["2"]["ndcg"] == 0, d
 "$QUARRY_BIN" eval "$t/q" >/dev/null 2>&1; [ $? = 2 ] || fail "missing RUN must be a usage error (2)"
 "$QUARRY_BIN" eval -m nosuch "$t/q" "$t/r" >/dev/null 2>"$t/err"; [ $? = 2 ] || fail "unknown measure must exit 2"
 grep -q "unknown measure 'nosuch'" "$t/err" || fail "message for an unknown measure"
+"$QUARRY_BIN" eval -M 0 "$t/q" "$t/r" >/dev/null 2>&1; [ $? = 2 ] || fail "-M 0 must be a usage error"
+"$QUARRY_BIN" eval -l -1 "$t/q" "$t/r" >/dev/null 2>&1; [ $? = 2 ] || fail "-l -1 must be a usage error"
 printf '1 Q0 a 1 2.0\n' >"$t/bad"
 "$QUARRY_BIN" eval "$t/q" "$t/bad" >/dev/null 2>"$t/err"; [ $? = 1 ] || fail "malformed run must exit 1"
 grep -q "bad: line 1: expected 6 columns (qid iter docno rank score tag), got 5" "$t/err" || fail "run error: $(cat "$t/err")"

@@ -14,7 +14,9 @@
 #   --out DIR    where indexes, runs and results go; default build-bench/lexical
 #   --quick      short warm-up and timing (for a smoke test; numbers are not for the record)
 # env: QUARRY_BIN (default build/quarry); QUARRY_INDEX_CMD / QUARRY_SEARCH_CMD override
-#      how quarry is run (see quarry_run below); THREADS for QPS (default 2).
+#      how quarry is run (see quarry_run below; a search command that also writes
+#      OUT/quarry.bench.json with the peers' timing keys fills quarry's speed row);
+#      THREADS for QPS (default 2).
 # needs: javac/java + liblucene8-java, g++ + libxapian-dev, cc + libsqlite3-dev, libcjson-dev, python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --k1) k1=$2; shift 2 ;;
     --b) b=$2; shift 2 ;;
     --quick) warm=2 rounds=1 qps_s=2; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "lexical_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -106,8 +108,14 @@ quarry_run() {
 import json, os, sys
 t0, t1, idx, docs = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(idx) for f in fs) if os.path.isdir(idx) else os.path.getsize(idx)
-print(json.dumps({"system": "quarry (default analyzer, BM25)", "docs": docs, "index_s": t1 - t0,
-                  "docs_per_s": docs / (t1 - t0), "index_bytes": size}))
+m = {"system": "quarry (default analyzer, BM25)", "docs": docs, "index_s": t1 - t0,
+     "docs_per_s": docs / (t1 - t0), "index_bytes": size}
+# timings measured by quarry itself (same keys as the peers' JSON: latency_top10_ms,
+# latency_top1000_ms, qps_top10, qps_threads), when the search command wrote them
+extra = os.path.join(os.path.dirname(idx), "quarry.bench.json")
+if os.path.exists(extra):
+    m.update(json.load(open(extra)))
+print(json.dumps(m))
 EOF
   peers+=(quarry)
 }

@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --k1) k1=$2; shift 2 ;;
     --b) b=$2; shift 2 ;;
     --quick) warm=2 rounds=1 qps_s=2; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "lexical_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -24,6 +24,11 @@ static void install_hooks(void) {
 }
 static void ensure_hooks(void) { pthread_once(&hooks_once, install_hooks); }
 
+/* Install the hooks when the library is loaded, before any caller can build a
+ * cJSON tree: a tree made with one allocator and freed with another corrupts the
+ * heap (quarry eval --json met this when a tree preceded the first qy_json call). */
+__attribute__((constructor)) static void install_hooks_at_load(void) { ensure_hooks(); }
+
 /* line and column of byte offset `off` in text, for parse errors */
 static void line_col(const char *text, size_t off, int *line, int *col) {
     int l = 1, c = 1;

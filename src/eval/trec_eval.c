@@ -1155,11 +1155,6 @@ static int add_values(cJSON *obj, const qy_eval_result *r, const double *v, cons
 }
 
 cJSON *qy_eval_to_json(const qy_eval_result *r, int per_query) {
-    /* base installs quarry's cJSON allocator lazily on the first qy_json_* call;
-     * make sure that happened before building a tree that qy_json_print frees
-     * (base.h has no explicit init call) */
-    qy_json *init = NULL;
-    if (qy_json_parse("{}", 2, "init", &init) == QY_OK) qy_json_free(init);
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     int ok = cJSON_AddStringToObject(o, "runid", r->runid ? r->runid : "") != NULL &&

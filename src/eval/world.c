@@ -56,7 +56,20 @@ void wb_free(w_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
+void wb_done(w_buf *scratch, w_buf *into) {
+    if (scratch->oom) into->oom = 1;
+    wb_free(scratch);
+}
+
 void wb_put(w_buf *b, const char *s, size_t n) {
+    if (b->fixed) {
+        size_t room = b->cap - b->len - 1;
+        if (n > room) n = room;
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return;
+    }
     wb_reserve(b, n);
     if (b->oom) return;
     memcpy(b->p + b->len, s, n);
@@ -77,7 +90,7 @@ void wb_printf(w_buf *b, const char *fmt, ...) {
 }
 
 void wb_json_str(w_buf *b, const char *s) {
-    wb_reserve(b, strlen(s) + 2);
+    if (!b->fixed) wb_reserve(b, strlen(s) + 2);
     wb_put(b, "\"", 1);
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
@@ -137,10 +150,10 @@ void wb_template(w_buf *b, const char *tmpl, const char *subj, const char *obj) 
 }
 
 void w_fill(char *out, size_t cap, const char *tmpl, const char *subj, const char *obj) {
-    w_buf b = {0};
+    QY_ASSERT(cap > 0);
+    w_buf b = {out, 0, cap, 0, 1};
+    out[0] = '\0';
     wb_template(&b, tmpl, subj, obj);
-    snprintf(out, cap, "%s", b.p && !b.oom ? b.p : "");
-    wb_free(&b);
 }
 
 /* ------------------------------------------------------------- renderers */
@@ -722,99 +735,120 @@ static void emit_entity(void *vctx, size_t e, w_buf *out) {
 
 static const char *type_str(int t) { return w_type_names[t]; }
 
+/* CK(call): remember a failed cJSON allocation (a NULL or false result) */
+#define CK(x)                                                                                                \
+    do {                                                                                                     \
+        if (!(x)) bad = 1;                                                                                   \
+    } while (0)
+
+int w_put(cJSON *parent, const char *key, cJSON *item) {
+    if (item && parent && (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item)))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+static cJSON *checked(cJSON *o, int bad) {
+    if (!bad) return o;
+    cJSON_Delete(o);
+    return NULL;
+}
+
 static cJSON *schema_json(const qy_world *w, const size_t *docs_by_slice) {
+    int bad = 0;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "generator", "quarry world");
-    cJSON_AddNumberToObject(o, "format_version", 1);
+    CK(cJSON_AddStringToObject(o, "generator", "quarry world"));
+    CK(cJSON_AddNumberToObject(o, "format_version", 1));
     cJSON *p = cJSON_AddObjectToObject(o, "params");
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)w->p.seed);
-    cJSON_AddStringToObject(p, "seed", seed);
-    cJSON_AddNumberToObject(p, "entities", (double)w->n);
-    cJSON_AddNumberToObject(p, "slices", w->p.slices);
-    cJSON_AddNumberToObject(p, "d0_fraction", w->p.d0_fraction);
-    cJSON_AddNumberToObject(p, "edits", (double)w->p.edits);
-    cJSON_AddNumberToObject(p, "task_instances", (double)w->p.task_instances);
-    cJSON_AddNumberToObject(p, "dev_fraction", w->p.dev_fraction);
-    cJSON_AddNumberToObject(p, "test_fraction", w->p.test_fraction);
+    CK(cJSON_AddStringToObject(p, "seed", seed));
+    CK(cJSON_AddNumberToObject(p, "entities", (double)w->n));
+    CK(cJSON_AddNumberToObject(p, "slices", w->p.slices));
+    CK(cJSON_AddNumberToObject(p, "d0_fraction", w->p.d0_fraction));
+    CK(cJSON_AddNumberToObject(p, "edits", (double)w->p.edits));
+    CK(cJSON_AddNumberToObject(p, "task_instances", (double)w->p.task_instances));
+    CK(cJSON_AddNumberToObject(p, "dev_fraction", w->p.dev_fraction));
+    CK(cJSON_AddNumberToObject(p, "test_fraction", w->p.test_fraction));
     cJSON *types = cJSON_AddArrayToObject(o, "types");
     for (int t = 0; t < QY_WORLD_NTYPES; t++) {
         cJSON *to = cJSON_CreateObject();
-        cJSON_AddStringToObject(to, "name", type_str(t));
-        cJSON_AddNumberToObject(to, "entities", (double)w->type_count[t]);
-        cJSON_AddNumberToObject(to, "documents_per_entity", w_nsections[t]);
-        cJSON_AddItemToArray(types, to);
+        CK(cJSON_AddStringToObject(to, "name", type_str(t)));
+        CK(cJSON_AddNumberToObject(to, "entities", (double)w->type_count[t]));
+        CK(cJSON_AddNumberToObject(to, "documents_per_entity", w_nsections[t]));
+        CK(w_put(types, NULL, to));
     }
     cJSON *rels = cJSON_AddArrayToObject(o, "relations");
     for (int i = 0; i < w_nrelations; i++) {
         const w_relation *r = &w_relations[i];
         cJSON *ro = cJSON_CreateObject();
-        cJSON_AddStringToObject(ro, "id", r->id);
-        cJSON_AddStringToObject(ro, "label", r->label);
-        cJSON_AddStringToObject(ro, "domain", type_str(r->domain));
-        cJSON_AddStringToObject(ro, "range", r->kind == WV_ENTITY ? type_str(r->range)
+        CK(cJSON_AddStringToObject(ro, "id", r->id));
+        CK(cJSON_AddStringToObject(ro, "label", r->label));
+        CK(cJSON_AddStringToObject(ro, "domain", type_str(r->domain)));
+        CK(cJSON_AddStringToObject(ro, "range", r->kind == WV_ENTITY ? type_str(r->range)
                                              : r->kind == WV_YEAR ? "year"
-                                                                  : w_vocab_names[r->range]);
-        cJSON_AddStringToObject(ro, "group", r->group);
-        cJSON_AddStringToObject(ro, "family", r->family);
+                                                                  : w_vocab_names[r->range]));
+        CK(cJSON_AddStringToObject(ro, "group", r->group));
+        CK(cJSON_AddStringToObject(ro, "family", r->family));
         cJSON *tp = cJSON_AddObjectToObject(ro, "templates");
-        cJSON_AddItemToObject(tp, "document", cJSON_CreateStringArray(r->doc, W_NTEMPL));
-        cJSON_AddItemToObject(tp, "question", cJSON_CreateStringArray(r->question, W_NTEMPL));
-        cJSON_AddItemToObject(tp, "cloze", cJSON_CreateStringArray(r->cloze, W_NTEMPL));
-        cJSON_AddItemToObject(tp, "noun_phrase", cJSON_CreateStringArray(r->np, 2));
-        cJSON_AddItemToArray(rels, ro);
+        CK(w_put(tp, "document", cJSON_CreateStringArray(r->doc, W_NTEMPL)));
+        CK(w_put(tp, "question", cJSON_CreateStringArray(r->question, W_NTEMPL)));
+        CK(w_put(tp, "cloze", cJSON_CreateStringArray(r->cloze, W_NTEMPL)));
+        CK(w_put(tp, "noun_phrase", cJSON_CreateStringArray(r->np, 2)));
+        CK(w_put(rels, NULL, ro));
     }
     cJSON *voc = cJSON_AddObjectToObject(o, "vocabularies");
     for (int v = 0; v < VOC_N; v++)
-        cJSON_AddItemToObject(voc, w_vocab_names[v], cJSON_CreateStringArray(w_vocab[v], w_vocab_size[v]));
+        CK(w_put(voc, w_vocab_names[v], cJSON_CreateStringArray(w_vocab[v], w_vocab_size[v])));
     cJSON *lv = cJSON_AddObjectToObject(o, "locality_levels");
-    cJSON_AddStringToObject(lv, "hard", "same relation group as the edited relation");
-    cJSON_AddStringToObject(lv, "middle", "same family, different group");
-    cJSON_AddStringToObject(lv, "easy", "different family");
+    CK(cJSON_AddStringToObject(lv, "hard", "same relation group as the edited relation"));
+    CK(cJSON_AddStringToObject(lv, "middle", "same family, different group"));
+    CK(cJSON_AddStringToObject(lv, "easy", "different family"));
     cJSON *sl = cJSON_AddArrayToObject(o, "slices");
     for (int s = 0; s < w->nslices; s++) {
         cJSON *so = cJSON_CreateObject();
         char nm[8];
         snprintf(nm, sizeof nm, "D%d", s);
-        cJSON_AddStringToObject(so, "name", nm);
-        cJSON_AddNumberToObject(so, "first_entity", s ? (double)w->slice_end[s - 1] : 0);
-        cJSON_AddNumberToObject(so, "end_entity", (double)w->slice_end[s]);
-        cJSON_AddNumberToObject(so, "documents", (double)docs_by_slice[s]);
-        cJSON_AddItemToArray(sl, so);
+        CK(cJSON_AddStringToObject(so, "name", nm));
+        CK(cJSON_AddNumberToObject(so, "first_entity", s ? (double)w->slice_end[s - 1] : 0));
+        CK(cJSON_AddNumberToObject(so, "end_entity", (double)w->slice_end[s]));
+        CK(cJSON_AddNumberToObject(so, "documents", (double)docs_by_slice[s]));
+        CK(w_put(sl, NULL, so));
     }
-    return o;
+    return checked(o, bad);
 }
 
 static cJSON *stats_json(const qy_world *w, const qy_world_stats *st) {
+    int bad = 0;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "entities", (double)st->entities);
+    CK(cJSON_AddNumberToObject(o, "entities", (double)st->entities));
     cJSON *bt = cJSON_AddObjectToObject(o, "entities_by_type");
-    for (int t = 0; t < QY_WORLD_NTYPES; t++) cJSON_AddNumberToObject(bt, type_str(t), (double)st->entities_by_type[t]);
-    cJSON_AddNumberToObject(o, "facts", (double)st->facts);
+    for (int t = 0; t < QY_WORLD_NTYPES; t++) CK(cJSON_AddNumberToObject(bt, type_str(t), (double)st->entities_by_type[t]));
+    CK(cJSON_AddNumberToObject(o, "facts", (double)st->facts));
     size_t by_rel[R_COUNT] = {0};
     for (size_t e = 0; e < w->n; e++)
         for (int k = 0; k < w->nfacts[e]; k++) by_rel[w_facts(w, e)[k].rel]++;
     cJSON *br = cJSON_AddObjectToObject(o, "facts_by_relation");
-    for (int r = 0; r < R_COUNT; r++) cJSON_AddNumberToObject(br, w_relations[r].id, (double)by_rel[r]);
-    cJSON_AddNumberToObject(o, "documents", (double)st->documents);
-    cJSON_AddNumberToObject(o, "questions", (double)st->questions);
+    for (int r = 0; r < R_COUNT; r++) CK(cJSON_AddNumberToObject(br, w_relations[r].id, (double)by_rel[r]));
+    CK(cJSON_AddNumberToObject(o, "documents", (double)st->documents));
+    CK(cJSON_AddNumberToObject(o, "questions", (double)st->questions));
     cJSON *qs = cJSON_AddObjectToObject(o, "questions_by_split");
-    for (int s = 0; s < 3; s++) cJSON_AddNumberToObject(qs, split_names[s], (double)st->questions_by_split[s]);
+    for (int s = 0; s < 3; s++) CK(cJSON_AddNumberToObject(qs, split_names[s], (double)st->questions_by_split[s]));
     cJSON *qh = cJSON_AddObjectToObject(o, "questions_by_hops");
     for (int h = 1; h <= 4; h++) {
         char k[8];
         snprintf(k, sizeof k, "%d", h);
-        cJSON_AddNumberToObject(qh, k, (double)st->questions_by_hops[h]);
+        CK(cJSON_AddNumberToObject(qh, k, (double)st->questions_by_hops[h]));
     }
-    cJSON_AddNumberToObject(o, "edits", (double)st->edits);
+    CK(cJSON_AddNumberToObject(o, "edits", (double)st->edits));
     cJSON *ll = cJSON_AddObjectToObject(o, "edit_locality_facts");
-    cJSON_AddNumberToObject(ll, "easy", (double)st->locality_by_level[0]);
-    cJSON_AddNumberToObject(ll, "middle", (double)st->locality_by_level[1]);
-    cJSON_AddNumberToObject(ll, "hard", (double)st->locality_by_level[2]);
-    cJSON_AddNumberToObject(o, "tasks", (double)st->tasks);
-    cJSON_AddNumberToObject(o, "task_instances", (double)st->task_instances);
-    cJSON_AddNumberToObject(o, "bytes_before_stats", (double)st->bytes);
-    return o;
+    CK(cJSON_AddNumberToObject(ll, "easy", (double)st->locality_by_level[0]));
+    CK(cJSON_AddNumberToObject(ll, "middle", (double)st->locality_by_level[1]));
+    CK(cJSON_AddNumberToObject(ll, "hard", (double)st->locality_by_level[2]));
+    CK(cJSON_AddNumberToObject(o, "tasks", (double)st->tasks));
+    CK(cJSON_AddNumberToObject(o, "task_instances", (double)st->task_instances));
+    CK(cJSON_AddNumberToObject(o, "bytes_before_stats", (double)st->bytes));
+    return checked(o, bad);
 }
 
 static int write_json(w_out *o, const char *rel, cJSON *j) {

@@ -33,8 +33,7 @@ static void json_filled(w_buf *b, const char *tmpl, const char *subj) {
     w_buf t = {0};
     wb_template(&t, tmpl, subj, NULL);
     wb_json_str(b, t.p ? t.p : "");
-    if (t.oom) b->oom = 1;
-    wb_free(&t);
+    wb_done(&t, b);
 }
 
 /* the new object for fact f of subject e: same range, different value */
@@ -76,9 +75,8 @@ static void json_multi_hop(const qy_world *w, qy_rng *r, w_buf *b, int nm, int n
     wb_json_str(b, new_answer);
     wb_printf(b, ",\"direction\":\"%s\",\"relations\":[\"%s\",\"%s\"]}", direction, w_relations[rel_a].id,
               w_relations[rel_b].id);
-    if (np.oom || q.oom) b->oom = 1;
-    wb_free(&np);
-    wb_free(&q);
+    wb_done(&np, b);
+    wb_done(&q, b);
 }
 
 static void extras(e_ctx *c, qy_rng *r, size_t e, int k, int t, int32_t newv, w_buf *b, size_t *loc_subj) {
@@ -100,7 +98,7 @@ static void extras(e_ctx *c, qy_rng *r, size_t e, int k, int t, int32_t newv, w_
         w_buf p = {0};
         cloze(w, rel, (t + i) % W_NTEMPL, e, &p);
         wb_json_str(b, p.p ? p.p : "");
-        wb_free(&p);
+        wb_done(&p, b);
     }
     /* neighbourhood: same relation and same old object first, then same relation */
     size_t nb[5];
@@ -137,7 +135,7 @@ static void extras(e_ctx *c, qy_rng *r, size_t e, int k, int t, int32_t newv, w_
         wb_puts(b, ",\"ground_truth\":");
         wb_json_str(b, s1);
         wb_puts(b, "}");
-        wb_free(&p);
+        wb_done(&p, b);
     }
     /* same-subject facts, graded by relation similarity */
     wb_puts(b, "],\"relation_locality\":[");
@@ -162,8 +160,8 @@ static void extras(e_ctx *c, qy_rng *r, size_t e, int k, int t, int32_t newv, w_
         wb_puts(b, ",\"ground_truth\":");
         wb_json_str(b, s1);
         wb_printf(b, ",\"level\":\"%s\"}", level_names[lv]);
-        wb_free(&p);
-        wb_free(&q);
+        wb_done(&p, b);
+        wb_done(&q, b);
     }
     /* multi-hop questions whose answer changes */
     wb_puts(b, "],\"multi_hop\":[");

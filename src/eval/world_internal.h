@@ -94,8 +94,11 @@ typedef struct w_buf {
     char *p;
     size_t len, cap;
     int oom;
+    int fixed; /* p is the caller's array of cap bytes: never grown, output truncated */
 } w_buf;
 void wb_free(w_buf *b);
+/* free a scratch buffer, passing its out-of-memory flag on to `into` */
+void wb_done(w_buf *scratch, w_buf *into);
 void wb_put(w_buf *b, const char *s, size_t n);
 void wb_puts(w_buf *b, const char *s);
 void wb_printf(w_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -128,6 +131,11 @@ void w_json_entity_answers(const qy_world *w, size_t e, w_buf *b);
 int w_names_check_capacity(const size_t count[QY_WORLD_NTYPES]);
 void w_make_name(uint64_t seed, int type, size_t tindex, char *out, size_t cap);
 uint64_t w_permute(uint64_t x, uint64_t domain, uint64_t key);
+
+/* Attach item to parent (under key, or appended when key is NULL); on failure
+ * (either is NULL, or out of memory) item is freed and 0 returned. */
+struct cJSON;
+int w_put(struct cJSON *parent, const char *key, struct cJSON *item);
 
 /* --------------------------------------------------------- output stream */
 

@@ -8,7 +8,7 @@
  * shape, and the shapes cannot coincide:
  *   person   "Given Family"          2-syllable + 3-syllable word
  *   city     "Family-like"            one 3-syllable word (indices disjoint from surnames)
- *   country  "<2-syllable word>ia"    one word; "ia" is never a vowel unit
+ *   country  "<2-syllable word>ia"    one word, the word ending in a coda; "ia" is never a vowel unit
  *   org      "<word> Institute"       a vowel-initial English suffix (words start with a consonant)
  *   work     "The <word> <Noun>"      three tokens, the only shape starting with "The"
  * Within a type the k-th entity takes a keyed pseudo-random permutation
@@ -27,6 +27,7 @@ static const char *const codas[] = {"", "n", "r", "l", "s", "m"};
 enum { N_ONSET = 22, N_VOWEL = 7, N_CODA = 6 };
 #define W2 ((uint64_t)(N_ONSET * N_VOWEL) * (N_ONSET * N_VOWEL) * N_CODA)
 #define W3 (W2 * (N_ONSET * N_VOWEL))
+#define W2C ((uint64_t)(N_ONSET * N_VOWEL) * (N_ONSET * N_VOWEL) * (N_CODA - 1))
 #define GIVEN_POOL 2000u
 #define FAMILY_POOL 30000u
 
@@ -68,7 +69,9 @@ uint64_t w_permute(uint64_t x, uint64_t domain, uint64_t key) {
     return x;
 }
 
-static size_t put_word(char *out, size_t cap, uint64_t idx, int nsyll) {
+/* nsyll syllables and a coda; with `coda_required` the coda is never empty
+ * (then idx < W2C for two syllables) */
+static size_t put_word(char *out, size_t cap, uint64_t idx, int nsyll, int coda_required) {
     size_t len = 0;
     for (int s = 0; s < nsyll; s++) {
         const char *on = onsets[idx % N_ONSET];
@@ -82,7 +85,7 @@ static size_t put_word(char *out, size_t cap, uint64_t idx, int nsyll) {
             len += a + b;
         }
     }
-    const char *co = codas[idx % N_CODA];
+    const char *co = coda_required ? codas[1 + idx % (N_CODA - 1)] : codas[idx % N_CODA];
     size_t c = strlen(co);
     if (len + c + 1 < cap) {
         memcpy(out + len, co, c);
@@ -96,7 +99,7 @@ static size_t put_word(char *out, size_t cap, uint64_t idx, int nsyll) {
 int w_names_check_capacity(const size_t count[QY_WORLD_NTYPES]) {
     if ((uint64_t)count[QY_WORLD_PERSON] > (uint64_t)GIVEN_POOL * FAMILY_POOL ||
         (uint64_t)count[QY_WORLD_CITY] > W3 - FAMILY_POOL ||
-        (uint64_t)count[QY_WORLD_COUNTRY] > W2 - GIVEN_POOL ||
+        (uint64_t)count[QY_WORLD_COUNTRY] > W2C ||
         (uint64_t)count[QY_WORLD_ORG] > W2 * N_SUFFIX || (uint64_t)count[QY_WORLD_WORK] > W2 * N_NOUN)
         return qy_error(QY_ERR_RANGE, "world: too many entities for the name spaces");
     return QY_OK;
@@ -108,28 +111,28 @@ void w_make_name(uint64_t seed, int type, size_t k, char *out, size_t cap) {
     switch (type) {
     case QY_WORLD_PERSON: {
         uint64_t p = w_permute(k, (uint64_t)GIVEN_POOL * FAMILY_POOL, kt);
-        put_word(a, sizeof a, w_permute(p % GIVEN_POOL, W2, kg), 2);
-        put_word(b, sizeof b, w_permute(p / GIVEN_POOL, W3, kf), 3);
+        put_word(a, sizeof a, w_permute(p % GIVEN_POOL, W2, kg), 2, 0);
+        put_word(b, sizeof b, w_permute(p / GIVEN_POOL, W3, kf), 3, 0);
         snprintf(out, cap, "%s %s", a, b);
         break;
     }
     case QY_WORLD_CITY:
-        put_word(a, sizeof a, w_permute(FAMILY_POOL + w_permute(k, W3 - FAMILY_POOL, kt), W3, kf), 3);
+        put_word(a, sizeof a, w_permute(FAMILY_POOL + w_permute(k, W3 - FAMILY_POOL, kt), W3, kf), 3, 0);
         snprintf(out, cap, "%s", a);
         break;
     case QY_WORLD_COUNTRY:
-        put_word(a, sizeof a, w_permute(GIVEN_POOL + w_permute(k, W2 - GIVEN_POOL, kt), W2, kg), 2);
+        put_word(a, sizeof a, w_permute(k, W2C, kt), 2, 1); /* "Hatin" + "ia": ends in a consonant */
         snprintf(out, cap, "%sia", a);
         break;
     case QY_WORLD_ORG: {
         uint64_t p = w_permute(k, W2 * N_SUFFIX, kt);
-        put_word(a, sizeof a, p % W2, 2);
+        put_word(a, sizeof a, p % W2, 2, 0);
         snprintf(out, cap, "%s %s", a, org_suffixes[p / W2]);
         break;
     }
     default: {
         uint64_t p = w_permute(k, W2 * N_NOUN, kt);
-        put_word(a, sizeof a, p % W2, 2);
+        put_word(a, sizeof a, p % W2, 2, 0);
         snprintf(out, cap, "The %s %s", a, work_nouns[p / W2]);
         break;
     }

@@ -76,8 +76,7 @@ static void json_hop(const qy_world *w, qy_rng *r, const hop *h, int index, w_bu
     w_question_text(w, f->rel, (int)qy_rng_below(r, W_NTEMPL), w_name(w, h->subj), &q);
     wb_printf(b, "{\"hop\":%d,\"sub_query\":", index);
     wb_json_str(b, q.p ? q.p : "");
-    if (q.oom) b->oom = 1;
-    wb_free(&q);
+    wb_done(&q, b);
     w_entity_id(h->subj, id, sizeof id);
     wb_puts(b, ",\"subject\":");
     wb_json_str(b, id);
@@ -173,9 +172,8 @@ void w_chain_question(const qy_world *w, qy_rng *r, const w_hop *hops, int nh, w
         wb_puts(&np, tmp.p ? tmp.p : "");
     }
     w_question_text(w, hop_fact(w, &hops[nh - 1])->rel, (int)qy_rng_below(r, W_NTEMPL), np.p ? np.p : "", out);
-    if (np.oom || tmp.oom) out->oom = 1;
-    wb_free(&np);
-    wb_free(&tmp);
+    wb_done(&np, out);
+    wb_done(&tmp, out);
 }
 
 /* emit unless a buffer ran out of memory, then free q and ans */
@@ -338,7 +336,10 @@ int w_write_questions(const qy_world *w, w_out *o) {
     int st = QY_OK;
     for (int i = 0; i < OUT_N && !st; i++) {
         st = w_open(o, names[i], &f[i]);
-        if (!st && i >= OUT_QRELS) st = qy_afile_write(f[i], "query-id\tcorpus-id\tscore\n", 26);
+        if (!st && i >= OUT_QRELS) {
+            static const char header[] = "query-id\tcorpus-id\tscore\n";
+            st = qy_afile_write(f[i], header, sizeof header - 1);
+        }
     }
     q_ctx *c = qy_calloc(1, sizeof *c);
     if (!c && !st) st = QY_ERR_NOMEM;

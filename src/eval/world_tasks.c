@@ -55,7 +55,7 @@ static void answers_of(const qy_world *w, const w_fact *f, instance *in) {
             alias[strlen(alias) ? strlen(alias) - 1 : 0] = '\0';
             out_str(in, alias);
         }
-        wb_free(&a);
+        wb_done(&a, &in->input);
     }
 }
 
@@ -134,7 +134,7 @@ static void make_extract(const qy_world *w, qy_rng *r, instance *in) {
     w_buf t = {0};
     triple(w, e, f, &t);
     out_str(in, t.p ? t.p : "");
-    wb_free(&t);
+    wb_done(&t, &in->input);
     in->ok = 1;
 }
 
@@ -153,7 +153,7 @@ static void make_to_json(const qy_world *w, qy_rng *r, instance *in) {
     wb_json_str(&j, obj);
     wb_puts(&j, "}");
     out_str(in, j.p ? j.p : "");
-    wb_free(&j);
+    wb_done(&j, &in->input);
     in->ok = 1;
 }
 
@@ -231,25 +231,34 @@ static void instance_free(instance *in) {
     memset(in, 0, sizeof *in);
 }
 
+#define CK(x)                                                                                                \
+    do {                                                                                                     \
+        if (!(x)) bad = 1;                                                                                   \
+    } while (0)
+
+/* ["s"], or NULL when out of memory */
 static cJSON *str_array1(const char *s) {
-    cJSON *a = cJSON_CreateArray();
-    cJSON_AddItemToArray(a, cJSON_CreateString(s));
-    return a;
+    cJSON *a = cJSON_CreateArray(), *item = cJSON_CreateString(s);
+    if (a && item && cJSON_AddItemToArray(a, item)) return a;
+    cJSON_Delete(a);
+    cJSON_Delete(item);
+    return NULL;
 }
 
 static cJSON *build_task(const qy_world *w, const task_def *t, size_t *ninst) {
+    int bad = 0;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddItemToObject(o, "Contributors", str_array1("quarry world generator"));
-    cJSON_AddItemToObject(o, "Source", str_array1("quarry-world"));
-    cJSON_AddItemToObject(o, "URL", str_array1("docs/world.md"));
-    cJSON_AddItemToObject(o, "Categories", str_array1(t->category));
-    cJSON_AddItemToObject(o, "Reasoning", str_array1(t->reasoning));
-    cJSON_AddItemToObject(o, "Definition", str_array1(t->definition));
-    cJSON_AddItemToObject(o, "Input_language", str_array1("English"));
-    cJSON_AddItemToObject(o, "Output_language", str_array1("English"));
-    cJSON_AddItemToObject(o, "Instruction_language", str_array1("English"));
-    cJSON_AddItemToObject(o, "Domains", str_array1("Synthetic Knowledge World"));
+    CK(w_put(o, "Contributors", str_array1("quarry world generator")));
+    CK(w_put(o, "Source", str_array1("quarry-world")));
+    CK(w_put(o, "URL", str_array1("docs/world.md")));
+    CK(w_put(o, "Categories", str_array1(t->category)));
+    CK(w_put(o, "Reasoning", str_array1(t->reasoning)));
+    CK(w_put(o, "Definition", str_array1(t->definition)));
+    CK(w_put(o, "Input_language", str_array1("English")));
+    CK(w_put(o, "Output_language", str_array1("English")));
+    CK(w_put(o, "Instruction_language", str_array1("English")));
+    CK(w_put(o, "Domains", str_array1("Synthetic Knowledge World")));
     cJSON *pos = cJSON_AddArrayToObject(o, "Positive Examples");
     cJSON *neg = cJSON_AddArrayToObject(o, "Negative Examples");
     cJSON *insts = cJSON_AddArrayToObject(o, "Instances");
@@ -272,31 +281,33 @@ static cJSON *build_task(const qy_world *w, const task_def *t, size_t *ninst) {
         }
         cJSON *x = cJSON_CreateObject();
         if (made < 2) { /* two positive examples with an explanation */
-            cJSON_AddStringToObject(x, "input", in.input.p);
-            cJSON_AddStringToObject(x, "output", in.outputs[0].p);
-            cJSON_AddStringToObject(x, "explanation", t->explanation);
-            cJSON_AddItemToArray(pos, x);
+            CK(cJSON_AddStringToObject(x, "input", in.input.p));
+            CK(cJSON_AddStringToObject(x, "output", in.outputs[0].p));
+            CK(cJSON_AddStringToObject(x, "explanation", t->explanation));
+            CK(w_put(pos, NULL, x));
             if (made == 0) snprintf(wrong_out, sizeof wrong_out, "%s", in.outputs[0].p);
         } else if (made == 2) { /* a negative example: this input with the first example's answer */
             if (!strcmp(wrong_out, in.outputs[0].p)) snprintf(wrong_out, sizeof wrong_out, "unknown");
-            cJSON_AddStringToObject(x, "input", in.input.p);
-            cJSON_AddStringToObject(x, "output", wrong_out);
-            cJSON_AddStringToObject(x, "explanation", "This output does not follow from the input.");
-            cJSON_AddItemToArray(neg, x);
+            CK(cJSON_AddStringToObject(x, "input", in.input.p));
+            CK(cJSON_AddStringToObject(x, "output", wrong_out));
+            CK(cJSON_AddStringToObject(x, "explanation", "This output does not follow from the input."));
+            CK(w_put(neg, NULL, x));
         } else {
             snprintf(id, sizeof id, "task%d-%zu", t->number, i++);
-            cJSON_AddStringToObject(x, "id", id);
-            cJSON_AddStringToObject(x, "input", in.input.p);
+            CK(cJSON_AddStringToObject(x, "id", id));
+            CK(cJSON_AddStringToObject(x, "input", in.input.p));
             cJSON *outs = cJSON_AddArrayToObject(x, "output");
-            for (int k = 0; k < in.nout; k++) cJSON_AddItemToArray(outs, cJSON_CreateString(in.outputs[k].p));
-            cJSON_AddItemToArray(insts, x);
+            for (int k = 0; k < in.nout; k++) CK(w_put(outs, NULL, cJSON_CreateString(in.outputs[k].p)));
+            CK(w_put(insts, NULL, x));
         }
         made++;
         instance_free(&in);
     }
-    cJSON_AddItemToObject(o, "Instance License", str_array1("CC0 1.0 (generated by quarry)"));
+    CK(w_put(o, "Instance License", str_array1("CC0 1.0 (generated by quarry)")));
     *ninst = made > 3 ? made - 3 : 0;
-    return o;
+    if (!bad) return o;
+    cJSON_Delete(o);
+    return NULL;
 }
 
 int w_write_tasks(const qy_world *w, w_out *o) {

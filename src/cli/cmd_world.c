@@ -87,6 +87,7 @@ static int run_generate(int argc, char **argv) {
         qy_pool_free(pool);
         return 2;
     }
+    qy_debug("world: built in memory in %.2f s", qy_seconds_since(t0));
     qy_world_stats s;
     if (!st) st = qy_world_write(w, out, pool, &s);
     double secs = qy_seconds_since(t0);

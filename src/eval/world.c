@@ -90,20 +90,20 @@ void wb_printf(w_buf *b, const char *fmt, ...) {
 }
 
 void wb_json_str(w_buf *b, const char *s) {
-    if (!b->fixed) wb_reserve(b, strlen(s) + 2);
     wb_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
+    const char *run = s;
+    for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            wb_put(b, e, 2);
-        } else if (c < 0x20) {
-            char e[8];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        wb_put(b, run, (size_t)(p - run)); /* the run of characters that need no escape */
+        if (!c) break;
+        char e[8];
+        if (c == '"' || c == '\\')
+            snprintf(e, sizeof e, "\\%c", c);
+        else
             snprintf(e, sizeof e, "\\u%04x", c);
-            wb_put(b, e, 6);
-        } else {
-            wb_put(b, p, 1);
-        }
+        wb_put(b, e, strlen(e));
+        run = p + 1;
     }
     wb_put(b, "\"", 1);
 }
@@ -902,9 +902,13 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
         if (st) qy_afile_abort(f[i]);
         else st = qy_afile_commit(f[i]);
     }
+    qy_debug("world: entities, facts, corpus: %.2f s", qy_seconds_since(t0));
     if (!st) st = w_write_questions(w, &o);
+    qy_debug("world: + questions: %.2f s", qy_seconds_since(t0));
     if (!st) st = w_write_edits(w, &o);
+    qy_debug("world: + edits: %.2f s", qy_seconds_since(t0));
     if (!st) st = w_write_tasks(w, &o);
+    qy_debug("world: + tasks: %.2f s", qy_seconds_since(t0));
     if (!st) st = write_json(&o, "world.json", schema_json(w, docs_by_slice));
     if (!st) st = write_json(&o, "stats.json", stats_json(w, st_out));
     st_out->seconds = qy_seconds_since(t0);

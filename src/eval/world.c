@@ -16,6 +16,7 @@
  * future. People 2j and 2j+1 (by person index, same block) may be married to
  * each other, which keeps "spouse" symmetric. */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -659,6 +660,64 @@ int w_open(const w_out *o, const char *rel, qy_afile **f) {
     return qy_afile_open(path, f);
 }
 
+/* ------------------------------------------------------------ committer */
+
+#define W_MAX_BATCH 8
+
+struct w_committer {
+    pthread_t thread;
+    int active;
+    qy_afile *files[W_MAX_BATCH];
+    int n;
+    int st;
+    char msg[512];
+};
+
+static void *commit_main(void *arg) {
+    w_committer *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        int st = qy_afile_commit(c->files[i]);
+        if (st && !c->st) {
+            c->st = st;
+            snprintf(c->msg, sizeof c->msg, "%s", qy_errmsg()); /* messages are per thread */
+        }
+    }
+    return NULL;
+}
+
+int w_commit_join(w_committer *c) {
+    if (c->active) pthread_join(c->thread, NULL);
+    c->active = 0;
+    c->n = 0;
+    int st = c->st;
+    c->st = 0;
+    return st ? qy_error(st, "%s", c->msg) : QY_OK;
+}
+
+int w_commit_async(w_committer *c, qy_afile **files, int n) {
+    QY_ASSERT(n <= W_MAX_BATCH);
+    int st = w_commit_join(c);
+    if (st) {
+        for (int i = 0; i < n; i++) qy_afile_abort(files[i]);
+        return st;
+    }
+    memcpy(c->files, files, (size_t)n * sizeof *files);
+    c->n = n;
+    if (pthread_create(&c->thread, NULL, commit_main, c) == 0) {
+        c->active = 1;
+        return QY_OK;
+    }
+    commit_main(c); /* no thread: commit here */
+    return w_commit_join(c);
+}
+
+int w_finish_files(w_out *o, int st, qy_afile **files, int n) {
+    if (!st) return w_commit_async(o->committer, files, n);
+    for (int i = 0; i < n; i++)
+        if (files[i]) qy_afile_abort(files[i]);
+    return st;
+}
+
 /* -------------------------------------------------------------- writers */
 
 typedef struct ent_ctx {
@@ -882,7 +941,9 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     memset(st_out, 0, sizeof *st_out);
     int st = qy_mkdir_p(dir);
     if (st) return st;
-    w_out o = {dir, pool, st_out};
+    w_committer committer;
+    memset(&committer, 0, sizeof committer);
+    w_out o = {dir, pool, st_out, &committer};
     st_out->entities = w->n;
     for (int t = 0; t < QY_WORLD_NTYPES; t++) st_out->entities_by_type[t] = w->type_count[t];
     size_t docs_by_slice[17] = {0};
@@ -897,11 +958,7 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     for (int i = 0; i < 3 && !st; i++) st = w_open(&o, files[i], &f[i]);
     ent_ctx ec = {w};
     if (!st) st = w_stream(pool, w->n, emit_entity, &ec, 3, f, &st_out->bytes);
-    for (int i = 0; i < 3; i++) {
-        if (!f[i]) continue;
-        if (st) qy_afile_abort(f[i]);
-        else st = qy_afile_commit(f[i]);
-    }
+    st = w_finish_files(&o, st, f, 3);
     qy_debug("world: entities, facts, corpus: %.2f s", qy_seconds_since(t0));
     if (!st) st = w_write_questions(w, &o);
     qy_debug("world: + questions: %.2f s", qy_seconds_since(t0));
@@ -911,6 +968,8 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     qy_debug("world: + tasks: %.2f s", qy_seconds_since(t0));
     if (!st) st = write_json(&o, "world.json", schema_json(w, docs_by_slice));
     if (!st) st = write_json(&o, "stats.json", stats_json(w, st_out));
+    int cst = w_commit_join(&committer); /* always: no thread outlives the call */
+    if (!st) st = cst;
     st_out->seconds = qy_seconds_since(t0);
     return st;
 }

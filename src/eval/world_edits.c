@@ -300,11 +300,7 @@ int w_write_edits(const qy_world *w, w_out *o) {
         st = w_stream(o->pool, w->p.edits, emit_edit, c, 2, f, &o->st->bytes);
     }
     if (!st) st = qy_afile_write(f[0], "\n]\n", 3);
-    for (int i = 0; i < 2; i++) {
-        if (!f[i]) continue;
-        if (st) qy_afile_abort(f[i]);
-        else st = qy_afile_commit(f[i]);
-    }
+    st = w_finish_files(o, st, f, 2);
     if (c && !st) {
         o->st->edits = w->p.edits;
         for (int l = 0; l < 3; l++) o->st->locality_by_level[l] = c->level[l];

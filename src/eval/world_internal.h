@@ -146,12 +146,25 @@ typedef void (*w_emit_fn)(void *ctx, size_t item, w_buf *bufs);
 int w_stream(qy_pool *pool, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_afile **files,
              uint64_t *bytes);
 
+/* Commits (fsync + rename) of finished files run on a background thread while
+ * the next files render; one batch at a time. */
+typedef struct w_committer w_committer;
+/* Take ownership of files[0..n): committed in the background after the previous
+ * batch is done. Returns the previous batch's error, if any (then these files are
+ * aborted). */
+int w_commit_async(w_committer *c, qy_afile **files, int n);
+/* Wait for the batch in flight; its error, with the message, or QY_OK. */
+int w_commit_join(w_committer *c);
+
 /* writers (one per module) */
 typedef struct w_out {
     const char *dir;
     qy_pool *pool;
     qy_world_stats *st;
+    w_committer *committer;
 } w_out;
+/* Abort every file when st is an error, else hand them to the committer. */
+int w_finish_files(w_out *o, int st, qy_afile **files, int n);
 int w_write_questions(const qy_world *w, w_out *o);
 int w_write_edits(const qy_world *w, w_out *o);
 int w_write_tasks(const qy_world *w, w_out *o);

@@ -347,11 +347,7 @@ int w_write_questions(const qy_world *w, w_out *o) {
         c->w = w;
         st = w_stream(o->pool, w->n, emit_entity_questions, c, OUT_N, f, &o->st->bytes);
     }
-    for (int i = 0; i < OUT_N; i++) {
-        if (!f[i]) continue;
-        if (st) qy_afile_abort(f[i]);
-        else st = qy_afile_commit(f[i]);
-    }
+    st = w_finish_files(o, st, f, OUT_N);
     if (c && !st) {
         for (int s = 0; s < 3; s++) o->st->questions_by_split[s] = c->by_split[s];
         for (int h = 0; h < 5; h++) o->st->questions_by_hops[h] = c->by_hops[h];

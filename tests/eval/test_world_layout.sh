@@ -61,3 +61,37 @@ for split in ("train", "dev", "test"):
         assert all(isinstance(a, str) for a in q["golden_answers"])
 print("ok: layouts match CounterFact, zsRE, SuperNI and BEIR")
 PY
+
+# Names tokenise into several tokens under the real GPT-2 BPE (OpenAI's encoder.json and vocab.bpe).
+# Names are ASCII letters and spaces, so GPT-2's pre-split is " ?[A-Za-z]+" and the byte map is the
+# identity except the space, which is "\u0120".
+[ -e "$S/data/gpt2-bpe/vocab.bpe" ] || { echo "skip: GPT-2 BPE files not found"; exit 0; }
+python3 - "$S/data/gpt2-bpe" "$T/w/entities.jsonl" <<'PY'
+import json, re, sys
+bpe_dir, entities = sys.argv[1], sys.argv[2]
+encoder = json.load(open(bpe_dir + "/encoder.json"))
+merges = [tuple(l.split()) for l in open(bpe_dir + "/vocab.bpe").read().split("\n")[1:] if l.strip()]
+rank = {m: i for i, m in enumerate(merges)}
+def bpe(word):
+    parts = list(word)
+    while len(parts) > 1:
+        pairs = [(rank.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(parts, parts[1:]))]
+        r, i = min(pairs)
+        if r == 1 << 30: break
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+def tokens(text):
+    out = []
+    for piece in re.findall(r" ?[A-Za-z]+", text):
+        out += bpe(piece.replace(" ", "\u0120"))
+    assert all(t in encoder for t in out), out
+    return out
+assert tokens(" hello world") == ["\u0120hello", "\u0120world"]  # both are single GPT-2 tokens
+counts = []
+for line in open(entities):
+    e = json.loads(line)
+    n = len(tokens(" " + e["name"]))  # as the name appears inside a sentence
+    assert n >= 2, (e["name"], tokens(" " + e["name"]))
+    counts.append(n)
+print(f"ok: every name is >= 2 GPT-2 tokens (mean {sum(counts) / len(counts):.2f}, min {min(counts)}, max {max(counts)})")
+PY

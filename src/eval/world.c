@@ -623,8 +623,9 @@ static void stream_range(void *vctx, size_t b, size_t e, int tid) {
     }
 }
 
-int w_stream(qy_pool *pool, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_afile **files,
-             uint64_t *bytes) {
+int w_stream(w_out *o, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_afile **files) {
+    qy_pool *pool = o->pool;
+    uint64_t *bytes = &o->st->bytes;
     stream_ctx c = {emit, ctx, nout, 0, nitems, NULL};
     c.bufs = qy_calloc((size_t)SUBS_PER_ROUND * (size_t)nout, sizeof *c.bufs);
     if (!c.bufs) return QY_ERR_NOMEM;
@@ -638,9 +639,10 @@ int w_stream(qy_pool *pool, size_t nitems, w_emit_fn emit, void *ctx, int nout, 
             w_buf *b = &c.bufs[i];
             if (b->oom) st = qy_error(QY_ERR_NOMEM, "world: out of memory while rendering");
             else if (b->len) st = qy_afile_write(files[i % (size_t)nout], b->p, b->len);
-            if (bytes) *bytes += b->len;
+            *bytes += b->len;
             b->len = 0;
         }
+        qy_progress_add(&o->progress, nsub * SUB_ITEMS < left ? nsub * SUB_ITEMS : left);
     }
     for (size_t i = 0; i < (size_t)SUBS_PER_ROUND * (size_t)nout; i++) wb_free(&c.bufs[i]);
     qy_free(c.bufs);
@@ -943,7 +945,13 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     if (st) return st;
     w_committer committer;
     memset(&committer, 0, sizeof committer);
-    w_out o = {dir, pool, st_out, &committer};
+    w_out o;
+    memset(&o, 0, sizeof o);
+    o.dir = dir;
+    o.pool = pool;
+    o.st = st_out;
+    o.committer = &committer;
+    qy_progress_begin(&o.progress, "world", 2 * (uint64_t)w->n + w->p.edits, "items");
     st_out->entities = w->n;
     for (int t = 0; t < QY_WORLD_NTYPES; t++) st_out->entities_by_type[t] = w->type_count[t];
     size_t docs_by_slice[17] = {0};
@@ -957,7 +965,7 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     qy_afile *f[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3 && !st; i++) st = w_open(&o, files[i], &f[i]);
     ent_ctx ec = {w};
-    if (!st) st = w_stream(pool, w->n, emit_entity, &ec, 3, f, &st_out->bytes);
+    if (!st) st = w_stream(&o, w->n, emit_entity, &ec, 3, f);
     st = w_finish_files(&o, st, f, 3);
     qy_debug("world: entities, facts, corpus: %.2f s", qy_seconds_since(t0));
     if (!st) st = w_write_questions(w, &o);
@@ -970,6 +978,7 @@ int qy_world_write(const qy_world *w, const char *dir, qy_pool *pool, qy_world_s
     if (!st) st = write_json(&o, "stats.json", stats_json(w, st_out));
     int cst = w_commit_join(&committer); /* always: no thread outlives the call */
     if (!st) st = cst;
+    if (!st) qy_progress_end(&o.progress);
     st_out->seconds = qy_seconds_since(t0);
     return st;
 }

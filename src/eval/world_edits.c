@@ -297,7 +297,7 @@ int w_write_edits(const qy_world *w, w_out *o) {
     if (!c && !st) st = QY_ERR_NOMEM;
     if (!st) {
         c->w = w;
-        st = w_stream(o->pool, w->p.edits, emit_edit, c, 2, f, &o->st->bytes);
+        st = w_stream(o, w->p.edits, emit_edit, c, 2, f);
     }
     if (!st) st = qy_afile_write(f[0], "\n]\n", 3);
     st = w_finish_files(o, st, f, 2);

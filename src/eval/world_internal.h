@@ -143,8 +143,8 @@ int w_put(struct cJSON *parent, const char *key, struct cJSON *item);
  * sub-blocks, then append each sub-block's nout buffers to files[0..nout) in item
  * order: bytes independent of the thread count. */
 typedef void (*w_emit_fn)(void *ctx, size_t item, w_buf *bufs);
-int w_stream(qy_pool *pool, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_afile **files,
-             uint64_t *bytes);
+struct w_out;
+int w_stream(struct w_out *o, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_afile **files);
 
 /* Commits (fsync + rename) of finished files run on a background thread while
  * the next files render; one batch at a time. */
@@ -162,6 +162,7 @@ typedef struct w_out {
     qy_pool *pool;
     qy_world_stats *st;
     w_committer *committer;
+    qy_progress progress; /* items: entities twice (documents, questions), then edits */
 } w_out;
 /* Abort every file when st is an error, else hand them to the committer. */
 int w_finish_files(w_out *o, int st, qy_afile **files, int n);

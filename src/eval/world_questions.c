@@ -345,7 +345,7 @@ int w_write_questions(const qy_world *w, w_out *o) {
     if (!c && !st) st = QY_ERR_NOMEM;
     if (!st) {
         c->w = w;
-        st = w_stream(o->pool, w->n, emit_entity_questions, c, OUT_N, f, &o->st->bytes);
+        st = w_stream(o, w->n, emit_entity_questions, c, OUT_N, f);
     }
     st = w_finish_files(o, st, f, OUT_N);
     if (c && !st) {

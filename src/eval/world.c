@@ -228,15 +228,34 @@ void w_doc_text(const qy_world *w, size_t e, int section, w_buf *b) {
             wb_template(b, w_fillers[-1 - order[i]], name, NULL);
         }
     }
-    /* distractors: true facts of other entities of the same type, by name, at the end */
+    /* distractors, at the end, by name: true facts of other entities that point at
+     * one of this section's objects ("Xa was also born in Gufidro"), or of a random
+     * entity of the same type; never of an entity from a later slice */
     int ndis = (int)qy_rng_below(&r, 3);
     size_t pool_n = w->type_upto[(size_t)w->slice[e] * QY_WORLD_NTYPES + (size_t)type];
     static const char *const lead[] = {"", "By contrast, ", "For comparison, "};
     for (int i = 0; i < ndis && pool_n > 1; i++) {
         size_t d = w->type_list[type][qy_rng_below(&r, pool_n)];
         int which = (int)qy_rng_below(&r, 3);
-        if (d == e || !w->nfacts[d]) continue;
-        w_fact df = w_facts(w, d)[qy_rng_below(&r, w->nfacts[d])];
+        w_fact df;
+        int shared = 0;
+        if (n > 0 && qy_rng_below(&r, 2)) {
+            int k = order[qy_rng_below(&r, (uint64_t)n)];
+            if (k >= 0 && w_relations[f[k].rel].kind == WV_ENTITY) {
+                size_t o = (size_t)f[k].obj, lo = w->inv_off[o], cnt = w->inv_off[o + 1] - lo;
+                uint32_t packed = w->inv_subj[lo + qy_rng_below(&r, cnt)];
+                if ((packed >> 8) != e && w->slice[packed >> 8] <= w->slice[e]) {
+                    d = packed >> 8;
+                    df = w_facts(w, d)[packed & 0xff];
+                    shared = 1;
+                    which = 0;
+                }
+            }
+        }
+        if (!shared) {
+            if (d == e || !w->nfacts[d]) continue;
+            df = w_facts(w, d)[qy_rng_below(&r, w->nfacts[d])];
+        }
         df.ref = 0;
         w_fact_sentence(w, d, &df, sent, sizeof sent);
         wb_put(b, " ", 1);

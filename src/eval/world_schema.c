@@ -87,7 +87,7 @@ const w_relation w_relations[] = {
      {"the occupation of {S}", "the profession of {S}"}, NULL, NULL},
     /* -------------------------------------------------------------- city */
     {"located_in", "country", C, WV_ENTITY, K, 0, "city_place", "city_entity",
-     {"{S} is located in {O}.", "{S} is a city in {O}.", "{S} lies within {O}."},
+     {"{S} is located in {O}.", "{S} is situated in {O}.", "{S} lies within {O}."},
      {"In which country is {S} located?", "Which country is {S} in?", "Where is {S} located?"},
      {"{S} is located in the country of", "{S} is a city in", "{S} lies within"},
      {"the country where {S} is located", "the country containing {S}"}, NULL, NULL},

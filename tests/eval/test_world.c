@@ -670,6 +670,65 @@ static void test_edits_agree_with_facts(void **state) {
     free_facts(facts);
 }
 
+/* whole-word occurrence of name in text */
+static int mentions(const char *text, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+        int before = p == text || !((p[-1] | 0x20) >= 'a' && (p[-1] | 0x20) <= 'z');
+        int after = !((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z');
+        if (before && after) return 1;
+    }
+    return 0;
+}
+
+static void test_no_document_or_question_from_the_future(void **state) {
+    corpus c;
+    load_corpus(&c);
+    lines ents;
+    read_lines(dir_a, "entities.jsonl", &ents);
+    char **name = calloc(N_ENT, sizeof *name);
+    int *slice = calloc(N_ENT, sizeof *slice);
+    for (int e = 0; e < N_ENT; e++) {
+        cJSON *j = parse(ents.line[e]);
+        name[e] = strdup(str_of(j, "name"));
+        slice[e] = cJSON_GetObjectItemCaseSensitive(j, "slice")->valueint;
+        cJSON_Delete(j);
+    }
+    assert_int_equal(slice[0], 0);
+    assert_int_equal(slice[N_ENT - 1], 5);
+    /* a document of slice s names no entity that first appears after s */
+    for (size_t d = 0; d < c.n; d++) {
+        if (!c.text[d]) continue;
+        assert_int_equal(c.slice[d], slice[d / 2]);
+        for (int e = 0; e < N_ENT; e++)
+            if (slice[e] > c.slice[d] && mentions(c.text[d], name[e]))
+                fail_msg("document d%zu-%zu (D%d) names %s of D%d", d / 2, d % 2, c.slice[d], name[e], slice[e]);
+    }
+    /* a question's slice is the latest slice of the documents it needs */
+    for (int s = 0; s < 3; s++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "qa/%s.jsonl", splits[s]);
+        lines l;
+        read_lines(dir_a, rel, &l);
+        for (size_t i = 0; i < l.n; i++) {
+            cJSON *q = parse(l.line[i]), *d;
+            int latest = 0;
+            cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(q, "supporting_docs")) {
+                int ds = c.slice[doc_index(d->valuestring)];
+                if (ds > latest) latest = ds;
+            }
+            assert_int_equal(cJSON_GetObjectItemCaseSensitive(q, "slice")->valueint, latest);
+            cJSON_Delete(q);
+        }
+        free_lines(&l);
+    }
+    for (int e = 0; e < N_ENT; e++) free(name[e]);
+    free(name);
+    free(slice);
+    free_lines(&ents);
+    free_corpus(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bytes_at_1_and_2_threads),
@@ -684,6 +743,7 @@ int main(void) {
         cmocka_unit_test(test_splits_do_not_share_chains),
         cmocka_unit_test(test_qrels_and_queries_match_qa),
         cmocka_unit_test(test_edits_agree_with_facts),
+        cmocka_unit_test(test_no_document_or_question_from_the_future),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -44,6 +44,7 @@ static int generate(const char *dir, int threads, uint64_t seed, size_t n) {
 }
 
 static int setup(void **state) {
+    qy_log_set_level(QY_LOG_WARN); /* no progress lines in the test log */
     snprintf(dir_a, sizeof dir_a, "/tmp/qy-world-a-XXXXXX");
     snprintf(dir_b, sizeof dir_b, "/tmp/qy-world-b-XXXXXX");
     if (!mkdtemp(dir_a) || !mkdtemp(dir_b)) return -1;

@@ -5,7 +5,7 @@
  * docs/world.md describes the files.
  *
  * Determinism: every random choice about entity e is drawn from its own stream
- * qy_rng_split(root, phase << 40 | e), so entities can be generated on any
+ * qy_rng_split(root, phase << 40 ^ e), so entities can be generated on any
  * number of threads and every output byte depends only on the parameters.
  *
  * Layout: entities come in blocks of 100 with a fixed type mix (1 country, 14

@@ -199,13 +199,25 @@ static void emit_edit(void *vctx, size_t j, w_buf *out) {
     qy_rng r = w_rng(w, PH_EDITS, j);
     size_t e = (size_t)w_permute(j, w->n, w_hash(w->p.seed, 0xed17));
     QY_ASSERT(w->nfacts[e] > 0);
-    /* prefer entity-valued facts (as CounterFact), 30% attributes (as zsRE years) */
+    /* prefer facts whose subject has other facts at all three locality levels (so
+     * FINE-KED's easy, middle and hard checks all exist), then entity-valued facts
+     * (as CounterFact) 70% of the time and attributes (as zsRE's years) 30% */
     int cand[W_MAXREL], nc = 0, want_entity = qy_rng_below(&r, 10) < 7;
     const w_fact *f = w_facts(w, e);
-    for (int k = 0; k < w->nfacts[e]; k++)
-        if ((w_relations[f[k].rel].kind == WV_ENTITY) == want_entity) cand[nc++] = k;
-    if (!nc)
-        for (int k = 0; k < w->nfacts[e]; k++) cand[nc++] = k;
+    int full[W_MAXREL], nfull = 0;
+    for (int k = 0; k < w->nfacts[e]; k++) {
+        int seen[3] = {0, 0, 0};
+        for (int i = 0; i < w->nfacts[e]; i++)
+            if (i != k) seen[qy_world_locality(f[k].rel, f[i].rel)] = 1;
+        full[k] = seen[0] && seen[1] && seen[2];
+        nfull += full[k];
+    }
+    for (int pass = 0; pass < 3 && !nc; pass++)
+        for (int k = 0; k < w->nfacts[e]; k++) {
+            int kind_ok = (w_relations[f[k].rel].kind == WV_ENTITY) == want_entity;
+            if ((pass == 0 && full[k] && kind_ok) || (pass == 1 && (nfull ? full[k] : kind_ok)) || pass == 2)
+                cand[nc++] = k;
+        }
     int k = cand[qy_rng_below(&r, (uint64_t)nc)], rel = f[k].rel;
     int32_t newv = new_object(w, &r, e, &f[k]);
     for (int i = 0; newv < 0 && i < w->nfacts[e]; i++) /* no other object in reach: edit an attribute */

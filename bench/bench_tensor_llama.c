@@ -142,6 +142,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_tensor_llama: %s\n", qy_errmsg());
         return 1;
     }
+    qy_optim_set_pool(opt, pool);
     size_t ntok = (size_t)o.B * (size_t)o.T;
     int32_t *ids = qy_mallocn(ntok, sizeof *ids), *tg = qy_mallocn(ntok, sizeof *tg);
     qy_rng rng;
@@ -192,10 +193,12 @@ int main(int argc, char **argv) {
            "peak; best step %.0f%%), loss %.4f -> %.4f\n",
            q_tps, med, q_best, q_gflops, 100.0 * q_gflops / peak, 100.0 * flops / best / 1e9 / peak, first_loss,
            last_loss);
-    printf("quarry memory: params %.1f MB + grads %.1f MB + AdamW state %.1f MB + activations (arena high-water) "
-           "%.1f MB = %.1f MB; allocator peak %.1f MB (%.2fx), process max RSS %.1f MB\n",
-           pbytes / 1e6, pbytes / 1e6, opt_bytes / 1e6, act / 1e6, budget / 1e6, st.peak_bytes / 1e6,
-           st.peak_bytes / budget, ru.ru_maxrss / 1e3);
+    size_t fwd = qy_graph_forward_bytes(g);
+    printf("quarry memory: params %.1f MB + grads %.1f MB + AdamW state %.1f MB + graph arena %.1f MB (forward "
+           "activations %.1f MB + backward's live gradients %.1f MB) = %.1f MB; allocator peak %.1f MB (%.2fx), "
+           "process max RSS %.1f MB\n",
+           pbytes / 1e6, pbytes / 1e6, opt_bytes / 1e6, act / 1e6, fwd / 1e6, (act - fwd) / 1e6, budget / 1e6,
+           st.peak_bytes / 1e6, st.peak_bytes / budget, ru.ru_maxrss / 1e3);
     if (!o.no_torch) {
         double t_rss = 0, t_best = 0, t_tps = run_torch(&o, &t_rss, &t_best);
         if (t_tps <= 0) {

@@ -113,6 +113,9 @@ int qy_graph_grad_enabled(const qy_graph *g);
 int qy_graph_status(const qy_graph *g); /* first error of the ops since reset */
 qy_pool *qy_graph_pool(const qy_graph *g);
 size_t qy_graph_peak_bytes(const qy_graph *g); /* arena high-water mark */
+/* what the forward passes had allocated when backward began (activations and saved
+ * state), the largest over the graph's life; peak - this = backward's working set */
+size_t qy_graph_forward_bytes(const qy_graph *g);
 size_t qy_graph_tape_len(const qy_graph *g);
 /* Seed d(loss)/d(loss) = 1 for a 1-element loss and run the tape backwards,
  * accumulating into .grad of every tensor that requires it (parameters included).
@@ -266,6 +269,8 @@ void qy_optim_free(qy_optim *o);
 /* Per-group settings: lr multiplier and weight decay (defaults: group 0 cfg's
  * weight decay, every other group 0; lr scale 1). */
 int qy_optim_set_group(qy_optim *o, int group, float lr_scale, float weight_decay);
+/* Run updates on pool (borrowed, may be NULL); results do not depend on it. */
+void qy_optim_set_pool(qy_optim *o, qy_pool *pool);
 /* One update with learning rate lr (pass the schedule's value). Frozen params skipped. */
 int qy_optim_step(qy_optim *o, float lr);
 int64_t qy_optim_steps(const qy_optim *o);

@@ -194,12 +194,16 @@ QY_VEC static void bin_bw_b_range(void *vctx, size_t s, size_t e, int tid) {
 static void bin_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *a = nd->in[0], *b = nd->in[1];
     bin_job j = {(int)nd->i[0], a->data, b->data, nd->out->grad, NULL, NULL, NULL, a->n, b->n};
-    j.da = qy_grad_of(g, a);
     j.db = qy_grad_of(g, b);
     if (g->status) return;
-    size_t rows = a->n / b->n;
-    if (j.da) qy_pool_for(g->pool, rows, (4096 + b->n - 1) / b->n, bin_bw_a_range, &j);
     if (j.db) qy_pool_for(g->pool, b->n, 64, bin_bw_b_range, &j);
+    /* add/sub: da = dy; when a has no gradient yet, it takes over dy's buffer
+     * (dead after this node) instead of a zeroed copy: residual streams then pass
+     * one buffer down the layers */
+    if (j.kind != BIN_MUL && qy_grad_take(g, a, nd->out)) return;
+    j.da = qy_grad_of(g, a);
+    if (g->status || !j.da) return;
+    qy_pool_for(g->pool, a->n / b->n, (4096 + b->n - 1) / b->n, bin_bw_a_range, &j);
 }
 
 static qy_tensor *binary(qy_graph *g, int kind, const char *op, qy_tensor *a, qy_tensor *b) {
@@ -398,6 +402,10 @@ qy_tensor *qy_swiglu(qy_graph *g, qy_tensor *gate, qy_tensor *up) {
 
 /* ---------------------------------------------------------------- reshape */
 
+static void reshape_bw(qy_graph *g, qy_node *nd) {
+    if (!qy_grad_take(g, nd->in[0], nd->out)) un_bw(g, nd);
+}
+
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape) {
     if (qy_op_bad(g, a)) return NULL;
     char sa[64];
@@ -435,7 +443,7 @@ qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape)
     out->flags = (g->grad_enabled && (a->flags & QY_T_REQUIRES_GRAD)) ? QY_T_REQUIRES_GRAD : 0;
     out->ndim = ndim;
     for (int i = 0; i < QY_MAX_DIMS; i++) out->shape[i] = i < ndim ? s[i] : 1;
-    qy_node *nd = qy_op_record(g, "reshape", un_bw, out, &a, 1);
+    qy_node *nd = qy_op_record(g, "reshape", reshape_bw, out, &a, 1);
     if (nd) nd->i[0] = UN_COPY;
     return g->status ? NULL : out;
 }

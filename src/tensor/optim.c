@@ -101,6 +101,7 @@ int qy_optim_set_group(qy_optim *o, int group, float lr_scale, float weight_deca
 }
 
 int64_t qy_optim_steps(const qy_optim *o) { return o->steps; }
+void qy_optim_set_pool(qy_optim *o, qy_pool *pool) { o->pool = pool; }
 size_t qy_optim_state_bytes(const qy_optim *o) { return o->state_floats * sizeof(float); }
 
 typedef struct upd_job {

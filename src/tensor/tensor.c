@@ -228,6 +228,7 @@ int qy_graph_grad_enabled(const qy_graph *g) { return g->grad_enabled; }
 int qy_graph_status(const qy_graph *g) { return g->status; }
 qy_pool *qy_graph_pool(const qy_graph *g) { return g->pool; }
 size_t qy_graph_peak_bytes(const qy_graph *g) { return g->arena.peak; }
+size_t qy_graph_forward_bytes(const qy_graph *g) { return g->arena.forward_peak; }
 size_t qy_graph_tape_len(const qy_graph *g) { return g->ntape; }
 
 void *qy_graph_alloc(qy_graph *g, size_t bytes) {
@@ -328,6 +329,16 @@ float *qy_grad_of(qy_graph *g, qy_tensor *t) {
     return t->grad = qy_graph_floats(g, t->n, 1);
 }
 
+int qy_grad_take(qy_graph *g, qy_tensor *to, qy_tensor *from) {
+    (void)g;
+    if (!(to->flags & QY_T_REQUIRES_GRAD) || to->grad || !from->grad || to->n != from->n ||
+        (from->flags & (QY_T_RETAIN_GRAD | QY_T_PARAM)))
+        return 0;
+    to->grad = from->grad;
+    from->grad = NULL;
+    return 1;
+}
+
 /* after its producer's backward, an intermediate gradient is dead: recycle it */
 static void release_grad(qy_graph *g, qy_tensor *t) {
     if (!t->grad || (t->flags & (QY_T_RETAIN_GRAD | QY_T_PARAM))) return;
@@ -372,6 +383,8 @@ int qy_graph_backward_from(qy_graph *g, qy_tensor *t, const float *seed) {
     if (!(t->flags & QY_T_REQUIRES_GRAD))
         return qy_error(QY_ERR_ARG, "backward: the tensor does not depend on anything that "
                                     "requires a gradient (no-grad mode, or all inputs frozen)");
+    size_t fwd = g->arena.used + g->arena.extra_bytes;
+    if (fwd > g->arena.forward_peak) g->arena.forward_peak = fwd;
     float *gr = qy_grad_of(g, t);
     if (!gr) return g->status;
     for (size_t i = 0; i < t->n; i++) gr[i] += seed[i];

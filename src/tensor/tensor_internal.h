@@ -32,6 +32,7 @@ typedef struct qy_tarena {
     struct tarena_extra *extra; /* overflow allocations of this step */
     size_t extra_bytes;
     size_t peak; /* high-water mark of used + extra_bytes */
+    size_t forward_peak; /* largest used + extra_bytes seen when a backward began */
 } qy_tarena;
 
 /* a released gradient buffer of an intermediate tensor, reused for the next
@@ -70,6 +71,10 @@ qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor 
                       qy_tensor *const *in, int nin);
 /* Gradient buffer of t, allocated zeroed on first use; NULL when t needs no grad. */
 float *qy_grad_of(qy_graph *g, qy_tensor *t);
+/* When `to` needs a gradient that is not allocated yet and from's gradient is
+ * about to die (from is the node's output, not retained), hand the buffer over
+ * (same element count) and return 1: the caller then skips its "to += from" pass. */
+int qy_grad_take(qy_graph *g, qy_tensor *to, qy_tensor *from);
 /* Input check helper: returns 1 (and makes the graph fail) when a is NULL or the
  * graph already failed. */
 int qy_op_bad(qy_graph *g, const qy_tensor *a);

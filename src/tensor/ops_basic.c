@@ -42,31 +42,37 @@ static void mm_bw(qy_graph *g, qy_node *nd) {
     memcpy(&d, nd->p[0], sizeof d);
     const float *dC = nd->out->grad;
     int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
-    float *dA = qy_grad_of(g, a), *dB = qy_grad_of(g, b);
+    int fresh;
+    float *dA = qy_grad_fresh(g, a, &fresh);
     if (g->status) return;
+    float beta = fresh ? 0.0f : 1.0f; /* a new buffer is written, not accumulated */
     /* dA: !ta: dC (M,N) op(B)^T; ta: op(B) dC^T (K,M) */
     if (dA) {
         for (int64_t i = 0; i < d.batch; i++) {
             const float *Bi = b->data + (d.b_shared ? 0 : i * d.sb);
             if (!ta)
-                qy_sgemm(g->pool, 0, !tb, d.M, d.K, d.N, 1.0f, dC + i * d.sc, d.N, Bi, ldb, 1.0f,
+                qy_sgemm(g->pool, 0, !tb, d.M, d.K, d.N, 1.0f, dC + i * d.sc, d.N, Bi, ldb, beta,
                          dA + i * d.sa, lda);
             else
-                qy_sgemm(g->pool, tb, 1, d.K, d.M, d.N, 1.0f, Bi, ldb, dC + i * d.sc, d.N, 1.0f,
+                qy_sgemm(g->pool, tb, 1, d.K, d.M, d.N, 1.0f, Bi, ldb, dC + i * d.sc, d.N, beta,
                          dA + i * d.sa, lda);
         }
     }
+    float *dB = qy_grad_fresh(g, b, &fresh); /* after dA: a and b may be one tensor */
+    if (g->status) return;
     /* dB: !tb: op(A)^T dC (K,N); tb: dC^T op(A) (N,K); summed over batches in order
      * when b is shared */
     if (dB) {
         for (int64_t i = 0; i < d.batch; i++) {
             const float *Ai = a->data + i * d.sa;
             float *dBi = dB + (d.b_shared ? 0 : i * d.sb);
+            /* shared b: the first batch may store, the others accumulate */
+            float bb = (fresh && (i == 0 || !d.b_shared)) ? 0.0f : 1.0f;
             if (!tb)
-                qy_sgemm(g->pool, !ta, 0, d.K, d.N, d.M, 1.0f, Ai, lda, dC + i * d.sc, d.N, 1.0f,
+                qy_sgemm(g->pool, !ta, 0, d.K, d.N, d.M, 1.0f, Ai, lda, dC + i * d.sc, d.N, bb,
                          dBi, ldb);
             else
-                qy_sgemm(g->pool, 1, ta, d.N, d.K, d.M, 1.0f, dC + i * d.sc, d.N, Ai, lda, 1.0f,
+                qy_sgemm(g->pool, 1, ta, d.N, d.K, d.M, 1.0f, dC + i * d.sc, d.N, Ai, lda, bb,
                          dBi, ldb);
         }
     }
@@ -344,6 +350,7 @@ qy_tensor *qy_exp(qy_graph *g, qy_tensor *x) { return unary(g, UN_EXP, "exp", x,
 typedef struct swiglu_job {
     const float *gate, *up, *dy;
     float *y, *dg, *du;
+    int store; /* both gradients are new buffers: write, do not accumulate */
 } swiglu_job;
 
 QY_VEC static void swiglu_fw_range(void *vctx, size_t b, size_t e, int tid) {
@@ -358,7 +365,13 @@ QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const swiglu_job *j = vctx;
     const float *gate = j->gate, *up = j->up, *dy = j->dy;
     float *du = j->du, *dg = j->dg;
-    if (du && dg) /* separate loops so that each one vectorises */
+    if (j->store) /* separate loops so that each one vectorises */
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] = dy[i] * x * sg;
+            dg[i] = dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (du && dg)
         for (size_t i = b; i < e; i++) {
             float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
             du[i] += dy[i] * x * sg;
@@ -377,10 +390,17 @@ QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
 }
 
 static void swiglu_bw(qy_graph *g, qy_node *nd) {
-    swiglu_job j = {nd->in[0]->data, nd->in[1]->data, nd->out->grad, NULL, NULL, NULL};
-    j.dg = qy_grad_of(g, nd->in[0]);
-    j.du = qy_grad_of(g, nd->in[1]);
+    swiglu_job j = {nd->in[0]->data, nd->in[1]->data, nd->out->grad, NULL, NULL, NULL, 0};
+    int fg = 0, fu = 0;
+    j.dg = qy_grad_fresh(g, nd->in[0], &fg);
+    j.du = nd->in[1] == nd->in[0] ? qy_grad_of(g, nd->in[1]) : qy_grad_fresh(g, nd->in[1], &fu);
     if (g->status) return;
+    /* store into new buffers only when both are new (the common case), else zero them */
+    j.store = fg && fu;
+    if (!j.store) {
+        if (fg) memset(j.dg, 0, nd->in[0]->n * sizeof(float));
+        if (fu) memset(j.du, 0, nd->in[1]->n * sizeof(float));
+    }
     qy_pool_for(g->pool, nd->out->n, 8192, swiglu_bw_range, &j);
 }
 
@@ -394,7 +414,7 @@ qy_tensor *qy_swiglu(qy_graph *g, qy_tensor *gate, qy_tensor *up) {
     qy_tensor *in[2] = {gate, up};
     qy_tensor *out = qy_op_out(g, gate->ndim, gate->shape, in, 2);
     if (!out) return NULL;
-    swiglu_job j = {gate->data, up->data, NULL, out->data, NULL, NULL};
+    swiglu_job j = {gate->data, up->data, NULL, out->data, NULL, NULL, 0};
     qy_pool_for(g->pool, out->n, 8192, swiglu_fw_range, &j);
     qy_op_record(g, "swiglu", swiglu_bw, out, in, 2);
     return g->status ? NULL : out;

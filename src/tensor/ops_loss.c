@@ -18,6 +18,7 @@ typedef struct ce_job {
     int32_t ignore;
     int reduction;
     float coef; /* MEAN/SUM: dy * (1/denominator) */
+    int store;  /* dx is a new buffer: write every element */
 } ce_job;
 
 QY_VEC static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
@@ -38,11 +39,18 @@ QY_VEC static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
 QY_VEC static void ce_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const ce_job *j = vctx;
     for (size_t r = s; r < e; r++) {
-        if (j->tg[r] == j->ignore) continue;
+        float *dx = j->dx + r * j->V;
+        if (j->tg[r] == j->ignore) {
+            if (j->store) memset(dx, 0, j->V * sizeof(float));
+            continue;
+        }
         float c = (j->reduction == QY_REDUCE_NONE ? j->dy[r] : j->coef) * (j->w ? j->w[r] : 1.0f);
         const float *x = j->x + r * j->V;
-        float *dx = j->dx + r * j->V;
-        for (size_t k = 0; k < j->V; k++) dx[k] += c * qy_fexp(x[k] - j->lse[r]);
+        float l = j->lse[r];
+        if (j->store)
+            for (size_t k = 0; k < j->V; k++) dx[k] = c * qy_fexp(x[k] - l);
+        else
+            for (size_t k = 0; k < j->V; k++) dx[k] += c * qy_fexp(x[k] - l);
         dx[j->tg[r]] -= c;
     }
 }
@@ -50,8 +58,8 @@ QY_VEC static void ce_bw_range(void *vctx, size_t s, size_t e, int tid) {
 static void ce_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *x = nd->in[0];
     ce_job j = {x->data, nd->p[1], nd->out->grad, nd->p[0], (float *)nd->p[2], NULL, NULL,
-                (size_t)qy_last(x), (int32_t)nd->i[0], (int)nd->i[1], 0.0f};
-    j.dx = qy_grad_of(g, x);
+                (size_t)qy_last(x), (int32_t)nd->i[0], (int)nd->i[1], 0.0f, 0};
+    j.dx = qy_grad_fresh(g, x, &j.store);
     if (!j.dx) return;
     if (j.reduction != QY_REDUCE_NONE) j.coef = nd->out->grad[0] * nd->f[0];
     qy_pool_for(g->pool, qy_rows(x), 4, ce_bw_range, &j);
@@ -83,7 +91,7 @@ qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targe
     }
     qy_tensor *out = qy_op_out(g, ndim, shape, &logits, 1);
     if (!out) return NULL;
-    ce_job j = {logits->data, w, NULL, tg, lse, loss, NULL, V, ignore_index, reduction, 0.0f};
+    ce_job j = {logits->data, w, NULL, tg, lse, loss, NULL, V, ignore_index, reduction, 0.0f, 0};
     qy_pool_for(g->pool, N, 4, ce_fw_range, &j);
     double total = 0, denom = 0;
     for (size_t r = 0; r < N; r++) {

@@ -314,19 +314,27 @@ qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor 
     return nd;
 }
 
-float *qy_grad_of(qy_graph *g, qy_tensor *t) {
+float *qy_grad_fresh(qy_graph *g, qy_tensor *t, int *fresh) {
+    *fresh = 0;
     if (!t || !(t->flags & QY_T_REQUIRES_GRAD)) return NULL;
     if (t->grad) return t->grad;
+    *fresh = 1;
     for (qy_free_grad **pp = &g->free_grads; *pp; pp = &(*pp)->next) {
         qy_free_grad *f = *pp;
         if (f->n != t->n) continue;
         *pp = f->next;
         f->next = g->spare_nodes;
         g->spare_nodes = f;
-        memset(f->p, 0, f->n * sizeof(float));
         return t->grad = f->p;
     }
-    return t->grad = qy_graph_floats(g, t->n, 1);
+    return t->grad = qy_graph_floats(g, t->n, 0);
+}
+
+float *qy_grad_of(qy_graph *g, qy_tensor *t) {
+    int fresh;
+    float *p = qy_grad_fresh(g, t, &fresh);
+    if (p && fresh) memset(p, 0, t->n * sizeof(float));
+    return p;
 }
 
 int qy_grad_take(qy_graph *g, qy_tensor *to, qy_tensor *from) {

@@ -71,6 +71,9 @@ qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor 
                       qy_tensor *const *in, int nin);
 /* Gradient buffer of t, allocated zeroed on first use; NULL when t needs no grad. */
 float *qy_grad_of(qy_graph *g, qy_tensor *t);
+/* Same, but a new buffer is left uninitialised and *fresh = 1: the caller must then
+ * store every element (instead of accumulating), saving a zero-fill pass. */
+float *qy_grad_fresh(qy_graph *g, qy_tensor *t, int *fresh);
 /* When `to` needs a gradient that is not allocated yet and from's gradient is
  * about to die (from is the node's output, not retained), hand the buffer over
  * (same element count) and return 1: the caller then skips its "to += from" pass. */

@@ -264,7 +264,7 @@ QY_VEC static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
     case UN_GELU_TANH:
         for (size_t i = b; i < e; i++) {
             float v = x[i];
-            y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+            y[i] = 0.5f * v * (1.0f + qy_ftanh_abs(GELU_K * (v + 0.044715f * v * v * v)));
         }
         break;
     case UN_GELU_ERF:
@@ -288,7 +288,7 @@ QY_VEC static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
     case UN_COPY: for (size_t i = b; i < e; i++) dx[i] += dy[i]; break;
     case UN_GELU_TANH:
         for (size_t i = b; i < e; i++) {
-            float v = x[i], u = GELU_K * (v + 0.044715f * v * v * v), t = tanhf(u);
+            float v = x[i], u = GELU_K * (v + 0.044715f * v * v * v), t = qy_ftanh_abs(u);
             float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
             dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
         }

@@ -116,12 +116,13 @@ void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, fl
               int64_t ldc) {
     blas_single_thread();
     if (M <= 0 || N <= 0) return;
-    /* blocks of >= 128 rows (or columns) and at most 16 of them: enough work per
-     * call to amortise packing, enough blocks for a 16-core machine */
+    /* blocks of >= 256 rows (or columns) and at most 8 of them: enough work per
+     * call to amortise OpenBLAS's packing of the shared operand (measured: 3% less
+     * CPU per training step than 128/16) */
     gemm_job j = {ta, tb, M >= N, M, N, K, 0, alpha, beta, A, B, C, lda, ldb, ldc};
     int64_t dim = j.split_rows ? M : N;
-    int64_t block = (dim + 15) / 16;
-    if (block < 128) block = 128;
+    int64_t block = (dim + 7) / 8;
+    if (block < 256) block = 256;
     block = (block + 15) & ~(int64_t)15;
     j.block = block;
     size_t nblocks = (size_t)((dim + block - 1) / block);

@@ -203,9 +203,11 @@ qy_tensor *qy_dropout(qy_graph *g, qy_tensor *x, float p, uint64_t seed);
 qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos,
                    int interleaved);
 
-/* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,T,NKV*HS) with NH a
+/* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,Tk,NKV*HS) with NH a
  * multiple of NKV (grouped-query heads), scale = 1/sqrt(HS) when scale <= 0,
- * causal mask when causal, key_mask (B*T bytes, 1 = attend, 0 = padding) optional.
+ * causal mask when causal (aligned to the end when Tk != T: query i sees keys
+ * j <= i + Tk - T, i.e. new queries after a cached prefix), key_mask (B*Tk bytes,
+ * 1 = attend, 0 = padding) optional.
  * Out (B,T,NH*HS). Keeps only B*NH*T log-sum-exp values; the backward pass
  * recomputes the probabilities tile by tile. A query row with no visible key gets 0. */
 qy_tensor *qy_attention(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, int64_t nh,

@@ -265,6 +265,12 @@ static void test_attention(void **st) {
     spec mh[3] = {{3, {1, 9, 12}}, {3, {1, 9, 12}}, {3, {1, 9, 12}}};
     attn_ctx mha = {3, 3, 1, mask};
     gradcheck("attention mha mask", 3, mh, b_attn, &mha);
+    /* queries after a cached prefix (Tk > T), and more queries than keys */
+    spec kv[3] = {{3, {2, 5, 16}}, {3, {2, 9, 8}}, {3, {2, 9, 8}}};
+    attn_ctx gqa = {2, 1, 1, NULL};
+    gradcheck("attention Tq=5 Tk=9", 3, kv, b_attn, &gqa);
+    spec qk[3] = {{3, {2, 9, 16}}, {3, {2, 5, 8}}, {3, {2, 5, 8}}};
+    gradcheck("attention Tq=9 Tk=5", 3, qk, b_attn, &gqa);
 }
 
 static void test_losses(void **st) {

@@ -71,6 +71,9 @@ static qy_tensor *c_attn_causal(qy_graph *g, qy_tensor **in) {
 static qy_tensor *c_attn_padded(qy_graph *g, qy_tensor **in) {
     return qy_attention(g, in[0], in[1], in[2], 4, 2, 0.0f, 0, pad_mask);
 }
+static qy_tensor *c_attn_cached(qy_graph *g, qy_tensor **in) {
+    return qy_attention(g, in[0], in[1], in[2], 4, 1, 0.0f, 1, NULL);
+}
 static qy_tensor *c_ce_mean(qy_graph *g, qy_tensor **in) {
     return qy_cross_entropy(g, in[0], ce_targets, NULL, -100, QY_REDUCE_MEAN);
 }
@@ -123,6 +126,7 @@ static const tcase cases[] = {
     {"rope_interleaved", c_rope_inter, 1, {3}, {{2, 5, 24}}},
     {"attention_causal_gqa", c_attn_causal, 3, {3, 3, 3}, {{2, 70, 64}, {2, 70, 32}, {2, 70, 32}}},
     {"attention_padded", c_attn_padded, 3, {3, 3, 3}, {{2, 70, 64}, {2, 70, 32}, {2, 70, 32}}},
+    {"attention_cached_mqa", c_attn_cached, 3, {3, 3, 3}, {{2, 7, 64}, {2, 75, 16}, {2, 75, 16}}},
     {"cross_entropy_mean", c_ce_mean, 1, {2}, {{8, 7}}},
     {"cross_entropy_none", c_ce_none, 1, {2}, {{8, 7}}},
     {"cross_entropy_weighted_sum", c_ce_wsum, 1, {2}, {{8, 7}}},

@@ -25,7 +25,8 @@ static void make_tokens(int32_t *ids, int32_t *tg, size_t n, int64_t V, uint64_t
     for (size_t i = 0; i < n; i++) tg[i] = (i % 7 == 6) ? -100 : ids[(i + 1) % n];
 }
 
-/* loss and all parameter grads of the tiny model, T = 70 (two attention tiles) */
+/* loss and all parameter grads of the tiny model, T = 70 (two attention tiles),
+ * clipped; then the parameters after one AdamW step on the pool (2n floats) */
 static float run_model(int threads, float *grads_out, size_t *ngrad) {
     qy_pool *pool;
     assert_int_equal(qy_pool_new(threads, &pool), QY_OK);
@@ -41,14 +42,24 @@ static float run_model(int threads, float *grads_out, size_t *ngrad) {
     qy_tensor *loss = tl_loss(g, &m, ids, tg, B, T);
     assert_non_null(loss);
     assert_int_equal(qy_graph_backward(g, loss), QY_OK);
-    float l = loss->data[0];
-    size_t off = 0;
+    float l = loss->data[0], norm;
+    assert_int_equal(qy_clip_grad_norm(ps, 0.5f, pool, &norm), QY_OK);
+    assert_true(norm > 0.5f); /* so that clipping did scale */
+    qy_optim *opt;
+    assert_int_equal(qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 1e-3f, .weight_decay = 0.1f}, &opt), QY_OK);
+    qy_optim_set_pool(opt, pool);
+    assert_int_equal(qy_optim_step(opt, 1e-3f), QY_OK);
+    size_t off = 0, total = qy_params_numel(ps);
     for (size_t i = 0; i < qy_params_count(ps); i++) {
         qy_tensor *p = qy_params_at(ps, i);
-        if (grads_out) memcpy(grads_out + off, p->grad, p->n * sizeof(float));
+        if (grads_out) {
+            memcpy(grads_out + off, p->grad, p->n * sizeof(float));
+            memcpy(grads_out + total + off, p->data, p->n * sizeof(float));
+        }
         off += p->n;
     }
-    *ngrad = off;
+    *ngrad = 2 * off;
+    qy_optim_free(opt);
     qy_graph_free(g);
     qy_params_free(ps);
     qy_pool_free(pool);

@@ -33,11 +33,11 @@ static int parse(int argc, char **argv, opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define INTOPT(flag, field)                                      \
-    if (strcmp(a, flag) == 0 && v) {                             \
-        o->field = atoi(v);                                      \
-        i++;                                                     \
-        continue;                                                \
+#define INTOPT(flag, field)          \
+    if (strcmp(a, flag) == 0 && v) { \
+        o->field = atoi(v);          \
+        i++;                         \
+        continue;                    \
     }
         INTOPT("--threads", threads)
         INTOPT("--steps", steps)
@@ -127,8 +127,8 @@ static double run_torch(const opts *o, double *torch_rss_mb, double *torch_best,
     while (fgets(line, sizeof line, p)) {
         fputs("  torch| ", stdout);
         fputs(line, stdout);
-        sscanf(line, "RESULT tokens_per_s=%lf best_tokens_per_s=%lf tokens_per_cpu_s=%lf peak_rss_mb=%lf", &tps,
-               torch_best, torch_cpu_tps, torch_rss_mb);
+        sscanf(line, "RESULT tokens_per_s=%lf best_tokens_per_s=%lf tokens_per_cpu_s=%lf peak_rss_mb=%lf",
+               &tps, torch_best, torch_cpu_tps, torch_rss_mb);
     }
     if (pclose(p) != 0) return -1;
     return tps;
@@ -140,13 +140,16 @@ int main(int argc, char **argv) {
     if (!o.no_torch) {
         FILE *f = fopen(o.torch_script, "r");
         if (!f) {
-            fprintf(stderr, "bench_tensor_llama: %s not found (run from the source root or pass "
-                            "--torch-script, or --no-torch)\n", o.torch_script);
+            fprintf(stderr,
+                    "bench_tensor_llama: %s not found (run from the source root or pass "
+                    "--torch-script, or --no-torch)\n",
+                    o.torch_script);
             return 1;
         }
         fclose(f);
     }
-    const tl_config cfg = {.V = 4096, .C = 256, .L = 4, .NH = 4, .NKV = 4, .FF = 768, .eps = 1e-5f, .theta = 10000.0f};
+    const tl_config cfg = {
+        .V = 4096, .C = 256, .L = 4, .NH = 4, .NKV = 4, .FF = 768, .eps = 1e-5f, .theta = 10000.0f};
     qy_pool *pool;
     qy_params *ps;
     qy_graph *g;
@@ -154,7 +157,8 @@ int main(int argc, char **argv) {
     tl_model m;
     if (qy_pool_new(o.threads, &pool) || qy_params_new(&ps) || tl_build(ps, &cfg, 1, &m) ||
         qy_graph_new(pool, &g) ||
-        qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f}, &opt)) {
+        qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f},
+                     &opt)) {
         fprintf(stderr, "bench_tensor_llama: %s\n", qy_errmsg());
         return 1;
     }
@@ -167,11 +171,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < ntok; i++) tg[i] = (i + 1) % (size_t)o.T ? ids[i + 1] : -100;
 
     printf("model: Llama-style d=%lld layers=%lld heads=%lld ff=%lld vocab=%lld, B=%d T=%d, %zu params\n",
-           (long long)cfg.C, (long long)cfg.L, (long long)cfg.NH, (long long)cfg.FF, (long long)cfg.V, o.B, o.T,
-           qy_params_numel(ps));
+           (long long)cfg.C, (long long)cfg.L, (long long)cfg.NH, (long long)cfg.FF, (long long)cfg.V, o.B,
+           o.T, qy_params_numel(ps));
     printf("threads: %d   matmul: %s\n", o.threads, qy_gemm_backend());
     double peak_cpu, peak = sgemm_peak(pool, &peak_cpu);
-    printf("sgemm peak (1024^3, %d threads): %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", o.threads, peak, peak_cpu);
+    printf("sgemm peak (1024^3, %d threads): %.1f GFLOP/s, %.1f GFLOP per CPU-second\n", o.threads, peak,
+           peak_cpu);
 
     double flops = tl_step_flops(&cfg, o.B, o.T), first_loss = 0, last_loss = 0;
     double *times = qy_calloc((size_t)o.steps, sizeof *times), cpu_total = 0;
@@ -183,7 +188,8 @@ int main(int argc, char **argv) {
         qy_params_zero_grad(ps);
         qy_tensor *loss = tl_loss(g, &m, ids, tg, o.B, o.T);
         float norm;
-        if (qy_graph_backward(g, loss) || qy_clip_grad_norm(ps, 1.0f, pool, &norm) || qy_optim_step(opt, 3e-4f)) {
+        if (qy_graph_backward(g, loss) || qy_clip_grad_norm(ps, 1.0f, pool, &norm) ||
+            qy_optim_step(opt, 3e-4f)) {
             fprintf(stderr, "bench_tensor_llama: step %d: %s\n", s, qy_errmsg());
             return 1;
         }
@@ -211,19 +217,21 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double budget = (double)(2 * pbytes + opt_bytes + act);
-    printf("quarry: %.0f tokens per CPU-second, %.1f GFLOP per CPU-second = %.0f%% of sgemm's %.1f\n", q_cpu_tps,
-           flops * q_cpu_tps / (double)ntok / 1e9, 100.0 * flops * q_cpu_tps / (double)ntok / 1e9 / peak_cpu,
-           peak_cpu);
-    printf("quarry: %.0f tokens/s (median step %.3f s; best step %.0f tokens/s), %.1f GFLOP/s (%.0f%% of sgemm "
-           "peak; best step %.0f%%), loss %.4f -> %.4f\n",
-           q_tps, med, q_best, q_gflops, 100.0 * q_gflops / peak, 100.0 * flops / best / 1e9 / peak, first_loss,
-           last_loss);
+    printf("quarry: %.0f tokens per CPU-second, %.1f GFLOP per CPU-second = %.0f%% of sgemm's %.1f\n",
+           q_cpu_tps, flops * q_cpu_tps / (double)ntok / 1e9,
+           100.0 * flops * q_cpu_tps / (double)ntok / 1e9 / peak_cpu, peak_cpu);
+    printf(
+        "quarry: %.0f tokens/s (median step %.3f s; best step %.0f tokens/s), %.1f GFLOP/s (%.0f%% of sgemm "
+        "peak; best step %.0f%%), loss %.4f -> %.4f\n",
+        q_tps, med, q_best, q_gflops, 100.0 * q_gflops / peak, 100.0 * flops / best / 1e9 / peak, first_loss,
+        last_loss);
     size_t fwd = qy_graph_forward_bytes(g);
-    printf("quarry memory: params %.1f MB + grads %.1f MB + AdamW state %.1f MB + graph arena %.1f MB (forward "
-           "activations %.1f MB + backward's live gradients %.1f MB) = %.1f MB; allocator peak %.1f MB (%.2fx), "
-           "process max RSS %.1f MB\n",
-           pbytes / 1e6, pbytes / 1e6, opt_bytes / 1e6, act / 1e6, fwd / 1e6, (act - fwd) / 1e6, budget / 1e6,
-           st.peak_bytes / 1e6, st.peak_bytes / budget, ru.ru_maxrss / 1e3);
+    printf(
+        "quarry memory: params %.1f MB + grads %.1f MB + AdamW state %.1f MB + graph arena %.1f MB (forward "
+        "activations %.1f MB + backward's live gradients %.1f MB) = %.1f MB; allocator peak %.1f MB (%.2fx), "
+        "process max RSS %.1f MB\n",
+        pbytes / 1e6, pbytes / 1e6, opt_bytes / 1e6, act / 1e6, fwd / 1e6, (act - fwd) / 1e6, budget / 1e6,
+        st.peak_bytes / 1e6, st.peak_bytes / budget, ru.ru_maxrss / 1e3);
     if (!o.no_torch) {
         double t_rss = 0, t_best = 0, t_cpu = 0, t_tps = run_torch(&o, &t_rss, &t_best, &t_cpu);
         if (t_tps <= 0) {
@@ -236,7 +244,8 @@ int main(int argc, char **argv) {
                ru.ru_maxrss / 1e3);
         printf("%-10s %12.0f %16.0f %18.0f %10.1f %14.1f\n", "pytorch", t_tps, t_best, t_cpu,
                flops * t_tps / (double)ntok / 1e9, t_rss);
-        printf("ratio quarry/pytorch: %.2fx median step, %.2fx best step, %.2fx per CPU-second   (%d threads each, "
+        printf("ratio quarry/pytorch: %.2fx median step, %.2fx best step, %.2fx per CPU-second   (%d threads "
+               "each, "
                "sgemm peak %.1f GFLOP/s)\n",
                q_tps / t_tps, q_best / t_best, q_cpu_tps / t_cpu, o.threads, peak);
     }

@@ -21,7 +21,7 @@ typedef struct rope_job {
     int64_t T, C, hs, half;
     int per_row; /* tables indexed by b*T+t (explicit positions) */
     int interleaved;
-    int inverse;    /* backward: rotate by -angle and accumulate */
+    int inverse; /* backward: rotate by -angle and accumulate */
 } rope_job;
 
 QY_VEC static void rope_range(void *vctx, size_t s, size_t e, int tid) {
@@ -59,8 +59,7 @@ static void rope_bw(qy_graph *g, qy_node *nd) {
     qy_pool_for(g->pool, qy_rows(nd->out), 16, rope_range, &j);
 }
 
-qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos,
-                   int interleaved) {
+qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved) {
     if (qy_op_bad(g, x)) return NULL;
     char sx[64];
     if (x->ndim != 3 || hs < 2 || hs % 2 || x->shape[2] % hs)
@@ -125,8 +124,8 @@ static inline int64_t tile_keys(const attn_job *j, int64_t i0, int64_t m) {
 }
 
 /* S (m x kmax) -> row softmax in place; returns via lse. Masked entries -> P = 0. */
-QY_VEC static void masked_softmax(const attn_job *j, float *S, int64_t m, int64_t kmax, int64_t b,
-                                  int64_t i0, float *lse) {
+QY_VEC static void masked_softmax(const attn_job *j, float *S, int64_t m, int64_t kmax, int64_t b, int64_t i0,
+                                  float *lse) {
     const uint8_t *km = j->key_mask ? j->key_mask + b * j->Tk : NULL;
     for (int64_t r = 0; r < m; r++) {
         float *s = S + r * kmax;
@@ -202,14 +201,16 @@ QY_VEC static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
                     if (km)
                         for (int64_t c = 0; c < lim; c++) pr[c] = km[c] ? pr[c] : 0.0f;
                     for (int64_t c = lim; c < kmax; c++) pr[c] = 0.0f;
-                    const float *dor = j->dO + qoff + (size_t)(r * j->Cq), *orow = j->o + qoff + (size_t)(r * j->Cq);
+                    const float *dor = j->dO + qoff + (size_t)(r * j->Cq),
+                                *orow = j->o + qoff + (size_t)(r * j->Cq);
                     float d = 0.0f;
                     for (int64_t c = 0; c < j->HS; c++) d += dor[c] * orow[c];
                     D[r] = d;
                 }
                 /* dV += P^T dO */
                 if (dvp)
-                    qy_sgemm_serial(1, 0, kmax, j->HS, m, 1.0f, P, kmax, j->dO + qoff, j->Cq, 1.0f, dvp, j->Ck);
+                    qy_sgemm_serial(1, 0, kmax, j->HS, m, 1.0f, P, kmax, j->dO + qoff, j->Cq, 1.0f, dvp,
+                                    j->Ck);
                 if (!j->dq && !dkp) continue;
                 /* dP = dO V^T; dS = P (dP - D) */
                 qy_sgemm_serial(0, 1, m, kmax, j->HS, 1.0f, j->dO + qoff, j->Cq, vp, j->Ck, 0.0f, dP, kmax);
@@ -218,9 +219,11 @@ QY_VEC static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
                     for (int64_t c = 0; c < kmax; c++) dpr[c] = pr[c] * (dpr[c] - D[r]);
                 }
                 if (j->dq)
-                    qy_sgemm_serial(0, 0, m, j->HS, kmax, j->scale, dP, kmax, kp, j->Ck, 1.0f, j->dq + qoff, j->Cq);
+                    qy_sgemm_serial(0, 0, m, j->HS, kmax, j->scale, dP, kmax, kp, j->Ck, 1.0f, j->dq + qoff,
+                                    j->Cq);
                 if (dkp)
-                    qy_sgemm_serial(1, 0, kmax, j->HS, m, j->scale, dP, kmax, j->q + qoff, j->Cq, 1.0f, dkp, j->Ck);
+                    qy_sgemm_serial(1, 0, kmax, j->HS, m, j->scale, dP, kmax, j->q + qoff, j->Cq, 1.0f, dkp,
+                                    j->Ck);
             }
         }
     }
@@ -244,8 +247,8 @@ static void attn_bw(qy_graph *g, qy_node *nd) {
     qy_pool_for(g->pool, (size_t)(j.B * j.NKV), 1, attn_bw_range, &j);
 }
 
-qy_tensor *qy_attention(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, int64_t nh,
-                        int64_t nkv, float scale, int causal, const uint8_t *key_mask) {
+qy_tensor *qy_attention(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, int64_t nh, int64_t nkv,
+                        float scale, int causal, const uint8_t *key_mask) {
     if (qy_op_bad(g, q) || qy_op_bad(g, k) || qy_op_bad(g, v)) return NULL;
     char sq[64], sk[64], sv[64];
     int ok = q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && nh >= 1 && nkv >= 1 && nh % nkv == 0 &&

@@ -148,8 +148,8 @@ static void norm_bw(qy_graph *g, qy_node *nd) {
         }
 }
 
-static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_tensor *w,
-                       qy_tensor *b, float eps) {
+static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_tensor *w, qy_tensor *b,
+                       float eps) {
     if (qy_op_bad(g, x)) return NULL;
     if (kind != NORM_L2 && qy_op_bad(g, w)) return NULL;
     int64_t C = qy_last(x);
@@ -158,8 +158,8 @@ static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_t
         return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and weight %s: weight needs %lld elements", op,
                           SHP(x, sx), SHP(w, sw), (long long)C);
     if (b && (b->n != (size_t)C))
-        return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and bias %s: bias needs %lld elements", op,
-                          SHP(x, sx), SHP(b, sw), (long long)C);
+        return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and bias %s: bias needs %lld elements", op, SHP(x, sx),
+                          SHP(b, sw), (long long)C);
     if (!(eps >= 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "%s: eps %g is negative", op, eps);
     qy_tensor *in[3] = {x, w, b};
     int nin = b ? 3 : (w ? 2 : 1);

@@ -62,8 +62,10 @@ int qy_adamw_new(qy_params *ps, const qy_adamw_cfg *cfg, qy_optim **out) {
     }
     if (c.eps == 0.0f) c.eps = 1e-8f;
     if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1 && c.eps > 0 && c.weight_decay >= 0))
-        return qy_error(QY_ERR_ARG, "adamw: betas must be in [0,1), eps > 0, weight decay >= 0 "
-                                    "(got %g, %g, %g, %g)", c.beta1, c.beta2, c.eps, c.weight_decay);
+        return qy_error(QY_ERR_ARG,
+                        "adamw: betas must be in [0,1), eps > 0, weight decay >= 0 "
+                        "(got %g, %g, %g, %g)",
+                        c.beta1, c.beta2, c.eps, c.weight_decay);
     int st = optim_new(ps, OPT_ADAMW, 2, out);
     if (st) return st;
     (*out)->adam = c;

@@ -43,8 +43,7 @@ static int check_shape(const char *what, int ndim, const int64_t *shape, size_t 
         if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40))
             return qy_error(QY_ERR_SHAPE, "%s: dim %d has size %lld", what, i, (long long)shape[i]);
         if (qy_size_mul(n, (size_t)shape[i], &n) != QY_OK || n > ((size_t)1 << 40))
-            return qy_error(QY_ERR_RANGE, "%s: %lld-element shape is too large", what,
-                            (long long)n);
+            return qy_error(QY_ERR_RANGE, "%s: %lld-element shape is too large", what, (long long)n);
     }
     *n_out = n;
     return QY_OK;
@@ -138,8 +137,7 @@ void qy_param_set_frozen(qy_tensor *t, int frozen) {
 }
 
 void qy_param_init_normal(qy_tensor *t, qy_rng *rng, float std, float constant) {
-    for (size_t i = 0; i < t->n; i++)
-        t->data[i] = std > 0 ? (float)(qy_rng_normal(rng) * std) : constant;
+    for (size_t i = 0; i < t->n; i++) t->data[i] = std > 0 ? (float)(qy_rng_normal(rng) * std) : constant;
 }
 
 /* ------------------------------------------------------------------ arena */
@@ -290,8 +288,8 @@ qy_tensor *qy_op_out(qy_graph *g, int ndim, const int64_t *shape, qy_tensor *con
     return t;
 }
 
-qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out,
-                      qy_tensor *const *in, int nin) {
+qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out, qy_tensor *const *in,
+                      int nin) {
     if (!(out->flags & QY_T_REQUIRES_GRAD)) return NULL;
     QY_ASSERT(nin <= QY_NODE_MAX_IN);
     if (g->ntape == g->cap_tape) {
@@ -418,8 +416,8 @@ qy_tensor *qy_tap(qy_graph *g, const char *name, qy_tensor *t) {
     if (!r) return qy_op_fail(g, QY_ERR_ARG, "hook at %s returned no tensor", nm);
     if (r->n != t->n) {
         char a[64], b[64];
-        return qy_op_fail(g, QY_ERR_SHAPE, "hook at %s: replaced %s by %s", nm,
-                          qy_shape_str(t, a, sizeof a), qy_shape_str(r, b, sizeof b));
+        return qy_op_fail(g, QY_ERR_SHAPE, "hook at %s: replaced %s by %s", nm, qy_shape_str(t, a, sizeof a),
+                          qy_shape_str(r, b, sizeof b));
     }
     return r;
 }

@@ -14,9 +14,11 @@
 #include "quarry/tensor.h"
 #include "tensor/tensor_internal.h"
 
-static const tl_config small = {.V = 37, .C = 32, .L = 2, .NH = 4, .NKV = 2, .FF = 48, .eps = 1e-5f, .theta = 10000.0f};
+static const tl_config small = {
+    .V = 37, .C = 32, .L = 2, .NH = 4, .NKV = 2, .FF = 48, .eps = 1e-5f, .theta = 10000.0f};
 /* big enough that matmuls are split into several blocks across the pool */
-static const tl_config mid = {.V = 300, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 256, .eps = 1e-5f, .theta = 10000.0f};
+static const tl_config mid = {
+    .V = 300, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 256, .eps = 1e-5f, .theta = 10000.0f};
 
 static void make_tokens(int32_t *ids, int32_t *tg, size_t n, int64_t V, uint64_t seed) {
     qy_rng r;
@@ -69,7 +71,8 @@ static float run_model(int threads, float *grads_out, size_t *ngrad) {
 static void test_determinism_threads(void **st) {
     size_t n;
     run_model(1, NULL, &n);
-    float *g1 = qy_mallocn(n, sizeof(float)), *g2 = qy_mallocn(n, sizeof(float)), *g3 = qy_mallocn(n, sizeof(float));
+    float *g1 = qy_mallocn(n, sizeof(float)), *g2 = qy_mallocn(n, sizeof(float)),
+          *g3 = qy_mallocn(n, sizeof(float));
     float l1 = run_model(1, g1, &n), l2 = run_model(2, g2, &n), l3 = run_model(3, g3, &n);
     assert_memory_equal(&l1, &l2, sizeof l1);
     assert_memory_equal(&l1, &l3, sizeof l1);
@@ -111,6 +114,12 @@ static void test_shape_errors(void **st) {
     qy_graph_reset(g);
     assert_null(qy_reshape(g, qy_zeros(g, 1, (int64_t[]){6}), 2, (int64_t[]){4, -1}));
     assert_null(qy_zeros(g, 5, (int64_t[]){1, 1, 1, 1, 1}));
+    qy_graph_reset(g);
+    qy_tensor *parts[2];
+    assert_int_equal(qy_split(g, qy_zeros(g, 2, (int64_t[]){2, 6}), 1, (const int64_t[]){2, 3}, 2, parts),
+                     QY_ERR_SHAPE);
+    assert_non_null(strstr(qy_errmsg(), "split: 2 pieces totalling 5 do not cover dim 1 of (2,6)"));
+    assert_null(parts[0]);
     qy_graph_reset(g);
     qy_tensor *x = qy_zeros(g, 2, (int64_t[]){2, 3});
     assert_int_equal(qy_graph_backward(g, x), QY_ERR_SHAPE); /* not a scalar */
@@ -201,9 +210,9 @@ static void test_accumulation(void **st) {
     assert_int_equal(qy_graph_new(NULL, &g), QY_OK);
     int32_t ids[32], tg[32];
     make_tokens(ids, tg, 32, small.V, 8);
-    assert_int_equal(qy_graph_backward(g, qy_cross_entropy(g, tl_logits(g, &m, ids, 4, 8), tg, NULL, -100,
-                                                           QY_REDUCE_SUM)),
-                     QY_OK);
+    assert_int_equal(
+        qy_graph_backward(g, qy_cross_entropy(g, tl_logits(g, &m, ids, 4, 8), tg, NULL, -100, QY_REDUCE_SUM)),
+        QY_OK);
     size_t n = m.layer[1].wd->n;
     float *full = qy_mallocn(n, sizeof(float));
     memcpy(full, m.layer[1].wd->grad, n * sizeof(float));
@@ -214,7 +223,8 @@ static void test_accumulation(void **st) {
                                                                tg + 16 * half, NULL, -100, QY_REDUCE_SUM)),
                          QY_OK);
     }
-    for (size_t i = 0; i < n; i++) assert_true(fabsf(full[i] - m.layer[1].wd->grad[i]) <= 1e-5f + 1e-4f * fabsf(full[i]));
+    for (size_t i = 0; i < n; i++)
+        assert_true(fabsf(full[i] - m.layer[1].wd->grad[i]) <= 1e-5f + 1e-4f * fabsf(full[i]));
     qy_free(full);
     /* the arena became one block after the first step and stays there */
     size_t peak = qy_graph_peak_bytes(g);
@@ -343,10 +353,14 @@ static void test_fast_exp(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism_threads), cmocka_unit_test(test_shape_errors),
-        cmocka_unit_test(test_alloc_failures),      cmocka_unit_test(test_nograd_frozen),
-        cmocka_unit_test(test_accumulation),        cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_topk_schedule),       cmocka_unit_test(test_gemm_vs_reference),
+        cmocka_unit_test(test_determinism_threads),
+        cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_nograd_frozen),
+        cmocka_unit_test(test_accumulation),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_topk_schedule),
+        cmocka_unit_test(test_gemm_vs_reference),
         cmocka_unit_test(test_fast_exp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -227,6 +227,8 @@ typedef struct qy_lm_config {
     double rope_high_freq_factor; /* llama3 */
     int64_t rope_original_max_positions; /* llama3 */
 
+    double initializer_range; /* std of the normal init for training from scratch */
+
     int64_t pad_token_id;
     int64_t bos_token_id;
     int64_t eos_token_ids[QY_LM_MAX_EOS];
@@ -243,6 +245,11 @@ int qy_lm_config_parse(const char *text, size_t len, const char *source, qy_lm_c
 /* Read DIR/config.json, then DIR/generation_config.json if present (its
  * bos/eos/pad ids override the config's). */
 int qy_lm_config_read_dir(const char *dir, qy_lm_config *out);
+
+/* Write cfg as a config.json that transformers loads (HF field names of the
+ * family, RoPE as `rope_parameters` plus a top-level `rope_theta`), atomically.
+ * Reading it back gives the same qy_lm_config. */
+int qy_lm_config_write(const qy_lm_config *cfg, const char *path);
 
 /* generation_config.json: decoding defaults. Absent fields keep the values
  * set by qy_lm_gen_config_defaults. */
@@ -308,6 +315,34 @@ typedef struct qy_lm_memory {
     size_t weights, grads, adamw, total;
 } qy_lm_memory;
 int qy_lm_spec_memory(const qy_lm_spec *spec, qy_lm_memory *out);
+
+/* --------------------------------------------------------------- weights */
+
+/* Every parameter of a spec in one 64-byte-aligned f32 block, in spec order
+ * (the layout gradients and optimizer moments can share). */
+typedef struct qy_lm_weights {
+    float *data;            /* numel floats */
+    size_t numel;
+    size_t count;           /* == qy_lm_spec_count */
+    size_t *offset;         /* offset[i]: first float of parameter i */
+    unsigned char *present; /* 0 for an optional parameter the file lacks (zeros) */
+} qy_lm_weights;
+
+/* A zero-filled block for spec, every parameter present (to initialise a model
+ * from scratch). Free with qy_lm_weights_free. */
+int qy_lm_weights_new(const qy_lm_spec *spec, qy_lm_weights *out);
+/* Check st against the spec (qy_lm_spec_check) and convert every parameter to
+ * f32 into a new block. Free with qy_lm_weights_free. */
+int qy_lm_weights_load(const qy_lm_spec *spec, const qy_st_file *st, qy_lm_weights *out);
+void qy_lm_weights_free(qy_lm_weights *w);
+
+/* Save the weights under their Hugging Face names into DIR (model.safetensors,
+ * or shards above max_shard_bytes, 0 = one file) as F32, F16 or BF16, with
+ * __metadata__ {"format": "pt"} as save_pretrained writes. Absent optional
+ * parameters are left out. Loading a fixture and saving it as F32 gives back
+ * the identical file. */
+int qy_lm_weights_save(const qy_lm_spec *spec, const qy_lm_weights *w, qy_st_dtype dtype, const char *dir,
+                       size_t max_shard_bytes);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include "model/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1067,6 +1068,22 @@ static void remove_stale(const char *dir, const char *what) {
     if (snprintf(p, sizeof p, "%s/%s", dir, what) < (int)sizeof p && qy_file_exists(p)) unlink(p);
 }
 
+/* remove shards "model-K-of-N.safetensors" of an earlier save whose N differs
+ * from the `keep_of` just written (0: remove all), as save_pretrained does */
+static void remove_stale_shards(const char *dir, size_t keep_of) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned k, of;
+        char tail[32];
+        if (sscanf(e->d_name, "model-%5u-of-%5u%31s", &k, &of, tail) == 3 && !strcmp(tail, ".safetensors") &&
+            strlen(e->d_name) == 32 && of != keep_of)
+            remove_stale(dir, e->d_name);
+    }
+    closedir(d);
+}
+
 int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_bytes) {
     int st = qy_mkdir_p(dir);
     if (st) return st;
@@ -1080,6 +1097,7 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
         st = join_path(path, sizeof path, dir, "model.safetensors");
         if (!st) st = write_subset(w, idx, w->count, path);
         if (!st) remove_stale(dir, "model.safetensors.index.json");
+        if (!st) remove_stale_shards(dir, 0);
         qy_free(idx);
         return st;
     }
@@ -1134,6 +1152,7 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
     if (!st) st = join_path(path, sizeof path, dir, "model.safetensors.index.json");
     if (!st) st = qy_write_file_atomic(path, b.p, b.len);
     if (!st) remove_stale(dir, "model.safetensors");
+    if (!st) remove_stale_shards(dir, nshards);
     qy_free(b.p);
     qy_free(by_name);
     qy_free(shard_of);

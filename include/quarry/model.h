@@ -128,6 +128,10 @@ float qy_f16_to_f32(uint16_t h);
 float qy_bf16_to_f32(uint16_t h);
 uint16_t qy_f32_to_f16(float f);
 uint16_t qy_f32_to_bf16(float f);
+/* n little-endian halves at src (any alignment) widened into dst; the same
+ * results as the scalar functions, faster. */
+void qy_f16_to_f32_n(const void *src, float *dst, size_t n);
+void qy_bf16_to_f32_n(const void *src, float *dst, size_t n);
 
 /* Writer. Tensors are laid out as the reference implementation does (dtype
  * descending, then name), the header is compact JSON padded with spaces to a

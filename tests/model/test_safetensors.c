@@ -53,6 +53,30 @@ static void test_half_roundtrip_all(void **state) {
     }
 }
 
+/* the bulk widening equals the scalar reference on all patterns, at odd offsets */
+static void test_bulk_widening(void **state) {
+    (void)state;
+    uint8_t *raw = malloc(2 * 65536 + 1);
+    float *a = malloc(65536 * sizeof(float)), *b = malloc(65536 * sizeof(float));
+    assert_true(raw && a && b);
+    for (uint32_t h = 0; h < 65536; h++) {
+        raw[1 + 2 * h] = (uint8_t)(h & 0xff);
+        raw[2 + 2 * h] = (uint8_t)(h >> 8);
+    }
+    for (size_t len = 65536; len > 0; len = len > 1000 ? len - 777 : len - 1) {
+        qy_f16_to_f32_n(raw + 1, a, len);
+        for (size_t i = 0; i < len; i++) b[i] = qy_f16_to_f32((uint16_t)i);
+        assert_memory_equal(a, b, len * sizeof(float));
+        qy_bf16_to_f32_n(raw + 1, a, len);
+        for (size_t i = 0; i < len; i++) b[i] = qy_bf16_to_f32((uint16_t)i);
+        assert_memory_equal(a, b, len * sizeof(float));
+        if (len < 1000) break; /* short tails were covered on the way down */
+    }
+    free(raw);
+    free(a);
+    free(b);
+}
+
 /* nearest f16 by brute force over the sorted finite positive values, ties to even */
 static uint16_t f16_nearest_reference(float x) {
     double ax = fabs((double)x);
@@ -504,6 +528,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_known_values),
         cmocka_unit_test(test_half_roundtrip_all),
+        cmocka_unit_test(test_bulk_widening),
         cmocka_unit_test(test_f16_rounding_against_brute_force),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_writer_layout_and_readback),

@@ -231,17 +231,23 @@ static int parse_gpt2(const qy_jref *r, qy_lm_config *c) {
     return st;
 }
 
-static int parse_bert(const qy_jref *r, qy_lm_config *c) {
+/* the sizes BERT, Llama and Qwen name alike; positions default per family */
+static int read_sizes(const qy_jref *r, qy_lm_config *c, int64_t positions_default) {
     static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".hidden_size", NULL},
                              *const lay[] = {".num_hidden_layers", NULL}, *const hd[] = {".num_attention_heads", NULL},
-                             *const pos[] = {".max_position_embeddings", NULL}, *const inner[] = {".intermediate_size", NULL},
-                             *const tv[] = {".type_vocab_size", NULL};
+                             *const pos[] = {".max_position_embeddings", NULL}, *const inner[] = {".intermediate_size", NULL};
     int st = get_size(r, vocab, 1, MAX_VOCAB, -1, &c->vocab_size);
     if (!st) st = get_size(r, hid, 1, MAX_HIDDEN, -1, &c->hidden_size);
     if (!st) st = get_size(r, lay, 1, MAX_LAYERS, -1, &c->num_layers);
     if (!st) st = get_size(r, hd, 1, MAX_HEADS, -1, &c->num_heads);
-    if (!st) st = get_size(r, pos, 1, MAX_POSITIONS, 512, &c->max_positions);
+    if (!st) st = get_size(r, pos, 1, MAX_POSITIONS, positions_default, &c->max_positions);
     if (!st) st = get_size(r, inner, 1, MAX_INTER, -1, &c->intermediate_size);
+    return st;
+}
+
+static int parse_bert(const qy_jref *r, qy_lm_config *c) {
+    static const char *const tv[] = {".type_vocab_size", NULL};
+    int st = read_sizes(r, c, 512);
     if (!st) st = get_size(r, tv, 1, 1 << 16, 2, &c->type_vocab_size);
     if (!st) st = qy_jref_number_or(r, ".layer_norm_eps", 1e-12, &c->norm_eps);
     if (!st) st = parse_act(r, ".hidden_act", "gelu", &c->act);
@@ -263,19 +269,10 @@ static int parse_bert(const qy_jref *r, qy_lm_config *c) {
 
 /* llama, qwen2, qwen3 */
 static int parse_llama_like(const qy_jref *r, qy_lm_config *c) {
-    static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".hidden_size", NULL},
-                             *const lay[] = {".num_hidden_layers", NULL}, *const hd[] = {".num_attention_heads", NULL},
-                             *const kv[] = {".num_key_value_heads", NULL}, *const pos[] = {".max_position_embeddings", NULL},
-                             *const inner[] = {".intermediate_size", NULL}, *const hdim[] = {".head_dim", NULL};
+    static const char *const kv[] = {".num_key_value_heads", NULL}, *const hdim[] = {".head_dim", NULL};
     const char *src = qy_json_source(r->doc);
-    int st = get_size(r, vocab, 1, MAX_VOCAB, -1, &c->vocab_size);
-    if (!st) st = get_size(r, hid, 1, MAX_HIDDEN, -1, &c->hidden_size);
-    if (!st) st = get_size(r, lay, 1, MAX_LAYERS, -1, &c->num_layers);
-    if (!st) st = get_size(r, hd, 1, MAX_HEADS, -1, &c->num_heads);
+    int st = read_sizes(r, c, c->family == QY_LM_LLAMA ? 2048 : 32768);
     if (!st) st = get_size(r, kv, 1, MAX_HEADS, c->num_heads, &c->num_kv_heads);
-    if (!st)
-        st = get_size(r, pos, 1, MAX_POSITIONS, c->family == QY_LM_LLAMA ? 2048 : 32768, &c->max_positions);
-    if (!st) st = get_size(r, inner, 1, MAX_INTER, -1, &c->intermediate_size);
     if (st) return st;
     /* transformers: Qwen3Config defaults head_dim to 128; the others derive it */
     int64_t derived = c->hidden_size / c->num_heads;

@@ -91,6 +91,18 @@ int qy_st_open(const char *path, qy_st_file **out);
  * weight_map must agree with the shards exactly). */
 int qy_st_open_dir(const char *dir, qy_st_file **out);
 
+/* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard}}.
+ * Parsing checks that every shard is a plain file name (no path: shards stay in
+ * the model folder) and that no tensor is listed twice. */
+typedef struct qy_st_index qy_st_index;
+int qy_st_index_parse(const char *text, size_t len, const char *source, qy_st_index **out);
+void qy_st_index_free(qy_st_index *ix);
+size_t qy_st_index_count(const qy_st_index *ix);       /* weight_map entries */
+size_t qy_st_index_shard_count(const qy_st_index *ix); /* distinct shard files */
+const char *qy_st_index_shard(const qy_st_index *ix, size_t i);
+/* i-th weight_map entry: tensor name and the index of its shard */
+void qy_st_index_at(const qy_st_index *ix, size_t i, const char **tensor, size_t *shard);
+
 /* Validate a safetensors image held in memory. Nothing is copied: `data` must
  * outlive *out. `source` names the image in messages. */
 int qy_st_parse(const uint8_t *data, size_t size, const char *source, qy_st_file **out);

@@ -475,6 +475,37 @@ static void test_sharded_write_and_read(void **state) {
     assert_int_equal(live_blocks(), blocks);
 }
 
+static int index_parse(const char *text, qy_st_index **ix) {
+    return qy_st_index_parse(text, strlen(text), "index.json", ix);
+}
+
+static void test_index_parse(void **state) {
+    (void)state;
+    uint64_t blocks = live_blocks();
+    qy_st_index *ix;
+    assert_int_equal(index_parse("{\"metadata\":{\"total_size\":12},\"weight_map\":{\"b\":\"s2\",\"a\":\"s1\",\"c\":\"s2\"}}", &ix),
+                     QY_OK);
+    assert_int_equal(qy_st_index_count(ix), 3);
+    assert_int_equal(qy_st_index_shard_count(ix), 2);
+    assert_string_equal(qy_st_index_shard(ix, 0), "s2");
+    const char *name;
+    size_t shard;
+    qy_st_index_at(ix, 1, &name, &shard);
+    assert_string_equal(name, "a");
+    assert_int_equal(shard, 1);
+    qy_st_index_free(ix);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"s1\",\"a\":\"s2\"}}", &ix), QY_ERR_FORMAT,
+                 "index.json: .weight_map lists tensor 'a' twice", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"../s1\"}}", &ix), QY_ERR_FORMAT,
+                 ".weight_map.a: '../s1' is not a file name in the model folder", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"/etc/passwd\"}}", &ix), QY_ERR_FORMAT, "is not a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":3}}", &ix), QY_ERR_FORMAT, ".weight_map.a: expected a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{}}", &ix), QY_ERR_FORMAT, ".weight_map: is empty", NULL);
+    expect_error(index_parse("{\"metadata\":{}}", &ix), QY_ERR_NOT_FOUND, "index.json: .weight_map: missing", NULL);
+    expect_error(index_parse("{\"weight_map\":[]}", &ix), QY_ERR_FORMAT, ".weight_map: expected object", NULL);
+    assert_int_equal(live_blocks(), blocks);
+}
+
 /* ------------------------------------------------- allocation failures */
 
 static void test_alloc_failures(void **state) {
@@ -537,6 +568,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_roundtrip_identical),
         cmocka_unit_test(test_fixture_truncated),
         cmocka_unit_test(test_sharded_write_and_read),
+        cmocka_unit_test(test_index_parse),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -314,12 +314,14 @@ static int run_convert(int argc, char **argv) {
     qy_st_file *st = NULL;
     qy_lm_spec *ms = NULL;
     qy_lm_weights w = {0};
+    qy_pool *pool = NULL;
     char path[4096];
     uint64_t t0 = qy_now_ns();
-    int s = qy_lm_config_read_dir(dir, &cfg);
+    int s = qy_pool_new(c.threads, &pool);
+    if (!s) s = qy_lm_config_read_dir(dir, &cfg);
     if (!s) s = qy_st_open_dir(dir, &st);
     if (!s) s = qy_lm_spec_new(&cfg, &ms);
-    if (!s) s = qy_lm_weights_load(ms, st, &w);
+    if (!s) s = qy_lm_weights_load(ms, st, pool, &w);
     if (!s) s = qy_mkdir_p(out);
     if (!s) s = qy_lm_weights_save(ms, &w, dtype, out, max_shard);
     if (!s) {
@@ -340,6 +342,7 @@ static int run_convert(int argc, char **argv) {
     qy_lm_weights_free(&w);
     qy_lm_spec_free(ms);
     qy_st_close(st);
+    qy_pool_free(pool);
     return s ? qy_cli_fail(s) : 0;
 }
 

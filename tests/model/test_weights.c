@@ -52,7 +52,7 @@ static void test_fixture_load_save_identical(void **state) {
         assert_int_equal(qy_lm_config_read_dir(dir, &c), QY_OK);
         assert_int_equal(qy_st_open_dir(dir, &st), QY_OK);
         assert_int_equal(qy_lm_spec_new(&c, &spec), QY_OK);
-        assert_int_equal(qy_lm_weights_load(spec, st, &w), QY_OK);
+        assert_int_equal(qy_lm_weights_load(spec, st, NULL, &w), QY_OK);
         assert_int_equal(w.numel, qy_lm_spec_numel(spec));
         assert_int_equal(((uintptr_t)w.data) % 64, 0);
         snprintf(out, sizeof out, "%s/%s", tmp, fixture_models[m]);
@@ -83,7 +83,7 @@ static void test_fixture_load_save_identical(void **state) {
         qy_st_file *st2;
         qy_lm_weights w2;
         assert_int_equal(qy_st_open_dir(out, &st2), QY_OK);
-        assert_int_equal(qy_lm_weights_load(spec, st2, &w2), QY_OK);
+        assert_int_equal(qy_lm_weights_load(spec, st2, NULL, &w2), QY_OK);
         for (size_t i = 0; i < w.numel; i++) assert_true(w2.data[i] == qy_bf16_to_f32(qy_f32_to_bf16(w.data[i])));
         assert_int_equal(qy_st_total_bytes(st2) * 2, qy_st_total_bytes(st));
         qy_lm_weights_free(&w2);
@@ -143,7 +143,7 @@ static void test_synthetic_roundtrip(void **state) {
         expect_same_config(&c, &c2);
         qy_st_file *st;
         assert_int_equal(qy_st_open_dir(tmp, &st), QY_OK);
-        assert_int_equal(qy_lm_weights_load(spec, st, &w2), QY_OK);
+        assert_int_equal(qy_lm_weights_load(spec, st, NULL, &w2), QY_OK);
         assert_memory_equal(w2.data, w.data, w.numel * sizeof(float));
         qy_st_close(st);
         qy_lm_weights_free(&w2);
@@ -167,6 +167,53 @@ static void test_synthetic_roundtrip(void **state) {
     rm_rf(tmp);
 }
 
+/* loading over a thread pool gives the same bits as one thread, across chunk
+ * boundaries that cut tensors (a model of ~2.7 M parameters, chunks of 2^20) */
+static void test_pool_load_bitwise(void **state) {
+    (void)state;
+    char tmp[256];
+    make_tmpdir(tmp, sizeof tmp);
+    const char *json = "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":3,\"num_attention_heads\":4,"
+                       "\"vocab_size\":40001,\"intermediate_size\":176}";
+    qy_lm_config c;
+    assert_int_equal(qy_lm_config_parse(json, strlen(json), "config.json", &c), QY_OK);
+    qy_lm_spec *spec;
+    qy_lm_weights w, a, b;
+    assert_int_equal(qy_lm_spec_new(&c, &spec), QY_OK);
+    assert_int_equal(qy_lm_weights_new(spec, &w), QY_OK);
+    assert_true(w.numel > (2u << 20));
+    qy_rng r;
+    qy_rng_seed(&r, 3);
+    for (size_t i = 0; i < w.numel; i++) w.data[i] = (float)qy_rng_normal(&r);
+    qy_pool *pool;
+    assert_int_equal(qy_pool_new(3, &pool), QY_OK);
+    static const qy_st_dtype dtypes[3] = {QY_ST_F32, QY_ST_F16, QY_ST_BF16};
+    for (int d = 0; d < 3; d++) {
+        assert_int_equal(qy_lm_weights_save(spec, &w, dtypes[d], tmp, 0), QY_OK);
+        qy_st_file *st;
+        assert_int_equal(qy_st_open_dir(tmp, &st), QY_OK);
+        assert_int_equal(qy_lm_weights_load(spec, st, NULL, &a), QY_OK);
+        assert_int_equal(qy_lm_weights_load(spec, st, pool, &b), QY_OK);
+        assert_memory_equal(a.data, b.data, a.numel * sizeof(float));
+        /* and each parameter equals its own conversion through the reader */
+        for (size_t i = 0; i < qy_lm_spec_count(spec); i++) {
+            const qy_st_tensor *t = qy_st_find(st, qy_lm_spec_at(spec, i)->name);
+            float *one = malloc(t->numel * sizeof(float));
+            assert_int_equal(qy_st_read_f32(t, one, t->numel), QY_OK);
+            assert_memory_equal(one, b.data + b.offset[i], t->numel * sizeof(float));
+            free(one);
+        }
+        if (dtypes[d] == QY_ST_F32) assert_memory_equal(a.data, w.data, w.numel * sizeof(float));
+        qy_lm_weights_free(&a);
+        qy_lm_weights_free(&b);
+        qy_st_close(st);
+    }
+    qy_pool_free(pool);
+    qy_lm_weights_free(&w);
+    qy_lm_spec_free(spec);
+    rm_rf(tmp);
+}
+
 static void test_weights_errors_and_alloc_failures(void **state) {
     (void)state;
     char tmp[256];
@@ -185,7 +232,7 @@ static void test_weights_errors_and_alloc_failures(void **state) {
     qy_st_file *st;
     qy_lm_weights w2;
     assert_int_equal(qy_st_open_dir(tmp, &st), QY_OK);
-    expect_error(qy_lm_weights_load(other, st, &w2), QY_ERR_SHAPE, "has shape [24, 16], the config implies [25, 16]", NULL);
+    expect_error(qy_lm_weights_load(other, st, NULL, &w2), QY_ERR_SHAPE, "has shape [24, 16], the config implies [25, 16]", NULL);
     assert_null(w2.data);
     int ok = 0;
     char path[512];
@@ -193,7 +240,7 @@ static void test_weights_errors_and_alloc_failures(void **state) {
     for (long n = 0; n < 500 && !ok; n++) {
         uint64_t blocks = live_blocks();
         qy_alloc_fail_after(n, 0);
-        int s = qy_lm_weights_load(spec, st, &w2);
+        int s = qy_lm_weights_load(spec, st, NULL, &w2);
         if (!s) s = qy_lm_weights_save(spec, &w2, QY_ST_BF16, tmp, 0); /* one file: one fsync per try */
         if (!s) s = qy_lm_config_write(&c, path);
         qy_alloc_fail_after(-1, 0);
@@ -214,6 +261,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_load_save_identical),
         cmocka_unit_test(test_synthetic_roundtrip),
+        cmocka_unit_test(test_pool_load_bitwise),
         cmocka_unit_test(test_weights_errors_and_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quarry/base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -350,8 +352,7 @@ int qy_lm_weights_new(const qy_lm_spec *spec, qy_lm_weights *out);
 /* Check st against the spec (qy_lm_spec_check) and convert every parameter to
  * f32 into a new block, split over the threads of `pool` (NULL: this thread;
  * the result is the same bits either way). Free with qy_lm_weights_free. */
-struct qy_pool;
-int qy_lm_weights_load(const qy_lm_spec *spec, const qy_st_file *st, struct qy_pool *pool, qy_lm_weights *out);
+int qy_lm_weights_load(const qy_lm_spec *spec, const qy_st_file *st, qy_pool *pool, qy_lm_weights *out);
 void qy_lm_weights_free(qy_lm_weights *w);
 
 /* Save the weights under their Hugging Face names into DIR (model.safetensors,

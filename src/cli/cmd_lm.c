@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -191,14 +192,70 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
     }
 }
 
+/* `lm info FILE.safetensors`: the file alone, without a config */
+static int info_file(const char *path, const qy_cli_common *c) {
+    qy_st_file *st;
+    int s = qy_st_open(path, &st);
+    if (s) return qy_cli_fail(s);
+    char b1[64], b2[64], line[256];
+    size_t numel = 0;
+    for (size_t i = 0; i < qy_st_count(st); i++) numel += qy_st_at(st, i)->numel;
+    if (c->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", path);
+        cJSON_AddNumberToObject(o, "tensors", (double)qy_st_count(st));
+        cJSON_AddNumberToObject(o, "elements", (double)numel);
+        cJSON_AddNumberToObject(o, "bytes", (double)qy_st_total_bytes(st));
+        cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+        for (size_t i = 0; i < qy_st_metadata_count(st); i++) {
+            const char *k, *v;
+            qy_st_metadata_at(st, i, &k, &v);
+            cJSON_AddStringToObject(meta, k, v);
+        }
+        if (c->verbose) {
+            cJSON *arr = cJSON_AddArrayToObject(o, "list");
+            for (size_t i = 0; i < qy_st_count(st); i++) {
+                const qy_st_tensor *t = qy_st_at(st, i);
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "name", t->name);
+                cJSON_AddStringToObject(e, "dtype", qy_st_dtype_name(t->dtype));
+                cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+                for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+                cJSON_AddItemToArray(arr, e);
+            }
+        }
+        char *js = qy_json_print(o, 1);
+        if (js) puts(js);
+        qy_free(js);
+        cJSON_Delete(o);
+    } else {
+        dtypes_text(st, b1, sizeof b1);
+        printf("%-13s %s\n%-13s %zu tensors, %s, %s elements, %s\n", "file", path, "contents", qy_st_count(st), b1,
+               grouped(numel, line, sizeof line), human_bytes(qy_st_total_bytes(st), b2, sizeof b2));
+        for (size_t i = 0; i < qy_st_metadata_count(st); i++) {
+            const char *k, *v;
+            qy_st_metadata_at(st, i, &k, &v);
+            printf("%-13s %s = %s\n", i ? "" : "metadata", k, v);
+        }
+        for (size_t i = 0; c->verbose && i < qy_st_count(st); i++) {
+            const qy_st_tensor *t = qy_st_at(st, i);
+            qy_shape_text(t->shape, t->ndim, line, sizeof line);
+            printf("%-56s %-14s %s\n", t->name, line, qy_st_dtype_name(t->dtype));
+        }
+    }
+    qy_st_close(st);
+    return 0;
+}
+
 static int run_info(int argc, char **argv) {
     qy_cli_spec spec = {
-        .usage = "quarry lm info [options] DIR",
+        .usage = "quarry lm info [options] DIR|FILE.safetensors",
         .description = "Describe the Hugging Face model folder DIR (config.json, generation_config.json,\n"
                        "model.safetensors or a sharded model.safetensors.index.json): architecture,\n"
                        "parameter count, and the memory to train it in f32 (weights, gradients and\n"
                        "AdamW moments). Checks every tensor's name and shape against the config;\n"
-                       "--verbose lists them.",
+                       "--verbose lists them. Given a .safetensors file instead, validates it and\n"
+                       "lists its contents (tensors, dtypes, metadata).",
         .min_pos = 1,
         .max_pos = 1,
         .examples = "  quarry lm info models/llama-tiny\n  quarry lm info --verbose --json models/bert-tiny\n"};
@@ -208,6 +265,13 @@ static int run_info(int argc, char **argv) {
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
     const char *dir = pos[0];
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* cJSON builds through quarry's allocator once a first parse installed it */
+        qy_json *d;
+        if (qy_json_parse("{}", 2, "hooks", &d) == QY_OK) qy_json_free(d);
+        return info_file(dir, &c);
+    }
     qy_lm_config cfg;
     qy_st_file *st = NULL;
     qy_lm_spec *ms = NULL;

@@ -52,6 +52,10 @@ PY
     [ "$n" = "$t" ] || fail "$m: --verbose lists $n tensors, the file has $t"
 done
 
+# a lone .safetensors file: validated and listed
+out=$("$Q" lm info --json "$FIX/llama-tiny/model.safetensors" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tensors"], d["bytes"], d["metadata"]["format"])')
+[ "$out" = "21 894208 pt" ] || fail "file info: $out"
+
 # a truncated copy of a fixture: the error names the file and the tensor
 mkdir -p "$TMP/trunc"
 cp "$FIX/llama-tiny/config.json" "$TMP/trunc/"

@@ -499,3 +499,27 @@ int qy_tokenizer_encode_batch(const qy_tokenizer *t, const char *const *texts, c
     qy_free(c.msg);
     return st;
 }
+
+/* ------------------------------------------------------------ training */
+
+int tok_for_each_word(const qy_tokenizer *t, const char *text, size_t len,
+                      int (*fn)(void *ctx, const char *word, size_t n), void *ctx) {
+    int st = check_utf8(text, len);
+    if (st) return st;
+    tok_work w;
+    if ((st = work_init(&w))) {
+        work_free(&w);
+        return st;
+    }
+    tok_pieces ps = {0};
+    tok_piece whole = {.s = (char *)text, .len = len, .off = 0, .added_id = -1};
+    st = t->nadded ? split_added(t, &whole, 0, &ps) : tok_pieces_push(&ps, whole);
+    for (size_t i = 0; !st && i < ps.n && t->normalizer; i++)
+        if (ps.v[i].added_id < 0) st = tok_normalize(t->normalizer, &w, &ps.v[i]);
+    if (!st && t->pretok) st = tok_pretokenize(t->pretok, &w, &ps);
+    for (size_t i = 0; !st && i < ps.n; i++)
+        if (ps.v[i].added_id < 0 && ps.v[i].len) st = fn(ctx, ps.v[i].s, ps.v[i].len);
+    tok_pieces_free(&ps);
+    work_free(&w);
+    return st;
+}

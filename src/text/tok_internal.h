@@ -299,6 +299,11 @@ int tok_merges_get(const tok_merges *m, int32_t a, int32_t b, uint32_t *rank, in
 int tok_merges_put(tok_merges *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);
 void tok_merges_free(tok_merges *m);
 
+/* Normalise and pre-tokenise text as encoding does and call fn on each word
+ * (raw bytes for byte-level tokenizers); added tokens are skipped. */
+int tok_for_each_word(const qy_tokenizer *t, const char *text, size_t len,
+                      int (*fn)(void *ctx, const char *word, size_t n), void *ctx);
+
 /* Decode: tokens (strings) through the decoder chain into one string. */
 int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n, char **out, size_t *out_len);
 

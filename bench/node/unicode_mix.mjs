@@ -1,7 +1,8 @@
 // unicode_mix.mjs — a reproducible stress text for GPT-2 pre-tokenisation:
 // whitespace runs of many kinds, contractions, letters/marks/digits/symbols of
 // many scripts, emoji. U+0085 and U+180E are left out: there the peers disagree
-// (JS regex \s excludes U+0085; PCRE2 still counts U+180E as a space).
+// (JS regex \s excludes U+0085; PCRE2 still counts U+180E as a space), and so are
+// unassigned code points (Tokenizers.js keeps them where tokenizers' BertNormalizer drops them).
 //   node unicode_mix.mjs SEED COUNT > mix.txt
 const seed = Number(process.argv[2] ?? 5), count = Number(process.argv[3] ?? 40000);
 let state = BigInt(seed) | 1n;
@@ -26,7 +27,9 @@ for (let i = 0; i < count; i++) {
     for (let k = 0; k < n; k++) {
       const cp = a + Math.floor(rnd() * (b - a + 1));
       if ((cp >= 0xd800 && cp <= 0xdfff) || cp === 0x85 || cp === 0x180e) continue;
-      out.push(String.fromCodePoint(cp));
+      const ch = String.fromCodePoint(cp);
+      if (/\p{Cn}/u.test(ch)) continue;
+      out.push(ch);
     }
   }
 }

@@ -28,7 +28,7 @@ static void cache_release(const qy_tokenizer *tc, int slot) {
 }
 
 static int work_init(tok_work *w) {
-    qy_arena_init(&w->arena, 1 << 16);
+    qy_arena_init(&w->arena, 1 << 12);
     w->md = pcre2_match_data_create(1, NULL);
     return w->md ? QY_OK : qy_error(QY_ERR_NOMEM, "out of memory (regex match data)");
 }
@@ -119,11 +119,53 @@ static int check_utf8(const char *text, size_t len) {
     return QY_OK;
 }
 
+/* GPT-2 style (no normaliser, ByteLevel pre-tokeniser with the GPT-2 pattern,
+ * byte-level BPE): pre-tokens go straight from the scanner to the model. */
+typedef struct stream_ctx {
+    const qy_tokenizer *t;
+    tok_cache *cache;
+    const tok_piece *seg;
+    tok_out *out;
+} stream_ctx;
+
+static int stream_emit(void *vctx, size_t b, size_t e) {
+    stream_ctx *c = vctx;
+    tok_piece p = {.s = c->seg->s + b, .len = e - b, .off = c->seg->off + b, .added_id = -1};
+    return tok_model_piece(c->t, c->cache, &p, c->out);
+}
+
+static int is_streamable(const qy_tokenizer *t) {
+    const tok_pretok *pt = t->pretok;
+    return !t->normalizer && pt && pt->kind == PRE_BYTELEVEL && pt->use_regex && pt->gpt2_fast &&
+           !pt->add_prefix_space && t->byte_mode && t->model == MODEL_BPE;
+}
+
+static int encode_stream(const qy_tokenizer *t, tok_cache *cache, const char *text, size_t len, tok_out *out) {
+    tok_piece whole = {.s = (char *)text, .len = len, .off = 0, .added_id = -1};
+    stream_ctx c = {t, cache, &whole, out};
+    int found = 0;
+    for (size_t i = 0; i < len && !found && t->nadded; i++) found = t->added_first[(unsigned char)text[i]];
+    if (!found) return tok_gpt2_split(text, len, stream_emit, &c);
+    tok_pieces ps = {0};
+    int st = split_added(t, &whole, 0, &ps);
+    for (size_t i = 0; !st && i < ps.n; i++) {
+        const tok_piece *p = &ps.v[i];
+        if (p->added_id >= 0) st = tok_out_push(out, p->added_id, (uint32_t)p->off, (uint32_t)(p->off + p->len));
+        else {
+            c.seg = p;
+            st = tok_gpt2_split(p->s, p->len, stream_emit, &c);
+        }
+    }
+    tok_pieces_free(&ps);
+    return st;
+}
+
 /* text -> model tokens (ids + original offsets), no post-processing */
 static int encode_tokens(const qy_tokenizer *t, tok_work *w, tok_cache *cache, const char *text, size_t len,
                          tok_out *out) {
     int st = check_utf8(text, len);
     if (st) return st;
+    if (is_streamable(t)) return encode_stream(t, cache, text, len, out);
     tok_pieces ps = {0}, tmp = {0};
     tok_piece whole = {.s = (char *)text, .len = len, .off = 0, .added_id = -1};
     if (t->nadded) st = split_added(t, &whole, 0, &ps);

@@ -295,6 +295,9 @@ int tok_out_push(tok_out *o, int32_t id, uint32_t st, uint32_t en);
 int tok_model_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out);
 int tok_cache_new(tok_cache **out);
 void tok_cache_free(tok_cache *c);
+/* BPE of one piece with the heap merge loop only and no cache: the reference
+ * the fast small-word path is tested against. */
+int tok_bpe_reference(const qy_tokenizer *t, const tok_piece *p, tok_out *out);
 int tok_merges_get(const tok_merges *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged);
 int tok_merges_put(tok_merges *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);
 void tok_merges_free(tok_merges *m);

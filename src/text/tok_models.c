@@ -109,10 +109,14 @@ void tok_merges_free(tok_merges *m) {
 
 /* ---------------------------------------------------------------- cache */
 
-#define CACHE_SLOTS (1u << 16)
-#define CACHE_POOL (8u << 20)
+#define CACHE_SLOTS_MIN (1u << 12)
+#define CACHE_SLOTS_MAX (1u << 20)
+#define CACHE_POOL_MAX (64u << 20)
 #define CACHE_MAX_KEY 128
 
+/* Open addressing over (hash, key, tokens); the table doubles up to
+ * CACHE_SLOTS_MAX and the byte pool up to CACHE_POOL_MAX, then the cache
+ * starts over empty (so memory stays bounded on endless distinct words). */
 typedef struct cache_slot {
     uint64_t hash;
     uint32_t key_off, data_off;
@@ -121,16 +125,18 @@ typedef struct cache_slot {
 
 struct tok_cache {
     cache_slot *slot;
-    size_t used;
+    size_t nslots, used;
     char *pool;
-    size_t pool_len;
+    size_t pool_len, pool_cap;
 };
 
 static int cache_new(tok_cache **out) {
     tok_cache *c = qy_calloc(1, sizeof *c);
     if (!c) return QY_ERR_NOMEM;
-    c->slot = qy_calloc(CACHE_SLOTS, sizeof *c->slot);
-    c->pool = qy_malloc(CACHE_POOL);
+    c->slot = qy_calloc(CACHE_SLOTS_MIN, sizeof *c->slot);
+    c->pool_cap = 1u << 16;
+    c->pool = qy_malloc(c->pool_cap);
+    c->nslots = CACHE_SLOTS_MIN;
     if (!c->slot || !c->pool) {
         tok_cache_free(c);
         return QY_ERR_NOMEM;
@@ -148,7 +154,7 @@ void tok_cache_free(tok_cache *c) {
 
 /* entry data: ntok x (int32 id, uint16 byte length) packed as 6 bytes */
 static int cache_get(const tok_cache *c, const char *key, size_t len, uint64_t h, const char **data, size_t *ntok) {
-    size_t j = h & (CACHE_SLOTS - 1);
+    size_t mask = c->nslots - 1, j = h & mask;
     for (;;) {
         const cache_slot *s = &c->slot[j];
         if (!s->key_len) return 0;
@@ -157,20 +163,49 @@ static int cache_get(const tok_cache *c, const char *key, size_t len, uint64_t h
             *ntok = s->ntok;
             return 1;
         }
-        j = (j + 1) & (CACHE_SLOTS - 1);
+        j = (j + 1) & mask;
     }
 }
 
+static void cache_clear(tok_cache *c) {
+    memset(c->slot, 0, c->nslots * sizeof *c->slot);
+    c->used = 0;
+    c->pool_len = 0;
+}
+
+/* a failed allocation only means the entry is not cached */
 static void cache_put(tok_cache *c, const char *key, size_t len, uint64_t h, const int32_t *ids,
                       const uint16_t *lens, size_t ntok) {
     size_t need = len + ntok * 6;
-    if (c->used * 2 >= CACHE_SLOTS || c->pool_len + need > CACHE_POOL) { /* full: start over */
-        memset(c->slot, 0, CACHE_SLOTS * sizeof *c->slot);
-        c->used = 0;
-        c->pool_len = 0;
+    if ((c->used + 1) * 2 > c->nslots) {
+        if (c->nslots >= CACHE_SLOTS_MAX) cache_clear(c);
+        else {
+            size_t ns = c->nslots * 2;
+            cache_slot *v = qy_calloc(ns, sizeof *v);
+            if (!v) return;
+            for (size_t i = 0; i < c->nslots; i++) {
+                if (!c->slot[i].key_len) continue;
+                size_t j = c->slot[i].hash & (ns - 1);
+                while (v[j].key_len) j = (j + 1) & (ns - 1);
+                v[j] = c->slot[i];
+            }
+            qy_free(c->slot);
+            c->slot = v;
+            c->nslots = ns;
+        }
     }
-    size_t j = h & (CACHE_SLOTS - 1);
-    while (c->slot[j].key_len) j = (j + 1) & (CACHE_SLOTS - 1);
+    if (c->pool_len + need > c->pool_cap) {
+        if (c->pool_cap * 2 > CACHE_POOL_MAX) cache_clear(c);
+        else {
+            char *p = qy_realloc(c->pool, c->pool_cap * 2);
+            if (!p) return;
+            c->pool = p;
+            c->pool_cap *= 2;
+        }
+        if (c->pool_len + need > c->pool_cap) return;
+    }
+    size_t mask = c->nslots - 1, j = h & mask;
+    while (c->slot[j].key_len) j = (j + 1) & mask;
     c->slot[j].hash = h;
     c->slot[j].key_off = (uint32_t)c->pool_len;
     c->slot[j].key_len = (uint16_t)len;
@@ -294,6 +329,41 @@ static int merge_all(const qy_tokenizer *t, word *w) {
     return QY_OK;
 }
 
+/* Short words: the same merge order (lowest rank, then leftmost) by scanning a
+ * compact array, which beats the heap below ~32 symbols. */
+#define SMALL_WORD 32
+static void merge_small(const qy_tokenizer *t, word *w) {
+    size_t n = w->n;
+    sym *v = w->v;
+    uint32_t rank[SMALL_WORD];
+    int32_t merged[SMALL_WORD];
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!tok_merges_get(&t->merges, v[i].id, v[i + 1].id, &rank[i], &merged[i])) rank[i] = UINT32_MAX;
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == UINT32_MAX) break;
+        v[best].id = merged[best];
+        v[best].e = v[best + 1].e;
+        memmove(v + best + 1, v + best + 2, (n - best - 2) * sizeof *v);
+        if (best + 2 < n) {
+            memmove(rank + best + 1, rank + best + 2, (n - best - 2) * sizeof *rank);
+            memmove(merged + best + 1, merged + best + 2, (n - best - 2) * sizeof *merged);
+        }
+        n--;
+        if (best + 1 < n && !tok_merges_get(&t->merges, v[best].id, v[best + 1].id, &rank[best], &merged[best]))
+            rank[best] = UINT32_MAX;
+        if (best > 0 && !tok_merges_get(&t->merges, v[best - 1].id, v[best].id, &rank[best - 1], &merged[best - 1]))
+            rank[best - 1] = UINT32_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i].prev = (int32_t)i - 1;
+        v[i].next = (int32_t)i + 1;
+    }
+    w->n = n;
+}
+
 static int lookup(const qy_tokenizer *t, const char *s, size_t n, int32_t *id) {
     if (t->byte_mode && n == 1 && t->byte_id[(unsigned char)s[0]] >= 0) {
         *id = t->byte_id[(unsigned char)s[0]];
@@ -385,7 +455,7 @@ static int emit_token(const tok_piece *p, tok_out *out, int32_t id, size_t b, si
     return tok_out_push(out, id, st, en);
 }
 
-static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
+static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out, int heap_only) {
     if (t->ignore_merges) {
         int32_t id;
         if (lookup(t, p->s, p->len, &id)) return emit_token(p, out, id, 0, p->len);
@@ -414,7 +484,10 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
     w.heap = w.hlocal;
     w.hcap = 64;
     int st = bpe_symbols(t, p->s, p->len, &w);
-    if (!st) st = merge_all(t, &w);
+    if (!st) {
+        if (w.n <= SMALL_WORD && !heap_only) merge_small(t, &w);
+        else st = merge_all(t, &w);
+    }
     int32_t ids[CACHE_MAX_KEY];
     uint16_t lens[CACHE_MAX_KEY];
     size_t ntok = 0;
@@ -493,7 +566,11 @@ static int wordpiece_piece(const qy_tokenizer *t, const tok_piece *p, tok_out *o
 int tok_model_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
     if (p->len == 0) return QY_OK;
     if (t->model == MODEL_WORDPIECE) return wordpiece_piece(t, p, out);
-    return bpe_piece(t, cache, p, out);
+    return bpe_piece(t, cache, p, out, 0);
+}
+
+int tok_bpe_reference(const qy_tokenizer *t, const tok_piece *p, tok_out *out) {
+    return bpe_piece(t, NULL, p, out, 1);
 }
 
 int tok_cache_new(tok_cache **out) { return cache_new(out); }

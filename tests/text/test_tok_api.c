@@ -420,6 +420,70 @@ static void test_gpt2_scanner_vs_pcre2(void **state) {
     tok_regex_free(&re);
 }
 
+/* The fast paths agree with the plain ones: the streaming GPT-2 path with the
+ * general pipeline (ByteLevel wrapped in a Sequence turns streaming off), and the
+ * small-word merge loop with the heap-only reference. */
+static void test_fast_paths_match_reference(void **state) {
+    char path[4096];
+    tok_fixture(path, sizeof path, "gpt2", "tokenizer.json");
+    qy_json *doc;
+    assert_int_equal(qy_json_read_file(path, &doc), QY_OK);
+    cJSON *root = (cJSON *)qy_json_root(doc);
+    cJSON *bl = cJSON_DetachItemFromObject(root, "pre_tokenizer");
+    cJSON *seq = cJSON_CreateObject();
+    cJSON_AddStringToObject(seq, "type", "Sequence");
+    cJSON *arr = cJSON_AddArrayToObject(seq, "pretokenizers");
+    cJSON_AddItemToArray(arr, bl);
+    cJSON_AddItemToObject(root, "pre_tokenizer", seq);
+    char *json = qy_json_print(root, 0);
+    qy_tokenizer *slow, *fast = load_fixture("gpt2");
+    assert_int_equal(qy_tokenizer_from_json(json, strlen(json), "gpt2-seq.json", &slow), QY_OK);
+    qy_free(json);
+    qy_json_free(doc);
+    /* a text with long words (heap path), many short ones, added tokens and odd spaces */
+    static char text[1 << 16];
+    size_t n = 0;
+    qy_rng r;
+    qy_rng_seed(&r, 11);
+    const char *parts[] = {"the", " cat", "'s", " \u00e9t\u00e9", "<|endoftext|>", "  ", "\n\n", " 1234567", ",",
+                           "\xe6\xa3\x80\xe7\xb4\xa2", " antidisestablishmentarianism", "\xf0\x9f\x99\x82", "\t"};
+    while (n < sizeof text - 512) {
+        const char *p = parts[qy_rng_below(&r, sizeof parts / sizeof parts[0])];
+        if (qy_rng_below(&r, 50) == 0) { /* a long run of one letter: beyond the small-word path */
+            for (int k = 0; k < 80; k++) text[n++] = 'a';
+            continue;
+        }
+        memcpy(text + n, p, strlen(p));
+        n += strlen(p);
+    }
+    text[n] = '\0';
+    qy_tok_params p = plain(fast);
+    qy_encoding a, b;
+    assert_int_equal(qy_tokenizer_encode(fast, text, n, &p, &a), QY_OK);
+    assert_int_equal(qy_tokenizer_encode(slow, text, n, &p, &b), QY_OK);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
+    assert_memory_equal(a.offsets, b.offsets, 2 * a.n * sizeof *a.offsets);
+    /* word by word: the small-word loop and the heap reference */
+    tok_out x = {0}, y = {0};
+    for (size_t i = 0; i < 400; i++) {
+        size_t b0 = qy_rng_below(&r, n - 64), l = 1 + qy_rng_below(&r, 40);
+        while (b0 > 0 && ((unsigned char)text[b0] & 0xC0) == 0x80) b0--;
+        while (((unsigned char)text[b0 + l] & 0xC0) == 0x80) l++;
+        tok_piece piece = {.s = text + b0, .len = l, .off = b0, .added_id = -1};
+        x.n = y.n = 0;
+        assert_int_equal(tok_model_piece(fast, NULL, &piece, &x), QY_OK);
+        assert_int_equal(tok_bpe_reference(fast, &piece, &y), QY_OK);
+        assert_int_equal(x.n, y.n);
+        assert_memory_equal(x.ids, y.ids, x.n * sizeof *x.ids);
+    }
+    qy_free(x.ids), qy_free(x.st), qy_free(x.en), qy_free(y.ids), qy_free(y.st), qy_free(y.en);
+    qy_encoding_free(&a);
+    qy_encoding_free(&b);
+    qy_tokenizer_free(fast);
+    qy_tokenizer_free(slow);
+}
+
 static void test_errors(void **state) {
     qy_tokenizer *t = load_fixture("gpt2");
     qy_tok_params p = plain(t);
@@ -521,7 +585,8 @@ int main(void) {
         cmocka_unit_test(test_bytelevel_offsets),    cmocka_unit_test(test_bert_offsets_and_template),
         cmocka_unit_test(test_batch_threads),        cmocka_unit_test(test_split_behaviors),
         cmocka_unit_test(test_added_token_options),  cmocka_unit_test(test_metaspace_matches_fixture),
-        cmocka_unit_test(test_gpt2_scanner_vs_pcre2), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_gpt2_scanner_vs_pcre2), cmocka_unit_test(test_fast_paths_match_reference),
+        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

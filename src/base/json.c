@@ -68,8 +68,8 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
                 st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)",
                               source, line);
             else
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.20s'",
-                              source, line, col, text + off);
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.*s'",
+                              source, line, col, (int)(len - off < 20 ? len - off : 20), text + off);
         }
         qy_json_free(d);
         return st;

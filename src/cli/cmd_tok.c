@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "quarry/base.h"
@@ -37,6 +38,15 @@ static int read_stdin(char **out, size_t *len) {
 static int read_input(const char *path, char **out, size_t *len) {
     if (!path || !strcmp(path, "-")) return read_stdin(out, len);
     return qy_read_file(path, 0, out, len);
+}
+
+/* TOKENIZER argument: a tokenizer.json, or a model folder holding one */
+static int load_tokenizer(const char *arg, qy_tokenizer **out) {
+    struct stat sb;
+    char path[4096];
+    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(path, sizeof path, "%s/tokenizer.json", arg);
+    else snprintf(path, sizeof path, "%s", arg);
+    return qy_tokenizer_load(path, out);
 }
 
 static void print_encoding_json(cJSON *arr, const qy_tokenizer *tok, const qy_encoding *e) {
@@ -108,12 +118,8 @@ static int run_encode(int argc, char **argv) {
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", pos[0]);
-    size_t pl = strlen(path);
-    if (pl && path[pl - 1] != 'n' && !strstr(path, ".json")) snprintf(path + pl, sizeof path - pl, "/tokenizer.json");
     qy_tokenizer *tok;
-    int st = qy_tokenizer_load(path, &tok);
+    int st = load_tokenizer(pos[0], &tok);
     if (st) return qy_cli_fail(st);
     qy_tok_params p;
     qy_tok_params_default(tok, &p);
@@ -249,12 +255,8 @@ static int run_decode(int argc, char **argv) {
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", pos[0]);
-    size_t pl = strlen(path);
-    if (pl && !strstr(path, ".json")) snprintf(path + pl, sizeof path - pl, "/tokenizer.json");
     qy_tokenizer *tok;
-    int st = qy_tokenizer_load(path, &tok);
+    int st = load_tokenizer(pos[0], &tok);
     if (st) return qy_cli_fail(st);
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
@@ -302,13 +304,10 @@ static int run_info(int argc, char **argv) {
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", pos[0]);
-    size_t pl = strlen(path);
-    if (pl && !strstr(path, ".json")) snprintf(path + pl, sizeof path - pl, "/tokenizer.json");
+    const char *path = pos[0];
     uint64_t t0 = qy_now_ns();
     qy_tokenizer *tok;
-    int st = qy_tokenizer_load(path, &tok);
+    int st = load_tokenizer(path, &tok);
     if (st) return qy_cli_fail(st);
     double secs = qy_seconds_since(t0);
     if (c.json) {

@@ -284,9 +284,11 @@ typedef struct assembler {
     size_t n;
 } assembler;
 
+/* with a->e NULL only counts (the sizing pass) */
 static void put_tok(assembler *a, int32_t id, int32_t type, uint32_t st, uint32_t en, int special, int seq) {
     qy_encoding *e = a->e;
     size_t i = a->n++;
+    if (!e) return;
     e->ids[i] = id;
     e->type_ids[i] = type;
     e->offsets[2 * i] = st;
@@ -319,6 +321,39 @@ static void trim_offsets(qy_encoding *e, const char *const *texts) {
     }
 }
 
+/* the post-processed sequence: specials and the texts' tokens in template order */
+static void emit_all(assembler *as, const tok_post *post, int pair, const tok_out *a, const tok_out *b) {
+    if (!post || post->kind == POST_BYTELEVEL) {
+        put_seq(as, a, 0, 0);
+        if (pair) put_seq(as, b, 1, 1);
+    } else {
+        const tok_post *pp = find_post(post, POST_TEMPLATE);
+        if (!pp) pp = find_post(post, POST_BERT);
+        if (!pp) pp = find_post(post, POST_ROBERTA);
+        if (!pp) {
+            put_seq(as, a, 0, 0);
+            if (pair) put_seq(as, b, 1, 1);
+        } else if (pp->kind == POST_TEMPLATE) {
+            const tok_tpl_item *items = pair ? pp->pair : pp->single;
+            size_t cnt = pair ? pp->npair : pp->nsingle;
+            for (size_t i = 0; i < cnt; i++) {
+                if (items[i].is_special) put_special(as, pp, items[i].name, items[i].type_id);
+                else if (items[i].seq == 0) put_seq(as, a, items[i].type_id, 0);
+                else if (pair) put_seq(as, b, items[i].type_id, 1);
+            }
+        } else {
+            put_tok(as, pp->cls_id, 0, 0, 0, 1, 0);
+            put_seq(as, a, 0, 0);
+            put_tok(as, pp->sep_id, 0, 0, 0, 1, 0);
+            if (pair) {
+                if (pp->kind == POST_ROBERTA) put_tok(as, pp->sep_id, 1, 0, 0, 1, 0);
+                put_seq(as, b, 1, 1);
+                put_tok(as, pp->sep_id, 1, 0, 0, 1, 0);
+            }
+        }
+    }
+}
+
 static int assemble(const qy_tokenizer *t, const qy_tok_params *p, tok_out *a, tok_out *b,
                     const char *const *texts, qy_encoding *out) {
     int pair = b != NULL;
@@ -335,42 +370,15 @@ static int assemble(const qy_tokenizer *t, const qy_tok_params *p, tok_out *a, t
             truncate_out(lo, budget - keep_short, p->truncate_left);
         }
     }
-    size_t n = a->n + (pair ? b->n : 0) + nadd;
-    size_t total = n;
+    assembler count = {NULL, 0};
+    emit_all(&count, post, pair, a, b);
+    size_t total = count.n;
     if (p->pad_to && total < p->pad_to) total = p->pad_to;
     if (p->pad_multiple > 1 && total % p->pad_multiple) total += p->pad_multiple - total % p->pad_multiple;
     int st = enc_alloc(out, total);
     if (st) return st;
     assembler as = {out, 0};
-    if (!post || post->kind == POST_BYTELEVEL) {
-        put_seq(&as, a, 0, 0);
-        if (pair) put_seq(&as, b, 1, 1);
-    } else {
-        const tok_post *pp = find_post(post, POST_TEMPLATE);
-        if (!pp) pp = find_post(post, POST_BERT);
-        if (!pp) pp = find_post(post, POST_ROBERTA);
-        if (!pp) {
-            put_seq(&as, a, 0, 0);
-            if (pair) put_seq(&as, b, 1, 1);
-        } else if (pp->kind == POST_TEMPLATE) {
-            const tok_tpl_item *items = pair ? pp->pair : pp->single;
-            size_t cnt = pair ? pp->npair : pp->nsingle;
-            for (size_t i = 0; i < cnt; i++) {
-                if (items[i].is_special) put_special(&as, pp, items[i].name, items[i].type_id);
-                else if (items[i].seq == 0) put_seq(&as, a, items[i].type_id, 0);
-                else if (pair) put_seq(&as, b, items[i].type_id, 1);
-            }
-        } else {
-            put_tok(&as, pp->cls_id, 0, 0, 0, 1, 0);
-            put_seq(&as, a, 0, 0);
-            put_tok(&as, pp->sep_id, 0, 0, 0, 1, 0);
-            if (pair) {
-                if (pp->kind == POST_ROBERTA) put_tok(&as, pp->sep_id, 1, 0, 0, 1, 0);
-                put_seq(&as, b, 1, 1);
-                put_tok(&as, pp->sep_id, 1, 0, 0, 1, 0);
-            }
-        }
-    }
+    emit_all(&as, post, pair, a, b);
     QY_ASSERT(as.n <= total);
     out->n = as.n;
     const tok_post *trim = find_post(t->post, POST_BYTELEVEL);

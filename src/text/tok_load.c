@@ -50,7 +50,7 @@ static int load_pattern(const loader *L, const qy_jref *r, tok_regex *re) {
 
 static int single_char(const loader *L, const qy_jref *r, const char *key, const char *def, uint32_t *out) {
     const char *s;
-    int st = qy_jref_string_or(r, key, def, &s);
+    int st = def ? qy_jref_string_or(r, key, def, &s) : qy_jref_string(r, key, &s);
     if (st) return st;
     size_t n = strlen(s);
     if (n == 0 || qy_utf8_invalid_at(s, n) != n) return qy_error(QY_ERR_FORMAT, "%s: %s%s: expected one character", L->src, r->path, key);
@@ -737,6 +737,12 @@ static int check_post_ids(loader *L, qy_tokenizer *t, const tok_post *p) {
     return QY_OK;
 }
 
+/* the model's vocab node (for its size), NULL when absent */
+static const cJSON *model_node(const qy_json *doc) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(qy_json_root(doc), "model");
+    return m ? cJSON_GetObjectItemCaseSensitive(m, "vocab") : NULL;
+}
+
 static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
     qy_jref root = qy_json_ref(doc);
     int st;
@@ -760,6 +766,10 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
     if ((st = load_model(L, t, &root))) return st;
     int64_t maxid = (int64_t)t->vocab_n - 1;
     if ((st = load_added(L, t, &root, &maxid))) return st;
+    /* ids index arrays: a hostile file with a huge id must not make us allocate it */
+    if (maxid >= 0 && (size_t)maxid > 4 * ((size_t)cJSON_GetArraySize(model_node(doc)) + t->nadded) + 100000)
+        return qy_error(QY_ERR_RANGE, "%s: ids go up to %lld for %d tokens: ids must be dense (0..n-1 with few gaps)",
+                        L->src, (long long)maxid, cJSON_GetArraySize(model_node(doc)) + (int)t->nadded);
     t->id_cap = (size_t)(maxid + 1);
     t->id_str = qy_calloc(t->id_cap ? t->id_cap : 1, sizeof *t->id_str);
     t->is_special_id = qy_calloc(t->id_cap ? t->id_cap : 1, 1);
@@ -787,6 +797,9 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
     }
     for (size_t i = 0; i < t->nadded; i++) {
         tok_added *a = &t->added[i];
+        /* tokenizers looks ids up in the added vocabulary first */
+        qy_free(t->id_str[a->id]);
+        t->id_str[a->id] = NULL;
         if ((st = set_id_str(t, a->id, a->content, a->len))) return st;
         if (a->special) t->is_special_id[a->id] = 1;
         if (a->normalized && t->normalizer) {
@@ -849,12 +862,34 @@ void qy_tokenizer_free(qy_tokenizer *t) {
     qy_free(t);
 }
 
+/* Every key and string must be UTF-8: texts built from them go to PCRE2 unchecked. */
+static int check_strings(const cJSON *n, const char *src, int depth) {
+    if (depth > 64) return qy_error(QY_ERR_FORMAT, "%s: JSON nested deeper than 64 levels", src);
+    for (; n; n = n->next) {
+        const char *k = n->string;
+        if (k && qy_utf8_invalid_at(k, strlen(k)) != strlen(k))
+            return qy_error(QY_ERR_FORMAT, "%s: a key is not valid UTF-8", src);
+        if (cJSON_IsString(n) && n->valuestring &&
+            qy_utf8_invalid_at(n->valuestring, strlen(n->valuestring)) != strlen(n->valuestring))
+            return qy_error(QY_ERR_FORMAT, "%s: the string value of \"%.40s\" is not valid UTF-8", src, k ? k : "");
+        if (n->child) {
+            int st = check_strings(n->child, src, depth + 1);
+            if (st) return st;
+        }
+    }
+    return QY_OK;
+}
+
 int qy_tokenizer_from_json(const char *json, size_t len, const char *source, qy_tokenizer **out) {
     *out = NULL;
     if (!source) source = "tokenizer.json";
     qy_json *doc;
     int st = qy_json_parse(json, len, source, &doc);
     if (st) return st;
+    if ((st = check_strings(qy_json_root(doc), source, 0))) {
+        qy_json_free(doc);
+        return st;
+    }
     qy_tokenizer *t = qy_calloc(1, sizeof *t);
     loader L = {.src = source};
     if (!t) st = QY_ERR_NOMEM;

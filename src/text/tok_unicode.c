@@ -263,7 +263,7 @@ int tok_regex_compile(tok_regex *re, const char *pattern, const char *where) {
     memset(re, 0, sizeof *re);
     int err;
     PCRE2_SIZE erroff;
-    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK,
+    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
                              &err, &erroff, NULL);
     if (!re->code) {
         PCRE2_UCHAR msg[256];

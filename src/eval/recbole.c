@@ -137,6 +137,7 @@ void qy_rec_table_free(qy_rec_table *t) {
     table_impl *im = t->impl;
     for (size_t c = 0; c < t->n_cols; c++) {
         qy_rec_column *col = &t->cols[c];
+        qy_free(col->name);
         qy_free(col->tok);
         qy_free(col->num);
         qy_free(col->off);
@@ -564,11 +565,12 @@ int qy_rec_data_build(const qy_rec_table *inter, const qy_rec_table *item, const
     strmap banned_items = {0}, banned_users = {0};
     vec utok = {.elem = sizeof(char *)}, itok = {.elem = sizeof(char *)};
     sort_key *keys = NULL;
+    if (d) d->impl = im;
+    else qy_free(im);
     if (!keep || !pos || !d || !im) {
         st = QY_ERR_NOMEM;
         goto done;
     }
-    d->impl = im;
     qy_arena_init(&im->arena, 1 << 16);
     for (size_t r = 0; r < n; r++) {
         keep[r] = qy_rec_table_token(inter, (size_t)ucol, r)[0] && qy_rec_table_token(inter, (size_t)icol, r)[0];

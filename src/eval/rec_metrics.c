@@ -178,10 +178,11 @@ static void eval_users(void *vc, size_t b, size_t e, int tid) {
             for (uint32_t i = 1; i < n_items; i++)
                 if (!mask[i]) cand[nc++] = i;
         } else {
-            /* positives, then negatives drawn among the items the user has not
-               interacted with up to this phase (RecBole's used_ids: train for
-               valid... plus valid for test); a candidate drawn twice counts once
-               (RecBole scatters them into one score row) */
+            /* targets, then negatives drawn among the items the user has not
+               interacted with up to this phase (RecBole's used_ids: train +
+               valid items when validating, + test items when testing); a
+               candidate drawn twice counts once (RecBole scatters them into one
+               score row) */
             for (size_t i = 0; i < nh; i++) mask[hist[i]] = 2;
             for (size_t i = 0; i < nt; i++)
                 if (mask[tgt[i]] != 3) mask[tgt[i]] = 3, cand[nc++] = tgt[i];

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "eval/rec_models.h"
 #include "eval/recbole.h"
 #include "quarry/base.h"
 #include "quarry/rec.h"
@@ -170,6 +171,16 @@ static void test_splits(void **state) {
     qy_rec_user_targets(d, qy_rec_user_id(d, "u4"), QY_PHASE_TEST, &it, &n);
     assert_int_equal(n, 1);
     assert_int_equal(it[0], qy_rec_item_id(d, "a"));
+    /* sequential training examples: every train item but each user's first
+       (u1: b; u2: b; u3: a, b; u4: g; u5: none) */
+    qy_rec_seq_example *ex;
+    assert_int_equal(qy_rec_seq_examples(d, &ex, &n), QY_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(ex[2].user, qy_rec_user_id(d, "u3"));
+    assert_int_equal(ex[2].pos, 1);
+    assert_int_equal(ex[3].pos, 2);
+    assert_int_equal(ex[4].user, qy_rec_user_id(d, "u4"));
+    qy_free(ex);
 
     /* RecBole's count rule for 5 rows at 0.8/0.1/0.1: int() gives 0, 0; each
        part with 0 < r*n < 1 then takes one row from train: 3, 1, 1 */

@@ -136,11 +136,28 @@ def eval_queries(seqs, tags, phase):
     return q
 
 
+def target_ranks(s, tgt):
+    """1-based rank of tgt[r] in row s[r]: higher scores first, ties by smaller id."""
+    st = s[torch.arange(len(tgt)), tgt].unsqueeze(1)
+    ids = torch.arange(s.shape[1]).unsqueeze(0)
+    return (((s > st) | ((s == st) & (ids < tgt.unsqueeze(1)))).sum(1) + 1).double()
+
+
+def rank_metrics(r, prefix=""):
+    """HR, NDCG, MRR at 5/10/20 from one target rank per user (leave-one-out)."""
+    out = {}
+    for k in (5, 10, 20):
+        hit = (r <= k).double()
+        out[f"{prefix}hit@{k}"] = hit.mean().item()
+        out[f"{prefix}ndcg@{k}"] = (hit / torch.log2(r + 1)).mean().item()
+        out[f"{prefix}mrr@{k}"] = (hit / r).mean().item()
+    return out
+
+
 @torch.no_grad()
 def evaluate(model, queries, max_len, n_items, batch=512):
     model.eval()
     res = {True: [], False: []}  # mask_history -> list of ranks
-    ids = torch.arange(n_items)
     for b in range(0, len(queries), batch):
         part = queries[b:b + batch]
         X, L = pad_left_aligned([h for h, _ in part], max_len)
@@ -152,18 +169,10 @@ def evaluate(model, queries, max_len, n_items, batch=512):
             if mask:
                 for r, (h, _) in enumerate(part):
                     s[r, h] = -float("inf")
-            st = s[torch.arange(len(part)), tgt].unsqueeze(1)
-            better = (s > st) | ((s == st) & (ids.unsqueeze(0) < tgt.unsqueeze(1)))
-            res[mask].append(better.sum(1) + 1)
+            res[mask].append(target_ranks(s, tgt))
     out = {}
     for mask, parts in res.items():
-        r = torch.cat(parts).double()
-        key = "masked" if mask else "unmasked"
-        for k in (5, 10, 20):
-            hit = (r <= k).double()
-            out[f"{key}_hit@{k}"] = hit.mean().item()
-            out[f"{key}_ndcg@{k}"] = (hit / torch.log2(r + 1)).mean().item()
-            out[f"{key}_mrr@{k}"] = (hit / r).mean().item()
+        out.update(rank_metrics(torch.cat(parts), "masked_" if mask else "unmasked_"))
     return out
 
 

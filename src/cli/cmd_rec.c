@@ -19,6 +19,7 @@ typedef struct rec_args {
     long min_user, min_item;
     const char *split;
     const char *protocol;
+    const char *ks;
     int no_mask;
     const char *format;
     const char *model;
@@ -44,7 +45,8 @@ typedef struct rec_args {
     {"protocol", 0, QY_OPT_STRING, "P", "full (default: rank all items) or sampled[:N] (1 positive + N negatives, 100)", \
      &(a).protocol},                                                                                                   \
         {"no-mask-history", 0, QY_OPT_FLAG, NULL, "full ranking keeps the user's earlier items (RecBole's sequential mode)", \
-         &(a).no_mask}
+         &(a).no_mask},                                                                                                \
+        {"ks", 0, QY_OPT_STRING, "LIST", "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks}
 
 #define MODEL_OPTS(a)                                                                                                  \
     {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn or bprmf (default pop)", &(a).model},                            \
@@ -111,6 +113,19 @@ static int eval_opts(const rec_args *a, const qy_cli_common *c, qy_rec_eval_opts
     *o = qy_rec_eval_opts_default();
     o->seed = c->seed;
     o->mask_history = !a->no_mask;
+    if (a->ks) {
+        const char *p = a->ks;
+        o->n_ks = 0;
+        for (;;) {
+            char *end;
+            long k = strtol(p, &end, 10);
+            if (end == p || k < 1 || k > 64 || o->n_ks == QY_REC_MAX_K || (*end && *end != ','))
+                return qy_error(QY_ERR_ARG, "--ks '%s': expected up to %d comma-separated cut-offs in [1, 64]", a->ks, QY_REC_MAX_K);
+            o->ks[o->n_ks++] = (int)k;
+            if (!*end) break;
+            p = end + 1;
+        }
+    }
     return qy_rec_protocol_parse(a->protocol, o);
 }
 
@@ -332,7 +347,10 @@ static int run_train(int argc, char **argv) {
         snprintf(tmp, sizeof tmp, "/tmp/quarry-rec-%d.qyrec", (int)getpid());
         ckpt = tmp;
     }
-    train_ctx t = {d, m, pool, eo, ckpt, a.patience > 0 ? a.patience : 10, c.json, -1, 0, 0, log};
+    qy_rec_eval_opts vo = eo; /* early stopping reads NDCG@10 at the default cut-offs */
+    memcpy(vo.ks, qy_rec_eval_opts_default().ks, sizeof vo.ks);
+    vo.n_ks = qy_rec_eval_opts_default().n_ks;
+    train_ctx t = {d, m, pool, vo, ckpt, a.patience > 0 ? a.patience : 10, c.json, -1, 0, 0, log};
     uint64_t t0 = qy_now_ns();
     st = qy_rec_model_fit(m, d, pool, qy_rec_model_has_epochs(m) ? on_epoch : NULL, &t);
     if (!st) st = t.st;

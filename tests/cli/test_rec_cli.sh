@@ -25,6 +25,10 @@ grep -q $'^1\t1 2 3 4\tTTVX$' "$T/split/sequences.tsv" || fail "sequences.tsv co
 grep -q '"hit@5":	1' "$T/pop.json" || fail "pop hit@5: $(cat "$T/pop.json")"
 grep -q '"ndcg@5":	0.73266' "$T/pop.json" || fail "pop ndcg@5: $(cat "$T/pop.json")"
 
+# custom cut-offs: pop puts u2's and u4's targets first (hit@1 = 2/4)
+"$Q" rec eval "$TINY" --model pop --ks 1,3 --json | grep -q '"hit@1":	0.5' || fail "--ks 1,3: hit@1"
+"$Q" rec eval "$TINY" --model pop --ks 0 > /dev/null 2>&1; [ $? -eq 1 ] || fail "--ks 0 must fail"
+
 # train an iterative model, keep its checkpoint, evaluate and recommend from it
 "$Q" rec train "$TINY" --model bprmf --epochs 3 --patience 2 --out "$T/bpr.qyrec" --json > "$T/train.json" 2> "$T/train.err" \
   || fail "train bprmf: $(cat "$T/train.err")"

@@ -103,9 +103,9 @@ static int read_queries(const char *path, const char *format, query **out, size_
 static void json_escape_id(FILE *out, const char *s, size_t len) {
     char *tmp = qy_strndup(s, len);
     cJSON *j = tmp ? cJSON_CreateString(tmp) : NULL;
-    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    char *t = j ? qy_json_print(j, 0) : NULL;
     fputs(t ? t : "\"\"", out);
-    free(t);
+    qy_free(t);
     cJSON_Delete(j);
     qy_free(tmp);
 }
@@ -139,9 +139,9 @@ static int write_json(FILE *out, qy_index *ix, qy_searcher *s, const query *q, s
             }
             qy_free(title);
             qy_free(text);
-            char *t = cJSON_PrintUnformatted(o);
+            char *t = qy_json_print(o, 0);
             fprintf(out, "%s\n    %s", r ? "," : "", t ? t : "{}");
-            free(t);
+            qy_free(t);
             cJSON_Delete(o);
         }
         fprintf(out, "]}%s\n", i + 1 < nq ? "," : "");

@@ -9,9 +9,9 @@ static uint64_t hash_key(const char *k, size_t len) {
     return h ? h : 1;
 }
 
-void qy_strmap_init(qy_strmap *m) {
+void qy_strmap_init(qy_strmap *m, size_t chunk) {
     memset(m, 0, sizeof *m);
-    qy_arena_init(&m->arena, 1 << 20);
+    qy_arena_init(&m->arena, chunk ? chunk : (size_t)1 << 20);
 }
 
 void qy_strmap_free(qy_strmap *m) {

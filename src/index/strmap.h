@@ -18,7 +18,8 @@ typedef struct qy_strmap {
     qy_arena arena;
 } qy_strmap;
 
-void qy_strmap_init(qy_strmap *m);
+/* chunk: arena chunk size for keys (0 = 1 MiB) */
+void qy_strmap_init(qy_strmap *m, size_t chunk);
 void qy_strmap_free(qy_strmap *m);
 void qy_strmap_clear(qy_strmap *m);
 /* Value for key, or NULL. */

@@ -203,11 +203,15 @@ int qy_index_writer_open(const char *dir, const qy_index_params *params, int mod
     if (!w) return QY_ERR_NOMEM;
     w->lock_fd = -1;
     w->p = p;
-    qy_strmap_init(&w->terms);
-    qy_strmap_init(&w->buf_ids);
-    qy_strmap_init(&w->pending);
-    qy_arena_init(&w->id_arena, 1 << 20);
-    qy_arena_init(&w->batch_arena, 4 << 20);
+    /* fixed overheads scale with the budget so that small budgets hold too */
+    size_t chunk = p.memory_budget / 64;
+    if (chunk > ((size_t)1 << 20)) chunk = (size_t)1 << 20;
+    if (chunk < ((size_t)16 << 10)) chunk = (size_t)16 << 10;
+    qy_strmap_init(&w->terms, chunk);
+    qy_strmap_init(&w->buf_ids, chunk);
+    qy_strmap_init(&w->pending, chunk);
+    qy_arena_init(&w->id_arena, chunk);
+    qy_arena_init(&w->batch_arena, chunk);
     int st = QY_OK;
     w->dir = qy_strdup(dir);
     if (!w->dir) {
@@ -265,11 +269,11 @@ int qy_index_writer_open(const char *dir, const qy_index_params *params, int mod
         goto fail;
     }
     for (int t = 0; t < w->nthreads; t++) {
-        qy_arena_init(&w->thread_arena[t], 1 << 20);
+        qy_arena_init(&w->thread_arena[t], chunk);
         if ((st = qy_analyzer_new(&w->m.analyzer, &w->an[t]))) goto fail;
     }
     w->batch_max_docs = 2048;
-    w->batch_max_bytes = p.memory_budget / 8 < ((size_t)8 << 20) ? p.memory_budget / 8 : ((size_t)8 << 20);
+    w->batch_max_bytes = p.memory_budget / 16 < ((size_t)8 << 20) ? p.memory_budget / 16 : ((size_t)8 << 20);
     *out = w;
     return QY_OK;
 fail:
@@ -432,7 +436,8 @@ static int process_batch(qy_index_writer *w) {
     w->batch_bytes = 0;
     qy_arena_reset(&w->batch_arena);
     if (st) return st;
-    if (buffer_bytes(w) + w->batch_max_bytes * 3 >= w->p.memory_budget) st = commit_internal(w, 1);
+    /* room for the next batch: its text, its analysis and its postings */
+    if (buffer_bytes(w) + w->batch_max_bytes * 4 >= w->p.memory_budget) st = commit_internal(w, 1);
     return st;
 }
 
@@ -790,23 +795,28 @@ static int tier_of(uint32_t live, int factor) {
     return t;
 }
 
-/* Tiered policy: when `merge_factor` segments share a size tier (powers of
- * the factor in live documents), merge them; a segment more than half
- * deleted is rewritten. Repeats until nothing qualifies. */
+/* Tiered policy over adjacent segments (so that index order stays insertion
+ * order, which decides ties): when `merge_factor` neighbours lie within one
+ * size tier of each other (tiers: powers of the factor in live documents)
+ * they are merged; a segment
+ * more than half deleted is rewritten. Repeats until nothing qualifies. */
 static int apply_merge_policy(qy_index_writer *w) {
     int f = w->p.merge_factor;
     if (f < 2) return QY_OK;
-    for (int guard = 0; guard < 64; guard++) {
+    for (int guard = 0; guard < 256; guard++) {
         size_t n = w->m.nsegs;
         size_t *sel = qy_mallocn(n ? n : 1, sizeof *sel);
         if (!sel) return QY_ERR_NOMEM;
         size_t k = 0;
-        for (int tier = 0; tier < 12 && k == 0; tier++) {
-            size_t cnt = 0;
-            for (size_t i = 0; i < n; i++) cnt += tier_of(live_docs(&w->m.segs[i]), f) == tier;
-            if (cnt < (size_t)f) continue;
-            for (size_t i = 0; i < n; i++)
-                if (tier_of(live_docs(&w->m.segs[i]), f) == tier) sel[k++] = i;
+        for (size_t i = 0; i + (size_t)f <= n && k == 0; i++) {
+            int lo = 99, hi = -1;
+            for (size_t j = i; j < i + (size_t)f; j++) {
+                int t = tier_of(live_docs(&w->m.segs[j]), f);
+                lo = t < lo ? t : lo;
+                hi = t > hi ? t : hi;
+            }
+            if (hi - lo <= 1) /* neighbours of about the same size */
+                for (size_t x = i; x < i + (size_t)f; x++) sel[k++] = x;
         }
         for (size_t i = 0; i < n && k == 0; i++)
             if (w->m.segs[i].ndeleted * 2 > w->m.segs[i].ndocs) sel[k++] = i;
@@ -838,24 +848,16 @@ int qy_index_writer_merge(qy_index_writer *w, int max_segments) {
     size_t *sel = qy_mallocn(n ? n : 1, sizeof *sel);
     if (!sel) return QY_ERR_NOMEM;
     if (n > (size_t)max_segments) {
-        /* merge the smallest n - max + 1 segments into one */
-        size_t want = n - (size_t)max_segments + 1;
-        uint8_t *taken = qy_calloc(n, 1);
-        if (!taken) {
-            qy_free(sel);
-            return QY_ERR_NOMEM;
+        /* merge the run of n - max + 1 neighbours with the fewest documents */
+        size_t want = n - (size_t)max_segments + 1, best = 0;
+        uint64_t best_docs = UINT64_MAX;
+        for (size_t i = 0; i + want <= n; i++) {
+            uint64_t d = 0;
+            for (size_t j = i; j < i + want; j++) d += live_docs(&w->m.segs[j]);
+            if (d < best_docs) best_docs = d, best = i;
         }
-        for (size_t j = 0; j < want; j++) {
-            size_t best = n;
-            for (size_t i = 0; i < n; i++)
-                if (!taken[i] && (best == n || live_docs(&w->m.segs[i]) < live_docs(&w->m.segs[best]))) best = i;
-            taken[best] = 1;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (taken[i]) sel[k++] = i;
-        qy_free(taken);
-        st = merge_segments(w, sel, k);
+        for (size_t j = 0; j < want; j++) sel[j] = best + j;
+        st = merge_segments(w, sel, want);
     }
     /* purge deletions left in the remaining segments */
     for (size_t i = 0; !st && i < w->m.nsegs; i++) {

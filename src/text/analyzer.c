@@ -35,7 +35,9 @@ enum {
     WB_MIDLETTER,
     WB_MIDNUM,
     WB_MIDNUMLET,
-    WB_EXTEND /* Extend and Format: invisible inside a word (WB4) */
+    WB_EXTEND, /* Extend and Format: invisible inside a word (WB4) */
+    WB_EMOJI,  /* Extended_Pictographic: one token per emoji (ZWJ sequences joined) */
+    WB_REGIONAL /* regional indicators: flags, two per token */
 };
 
 struct qy_analyzer {
@@ -144,6 +146,10 @@ static int wb_class(utf8proc_int32_t c) {
     static const utf8proc_int32_t extnumlet[][2] = {{0x203F, 0x2040}, {0x2054, 0x2054}, {0xFE33, 0xFE34},
                                                     {0xFE4D, 0xFE4F}, {0xFF3F, 0xFF3F}, {0x202F, 0x202F}};
 #define N(x) (sizeof x / sizeof x[0])
+    if (c >= 0x1F3FB && c <= 0x1F3FF) return WB_EXTEND; /* emoji skin-tone modifiers */
+    int bc = utf8proc_get_property(c)->boundclass;
+    if (bc == UTF8PROC_BOUNDCLASS_EXTENDED_PICTOGRAPHIC || bc == UTF8PROC_BOUNDCLASS_E_ZWG) return WB_EMOJI;
+    if (bc == UTF8PROC_BOUNDCLASS_REGIONAL_INDICATOR) return WB_REGIONAL;
     if (in_ranges(c, katakana, N(katakana))) return WB_KATAKANA;
     if (in_ranges(c, ideo, N(ideo))) return WB_IDEO;
     if (in_ranges(c, midletter, N(midletter))) return WB_MIDLETTER;
@@ -202,6 +208,17 @@ static int joins(int prev, int c) {
     return is_word_class(prev) && is_word_class(c);
 }
 
+static int is_hebrew(utf8proc_int32_t c) {
+    return (c >= 0x05D0 && c <= 0x05EA) || (c >= 0x05EF && c <= 0x05F2) || c == 0xFB1D ||
+           (c >= 0xFB1F && c <= 0xFB28) || (c >= 0xFB2A && c <= 0xFB4F);
+}
+
+static utf8proc_int32_t cp_at(const char *s, size_t len, size_t i) {
+    utf8proc_int32_t cp;
+    decode(s, len, i, &cp);
+    return cp;
+}
+
 /* Find the word starting at i (first code point class c0); sets *end.
  * *has_content is 1 when the word holds a letter, digit or Katakana. */
 static size_t scan_word(const char *s, size_t len, size_t i, int c0, int *has_content) {
@@ -210,9 +227,28 @@ static size_t scan_word(const char *s, size_t len, size_t i, int c0, int *has_co
     int prev = c0;
     *has_content = c0 != WB_EXTENDNUMLET;
     size_t end = skip_extend(s, len, nx);
+    int prev_hebrew = is_hebrew(cp_at(s, len, i));
     while (end < len) {
         size_t n1;
         int c = class_at(s, len, end, &n1);
+        utf8proc_int32_t cp = cp_at(s, len, end);
+        if (prev_hebrew && cp == '\'') { /* WB7a: Hebrew_Letter x Single_Quote */
+            prev = WB_ALETTER;
+            prev_hebrew = 0;
+            end = skip_extend(s, len, n1);
+            continue;
+        }
+        if (prev_hebrew && cp == '"') { /* WB7b/c: Hebrew_Letter x Double_Quote Hebrew_Letter */
+            size_t after = skip_extend(s, len, n1);
+            if (after < len && is_hebrew(cp_at(s, len, after))) {
+                size_t n2;
+                class_at(s, len, after, &n2);
+                end = skip_extend(s, len, n2);
+                continue;
+            }
+            break;
+        }
+        prev_hebrew = is_hebrew(cp);
         if (joins(prev, c)) {
             prev = c;
             if (c != WB_EXTENDNUMLET) *has_content = 1;
@@ -228,12 +264,46 @@ static size_t scan_word(const char *s, size_t len, size_t i, int c0, int *has_co
                      (prev == WB_NUMERIC && c2 == WB_NUMERIC && (c == WB_MIDNUM || c == WB_MIDNUMLET));
             if (!ok) break;
             prev = c2;
+            prev_hebrew = is_hebrew(cp_at(s, len, after));
             end = skip_extend(s, len, n2);
             continue;
         }
         break;
     }
     return end;
+}
+
+/* '#' or '*' at i-1 (next = i): followed by an optional U+FE0F and U+20E3 */
+static int is_keycap(const char *s, size_t len, size_t i) {
+    if (i < len && cp_at(s, len, i) == 0xFE0F) i += 3;
+    return i < len && cp_at(s, len, i) == 0x20E3;
+}
+
+/* end of the emoji sequence starting at i (next code point at nx): modifiers
+ * and variation selectors (Extend), ZWJ-joined pictographs, flag pairs */
+static size_t emoji_end(const char *s, size_t len, size_t i, size_t nx, int c) {
+    size_t end = nx;
+    if (c == WB_REGIONAL && end < len) {
+        size_t n2;
+        if (class_at(s, len, end, &n2) == WB_REGIONAL) end = n2;
+    }
+    for (;;) {
+        utf8proc_int32_t last = 0;
+        while (end < len) {
+            size_t n1;
+            if (class_at(s, len, end, &n1) != WB_EXTEND) break;
+            last = cp_at(s, len, end);
+            end = n1;
+        }
+        if (last == 0x200D && end < len) {
+            size_t n1;
+            if (class_at(s, len, end, &n1) == WB_EMOJI) {
+                end = n1;
+                continue;
+            }
+        }
+        return end;
+    }
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -347,6 +417,20 @@ int qy_analyzer_run(qy_analyzer *a, const char *s, size_t len, const qy_token **
     while (i < len && !st) {
         size_t nx;
         int c = class_at(s, len, i, &nx);
+        if (c == WB_EMOJI || c == WB_REGIONAL || ((s[i] == '#' || s[i] == '*') && is_keycap(s, len, nx))) {
+            size_t end = emoji_end(s, len, i, nx, c);
+            size_t n = 0;
+            if ((st = grow((void **)&a->cps, &a->cap_cps, end - i, sizeof *a->cps))) break;
+            for (size_t j = i; j < end;) j += decode(s, len, j, &a->cps[n++]);
+            size_t before = a->ntoks, boff = a->nbuf;
+            st = emit(a, a->cps, n, (uint32_t)i, (uint32_t)end);
+            if (!st && a->ntoks > before) {
+                if ((st = grow((void **)&starts, &cap_starts, a->ntoks, sizeof *starts))) break;
+                starts[before] = boff;
+            }
+            i = end;
+            continue;
+        }
         if (c == WB_IDEO) {
             size_t end = skip_extend(s, len, nx);
             size_t n = 0;

@@ -2,8 +2,10 @@
 // corpus (field "contents" = title + " " + text, as Pyserini does for BEIR)
 // with EnglishAnalyzer, searches every query as a bag of words (a SHOULD
 // TermQuery per analyzed token, as Anserini's BagOfWordsQueryGenerator) with
-// BM25Similarity(k1, b) and prints a TREC run. Used by tests/index/test_lucene_parity.sh.
-//   java -cp lucene-core.jar:lucene-analyzers-common.jar:. LuceneBM25 corpus.jsonl queries.jsonl K k1 b > run
+// BM25Similarity(k1, b) and prints a TREC run; with a sixth argument it also
+// writes the analyzed tokens of every document and query there, one line each.
+// Used by tests/index/test_lucene_parity.sh.
+//   java -cp lucene-core.jar:lucene-analyzers-common.jar:. LuceneBM25 corpus.jsonl queries.jsonl K k1 b [tokens] > run
 import java.io.*;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.*;
@@ -43,7 +45,20 @@ public class LuceneBM25 {
     return sb.toString();
   }
 
+  static void dumpTokens(Analyzer an, String text, PrintStream out) throws IOException {
+    if (out == null) return;
+    StringBuilder sb = new StringBuilder();
+    try (TokenStream ts = an.tokenStream("contents", text)) {
+      CharTermAttribute t = ts.addAttribute(CharTermAttribute.class);
+      ts.reset();
+      while (ts.incrementToken()) sb.append(sb.length() > 0 ? " " : "").append(t);
+      ts.end();
+    }
+    out.println(sb);
+  }
+
   public static void main(String[] a) throws Exception {
+    PrintStream tok = a.length > 5 ? new PrintStream(new FileOutputStream(a[5]), false, "UTF-8") : null;
     int k = Integer.parseInt(a[2]);
     float k1 = Float.parseFloat(a[3]), b = Float.parseFloat(a[4]);
     Analyzer an = new EnglishAnalyzer();
@@ -55,7 +70,9 @@ public class LuceneBM25 {
       if (line.isBlank()) continue;
       Document d = new Document();
       d.add(new StringField("id", field(line, "_id"), Field.Store.YES));
-      d.add(new TextField("contents", field(line, "title") + " " + field(line, "text"), Field.Store.NO));
+      String contents = field(line, "title") + " " + field(line, "text");
+      d.add(new TextField("contents", contents, Field.Store.NO));
+      dumpTokens(an, contents, tok);
       w.addDocument(d);
     }
     w.forceMerge(1);
@@ -66,6 +83,7 @@ public class LuceneBM25 {
     for (String line : Files.readAllLines(Paths.get(a[1]), StandardCharsets.UTF_8)) {
       if (line.isBlank()) continue;
       String qid = field(line, "_id");
+      dumpTokens(an, field(line, "text"), tok);
       BooleanQuery.Builder q = new BooleanQuery.Builder();
       try (TokenStream ts = an.tokenStream("contents", field(line, "text"))) {
         CharTermAttribute t = ts.addAttribute(CharTermAttribute.class);
@@ -79,5 +97,6 @@ public class LuceneBM25 {
         out.printf(Locale.ROOT, "%s Q0 %s %d %.6f lucene%n", qid, s.doc(sd.doc).get("id"), rank++, sd.score);
     }
     out.flush();
+    if (tok != null) tok.close();
   }
 }

@@ -40,6 +40,12 @@ static void test_lucene_english(void **state) {
         {"__init__ _ ... 3.14.15 1,2,3 a.b.c. e-mail x_1 wi-fi 2nd, 1990s caresses ponies ties cats",
          "__init__ 3.14.15 1,2,3 a.b.c e mail x_1 wi fi 2nd 1990 caress poni ti cat"},
         {"sky flies dying lying hoping filing controlling rolling", "sky fli dy ly hope file control roll"},
+        /* emoji (Extended_Pictographic; ZWJ sequences, skin tones, flags, keycaps) and Hebrew quotes */
+        {"a \xe2\x99\xa5\xe2\x99\xa5 b \xe2\x9c\x93 c \xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd d \xf0\x9f\x87\xba\xf0\x9f\x87\xb8 "
+         "e \xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9 f #\xef\xb8\x8f\xe2\x83\xa3 *",
+         "\xe2\x99\xa5 \xe2\x99\xa5 b c \xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd d \xf0\x9f\x87\xba\xf0\x9f\x87\xb8 e "
+         "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9 f #\xef\xb8\x8f\xe2\x83\xa3"},
+        {"\xd7\xa8\xd7\x90\xd7\x91\"\xd7\x99 ab\"cd", "\xd7\xa8\xd7\x90\xd7\x91\"\xd7\x99 ab cd"},
     };
     qy_analyzer_config cfg;
     qy_analyzer_config_default(&cfg);

@@ -53,6 +53,8 @@ struct qy_analyzer {
     /* scratch for one word */
     utf8proc_int32_t *cps;
     size_t cap_cps;
+    size_t *starts; /* offset of each token's text in buf */
+    size_t cap_starts;
     int32_t *stem_cps; /* the token being stemmed */
     size_t cap_stem_cps;
 };
@@ -105,6 +107,7 @@ void qy_analyzer_free(qy_analyzer *a) {
     qy_free(a->buf);
     qy_free(a->cps);
     qy_free(a->stem_cps);
+    qy_free(a->starts);
     qy_free(a);
 }
 
@@ -395,7 +398,10 @@ static int emit(qy_analyzer *a, utf8proc_int32_t *cps, size_t n, uint32_t start,
             tlen = sl;
         }
     }
-    if (grow((void **)&a->toks, &a->cap_toks, a->ntoks + 1, sizeof *a->toks)) return QY_ERR_NOMEM;
+    if (grow((void **)&a->toks, &a->cap_toks, a->ntoks + 1, sizeof *a->toks) ||
+        grow((void **)&a->starts, &a->cap_starts, a->ntoks + 1, sizeof *a->starts))
+        return QY_ERR_NOMEM;
+    a->starts[a->ntoks] = off;
     qy_token *t = &a->toks[a->ntoks++];
     t->text = NULL; /* fixed up at the end of the run (buf may move) */
     t->len = (uint32_t)tlen;
@@ -405,90 +411,65 @@ static int emit(qy_analyzer *a, utf8proc_int32_t *cps, size_t n, uint32_t start,
     return QY_OK;
 }
 
+/* Emit the span s[i..end) as one token, or as pieces of max_token_len code
+ * points (Extend/Format code points included, as Lucene keeps them). */
+static int emit_span(qy_analyzer *a, const char *s, size_t len, size_t i, size_t end) {
+    int st = grow((void **)&a->cps, &a->cap_cps, end - i, sizeof *a->cps);
+    if (st) return st;
+    size_t n = 0;
+    for (size_t j = i; j < end;) {
+        size_t d = decode(s, len, j, &a->cps[n]);
+        if (a->cps[n] < 0) a->cps[n] = 0xFFFD;
+        n++;
+        j += d;
+    }
+    size_t maxl = (size_t)a->cfg.max_token_len;
+    size_t piece_start = i;
+    for (size_t p = 0; p < n && !st; p += maxl) {
+        size_t m = n - p < maxl ? n - p : maxl;
+        size_t piece_end = piece_start;
+        for (size_t q = 0; q < m; q++) {
+            utf8proc_uint8_t tmp[4];
+            piece_end += (size_t)utf8proc_encode_char(a->cps[p + q], tmp);
+        }
+        if (piece_end > end) piece_end = end;
+        st = emit(a, a->cps + p, m, (uint32_t)piece_start, (uint32_t)piece_end);
+        piece_start = piece_end;
+    }
+    return st;
+}
+
 int qy_analyzer_run(qy_analyzer *a, const char *s, size_t len, const qy_token **toks, size_t *ntoks) {
     a->ntoks = 0;
     a->nbuf = 0;
     *toks = NULL;
     *ntoks = 0;
-    size_t *starts = NULL; /* text offset of each token in buf */
-    size_t cap_starts = 0;
     size_t i = 0;
     int st = QY_OK;
     while (i < len && !st) {
         size_t nx;
         int c = class_at(s, len, i, &nx);
+        size_t end;
         if (c == WB_EMOJI || c == WB_REGIONAL || ((s[i] == '#' || s[i] == '*') && is_keycap(s, len, nx))) {
-            size_t end = emoji_end(s, len, i, nx, c);
-            size_t n = 0;
-            if ((st = grow((void **)&a->cps, &a->cap_cps, end - i, sizeof *a->cps))) break;
-            for (size_t j = i; j < end;) j += decode(s, len, j, &a->cps[n++]);
-            size_t before = a->ntoks, boff = a->nbuf;
-            st = emit(a, a->cps, n, (uint32_t)i, (uint32_t)end);
-            if (!st && a->ntoks > before) {
-                if ((st = grow((void **)&starts, &cap_starts, a->ntoks, sizeof *starts))) break;
-                starts[before] = boff;
-            }
-            i = end;
-            continue;
-        }
-        if (c == WB_IDEO) {
-            size_t end = skip_extend(s, len, nx);
-            size_t n = 0;
-            if ((st = grow((void **)&a->cps, &a->cap_cps, end - i, sizeof *a->cps))) break;
-            for (size_t j = i; j < end;) j += decode(s, len, j, &a->cps[n++]);
-            size_t before = a->ntoks, boff = a->nbuf;
-            st = emit(a, a->cps, n, (uint32_t)i, (uint32_t)end);
-            if (!st && a->ntoks > before) {
-                if ((st = grow((void **)&starts, &cap_starts, a->ntoks, sizeof *starts))) break;
-                starts[before] = boff;
-            }
-            i = end;
-            continue;
-        }
-        if (!(is_word_class(c) || c == WB_KATAKANA)) {
-            i = nx;
-            continue;
-        }
-        int has_content;
-        size_t end = scan_word(s, len, i, c, &has_content);
-        if (has_content) {
-            /* code points of the word, Extend/Format included (Lucene keeps them) */
-            if ((st = grow((void **)&a->cps, &a->cap_cps, end - i, sizeof *a->cps))) break;
-            size_t n = 0;
-            for (size_t j = i; j < end;) {
-                size_t d = decode(s, len, j, &a->cps[n]);
-                if (a->cps[n] < 0) a->cps[n] = 0xFFFD;
-                n++;
-                j += d;
-            }
-            size_t maxl = (size_t)a->cfg.max_token_len;
-            size_t piece_start_byte = i;
-            for (size_t p = 0; p < n && !st; p += maxl) {
-                size_t m = n - p < maxl ? n - p : maxl;
-                size_t piece_end_byte = piece_start_byte;
-                for (size_t q = 0; q < m; q++) {
-                    utf8proc_uint8_t tmp[4];
-                    piece_end_byte += (size_t)utf8proc_encode_char(a->cps[p + q], tmp);
-                }
-                if (piece_end_byte > end) piece_end_byte = end;
-                size_t before = a->ntoks, boff = a->nbuf;
-                st = emit(a, a->cps + p, m, (uint32_t)piece_start_byte, (uint32_t)piece_end_byte);
-                if (!st && a->ntoks > before) {
-                    if ((st = grow((void **)&starts, &cap_starts, a->ntoks, sizeof *starts))) break;
-                    starts[before] = boff;
-                }
-                piece_start_byte = piece_end_byte;
-            }
+            end = emoji_end(s, len, i, nx, c);
+            st = emit_span(a, s, len, i, end);
+        } else if (c == WB_IDEO) {
+            end = skip_extend(s, len, nx);
+            st = emit_span(a, s, len, i, end);
+        } else if (is_word_class(c) || c == WB_KATAKANA) {
+            int has_content;
+            end = scan_word(s, len, i, c, &has_content);
+            if (has_content) st = emit_span(a, s, len, i, end);
+        } else {
+            end = nx;
         }
         i = end;
     }
-    if (!st)
-        for (size_t k = 0; k < a->ntoks; k++) a->toks[k].text = a->buf + starts[k];
-    qy_free(starts);
     if (st) {
         a->ntoks = 0;
         return st;
     }
+    for (size_t k = 0; k < a->ntoks; k++) a->toks[k].text = a->buf + a->starts[k];
     *toks = a->toks;
     *ntoks = a->ntoks;
     return QY_OK;

@@ -46,6 +46,7 @@ typedef struct qy_index_params {
     int merge_factor;       /* tiered merges: this many segments of one size tier are merged
                              * (default 10; 0 = merge only when asked) */
     int store_text;         /* keep title and text in the document store (default 1) */
+    float k1, b;            /* default BM25 parameters stored in the index (0.9, 0.4) */
 } qy_index_params;
 
 void qy_index_params_default(qy_index_params *p);
@@ -118,6 +119,7 @@ typedef struct qy_index_stats {
     uint64_t generation;    /* manifest generation */
     uint64_t bytes;         /* size of segment and deletion files */
     char analyzer[160];     /* the stored analyzer, described */
+    float k1, b;            /* the index's default BM25 parameters */
 } qy_index_stats;
 
 void qy_index_get_stats(const qy_index *ix, qy_index_stats *out);
@@ -133,6 +135,8 @@ typedef struct qy_search_params {
 } qy_search_params;
 
 void qy_search_params_default(qy_search_params *p);
+/* The same, with the BM25 parameters the index was built with. */
+void qy_search_params_for_index(const qy_index *ix, qy_search_params *p);
 
 typedef struct qy_hit {
     uint32_t seg; /* segment index in this snapshot */

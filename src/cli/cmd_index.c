@@ -63,6 +63,7 @@ static void print_index_summary(const char *dir, int json, double seconds, uint6
 static int run_ingest(int argc, char **argv, int create) {
     const char *dir = NULL, *format = "auto", *memory = NULL, *analyzer = NULL;
     long merge_factor = 10;
+    double k1 = 0.9, b = 0.4;
     int no_text = 0, overwrite = 0;
     qy_opt opts_build[] = {
         {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
@@ -73,9 +74,12 @@ static int run_ingest(int argc, char **argv, int create) {
         {"merge-factor", 0, QY_OPT_INT, "N", "segments per size tier before they merge (default 10, 0 = off)", &merge_factor},
         {"no-text", 0, QY_OPT_FLAG, NULL, "store only ids in the document store (no titles, texts, snippets)", &no_text},
         {"overwrite", 0, QY_OPT_FLAG, NULL, "replace an existing index in DIR", &overwrite},
+        {"k1", 0, QY_OPT_DOUBLE, "X", "default BM25 k1 stored in the index (0.9)", &k1},
+        {"b", 0, QY_OPT_DOUBLE, "X", "default BM25 b stored in the index (0.4)", &b},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
-        .usage = create ? "quarry index build -i DIR [options] CORPUS..." : "quarry index add -i DIR [options] CORPUS...",
+        .usage = create ? "quarry index build -i DIR [options] CORPUS...   (or: quarry index build CORPUS... DIR)"
+                        : "quarry index add -i DIR [options] CORPUS...",
         .description = create ? "Build a BM25 index from corpus files (BEIR or Pyserini JSONL, or TSV), streaming,\n"
                                 "with threaded analysis and segments flushed under the memory budget. Each\n"
                                 "flush is a commit: an interrupted build keeps what it committed."
@@ -92,6 +96,7 @@ static int run_ingest(int argc, char **argv, int create) {
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
+    if (!dir && create && npos >= 2) dir = pos[--npos]; /* build CORPUS... DIR */
     if (!dir) {
         fprintf(stderr, "quarry index: --index DIR is required\n");
         return 2;
@@ -106,6 +111,8 @@ static int run_ingest(int argc, char **argv, int create) {
     p.analyzer = analyzer;
     p.merge_factor = (int)merge_factor;
     p.store_text = !no_text;
+    p.k1 = (float)k1;
+    p.b = (float)b;
     if (memory && parse_size(memory, &p.memory_budget)) return qy_cli_fail(QY_ERR_ARG);
     if (create && overwrite) {
         static const char *names[] = {"MANIFEST", "docs.sqlite", "docs.sqlite-wal", "docs.sqlite-shm"};
@@ -294,6 +301,8 @@ static int run_stats(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "generation", (double)s.generation);
         cJSON_AddNumberToObject(o, "bytes", (double)s.bytes);
         cJSON_AddStringToObject(o, "analyzer", s.analyzer);
+        cJSON_AddNumberToObject(o, "k1", s.k1);
+        cJSON_AddNumberToObject(o, "b", s.b);
         if (verify) cJSON_AddNumberToObject(o, "verified_docs", (double)checked);
         cJSON *segs = cJSON_AddArrayToObject(o, "segment_list");
         for (size_t g = 0; g < ix->m.nsegs; g++) {
@@ -319,6 +328,7 @@ static int run_stats(int argc, char **argv) {
         printf(" docs\n");
         printf("size        %.2f MB of segments and deletion files\n", (double)s.bytes / 1e6);
         printf("analyzer    %s\n", s.analyzer);
+        printf("bm25        k1=%g b=%g (defaults for searches)\n", s.k1, s.b);
         if (verify) printf("verified    %" PRIu64 " stored documents, all files checksummed\n", checked);
     }
     qy_index_close(ix);

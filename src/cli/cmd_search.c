@@ -1,6 +1,7 @@
 /* cmd_search.c — `quarry search`: BM25 search of one query or a query file. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,17 +152,18 @@ static int write_json(FILE *out, qy_index *ix, qy_searcher *s, const query *q, s
 }
 
 static int run(int argc, char **argv) {
+    const char *run_file = NULL;
     const char *dir = NULL, *queries = NULL, *format = NULL, *output = NULL, *tag = "quarry", *qformat = "auto";
     long k = -1;
-    double k1 = 0.9, b = 0.4;
+    double k1 = NAN, b = NAN; /* default: the index's */
     int conj = 0, exhaustive = 0, exact = 0, snippets = 0;
     qy_opt opts[] = {
         {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
         {"queries", 'Q', QY_OPT_STRING, "FILE", "query file: BEIR queries.jsonl ({_id,text}) or TSV (id<TAB>text)", &queries},
         {"query-format", 0, QY_OPT_STRING, "FMT", "auto (default), beir, jsonl or tsv", &qformat},
         {"k", 'k', QY_OPT_INT, "N", "hits per query (default 10; 1000 for query files)", &k},
-        {"k1", 0, QY_OPT_DOUBLE, "X", "BM25 k1 (default 0.9)", &k1},
-        {"b", 0, QY_OPT_DOUBLE, "X", "BM25 b (default 0.4)", &b},
+        {"k1", 0, QY_OPT_DOUBLE, "X", "BM25 k1 (default: the index's, normally 0.9)", &k1},
+        {"b", 0, QY_OPT_DOUBLE, "X", "BM25 b (default: the index's, normally 0.4)", &b},
         {"and", 0, QY_OPT_FLAG, NULL, "conjunctive: every query term must match", &conj},
         {"exhaustive", 0, QY_OPT_FLAG, NULL, "score every match (no dynamic pruning; same results, slower)", &exhaustive},
         {"exact-lengths", 0, QY_OPT_FLAG, NULL, "exact document lengths instead of Lucene's one-byte encoding", &exact},
@@ -169,6 +171,7 @@ static int run(int argc, char **argv) {
         {"snippets", 0, QY_OPT_FLAG, NULL, "with json: add a text snippet around the first query term", &snippets},
         {"run-tag", 0, QY_OPT_STRING, "TAG", "run tag in TREC output (default quarry)", &tag},
         {"output", 'o', QY_OPT_STRING, "FILE", "write results to FILE instead of stdout", &output},
+        {"run", 0, QY_OPT_STRING, "FILE", "the same as --output", &run_file},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry search -i DIR [options] QUERY...   |   quarry search -i DIR --queries FILE [options]",
@@ -186,6 +189,7 @@ static int run(int argc, char **argv) {
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
+    if (run_file && !output) output = run_file;
     if (!dir || (!queries && npos == 0) || (queries && npos > 0)) {
         fprintf(stderr, "quarry search: give --index DIR and either QUERY text or --queries FILE\n");
         return 2;
@@ -203,8 +207,6 @@ static int run(int argc, char **argv) {
     qy_search_params sp;
     qy_search_params_default(&sp);
     sp.k = (int)k;
-    sp.k1 = (float)k1;
-    sp.b = (float)b;
     sp.conjunctive = conj;
     sp.exhaustive = exhaustive;
     sp.exact_lengths = exact;
@@ -242,6 +244,15 @@ static int run(int argc, char **argv) {
     batch_ctx bc;
     memset(&bc, 0, sizeof bc);
     st = qy_index_open(dir, &ix);
+    if (!st) {
+        qy_search_params_for_index(ix, &sp);
+        sp.k = (int)k;
+        sp.conjunctive = conj;
+        sp.exhaustive = exhaustive;
+        sp.exact_lengths = exact;
+        if (!isnan(k1)) sp.k1 = (float)k1;
+        if (!isnan(b)) sp.b = (float)b;
+    }
     int nthreads = 0;
     if (!st) st = qy_pool_new(nq > 1 ? c.threads : 1, &pool);
     if (!st) {

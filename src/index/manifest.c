@@ -59,6 +59,11 @@ int qy_manifest_write(const char *dir, const qy_manifest *m) {
     snprintf(num, sizeof num, "%" PRIu64, m->next_segment);
     cJSON_AddStringToObject(o, "next_segment", num);
     cJSON_AddStringToObject(o, "created_by", "quarry " QY_VERSION_STRING);
+    cJSON *bm = cJSON_AddObjectToObject(o, "bm25");
+    if (bm) {
+        cJSON_AddNumberToObject(bm, "k1", m->k1);
+        cJSON_AddNumberToObject(bm, "b", m->b);
+    }
     cJSON *an = qy_analyzer_config_to_json(&m->analyzer);
     if (an) cJSON_AddItemToObject(o, "analyzer", an);
     cJSON *arr = cJSON_AddArrayToObject(o, "segments");
@@ -137,6 +142,18 @@ int qy_manifest_read(const char *dir, qy_manifest *m) {
     if (!st) st = get_u64(o, "next_gid", path, &m->next_gid);
     if (!st) st = get_u64(o, "next_segment", path, &m->next_segment);
     if (!st) st = qy_analyzer_config_from_json(cJSON_GetObjectItemCaseSensitive(o, "analyzer"), path, &m->analyzer);
+    m->k1 = 0.9f;
+    m->b = 0.4f;
+    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(o, "bm25");
+    if (!st && bm) {
+        const cJSON *k1 = cJSON_GetObjectItemCaseSensitive(bm, "k1"), *b = cJSON_GetObjectItemCaseSensitive(bm, "b");
+        if (!cJSON_IsNumber(k1) || !cJSON_IsNumber(b) || k1->valuedouble < 0 || b->valuedouble < 0 || b->valuedouble > 1)
+            st = qy_error(QY_ERR_FORMAT, "%s: \"bm25\": expected k1 >= 0 and 0 <= b <= 1", path);
+        else {
+            m->k1 = (float)k1->valuedouble;
+            m->b = (float)b->valuedouble;
+        }
+    }
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "segments");
     if (!st && !cJSON_IsArray(arr)) st = qy_error(QY_ERR_FORMAT, "%s: \"segments\": expected an array", path);
     const cJSON *s;

@@ -29,6 +29,7 @@ typedef struct qy_seg_entry {
 typedef struct qy_manifest {
     uint64_t generation, next_gid, next_segment;
     qy_analyzer_config analyzer;
+    float k1, b; /* the index's default BM25 parameters (searches may override) */
     qy_seg_entry *segs;
     size_t nsegs, cap_segs;
 } qy_manifest;

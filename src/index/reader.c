@@ -71,6 +71,8 @@ void qy_index_get_stats(const qy_index *ix, qy_index_stats *o) {
     o->generation = ix->m.generation;
     o->bytes = ix->bytes;
     qy_analyzer_config_describe(&ix->m.analyzer, o->analyzer, sizeof o->analyzer);
+    o->k1 = ix->m.k1;
+    o->b = ix->m.b;
 }
 
 const char *qy_index_doc_id(const qy_index *ix, const qy_hit *h, size_t *len) {
@@ -85,4 +87,10 @@ int qy_index_doc_text(qy_index *ix, const qy_hit *h, char **title, char **text) 
         if (st) return st;
     }
     return qy_docstore_get(ix->ds, ix->m.segs[h->seg].seg->gids[h->doc], NULL, title, text);
+}
+
+void qy_search_params_for_index(const qy_index *ix, qy_search_params *p) {
+    qy_search_params_default(p);
+    p->k1 = ix->m.k1;
+    p->b = ix->m.b;
 }

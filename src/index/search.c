@@ -210,20 +210,22 @@ static int prepare_query(qy_searcher *s, const char *query) {
         float idf = (float)log(1.0 + (N - (double)df + 0.5) / ((double)df + 0.5));
         s->q[j].weight = (float)s->q[j].qtf * idf;
     }
-    if ((st = grow((void **)&s->st, &s->cap_st, s->nq ? s->nq : 1, sizeof *s->st))) return st;
-    size_t cap = s->cap_st;
-    qy_cursor *nc = qy_reallocn(s->cursors, cap, sizeof *nc);
-    if (!nc) return QY_ERR_NOMEM;
-    s->cursors = nc;
-    double *np = qy_reallocn(s->parts, cap, sizeof *np);
-    if (!np) return QY_ERR_NOMEM;
-    s->parts = np;
-    double *pf = qy_reallocn(s->prefix, cap, sizeof *pf);
-    if (!pf) return QY_ERR_NOMEM;
-    s->prefix = pf;
-    uint8_t *pr = qy_realloc(s->present, cap);
-    if (!pr) return QY_ERR_NOMEM;
-    s->present = pr;
+    size_t need = s->nq ? s->nq : 1;
+    if (need > s->cap_st) { /* per-term scratch, grown together */
+        size_t cap = need * 2;
+        seg_term *nst = qy_reallocn(s->st, cap, sizeof *nst);
+        if (nst) s->st = nst;
+        qy_cursor *nc = qy_reallocn(s->cursors, cap, sizeof *nc);
+        if (nc) s->cursors = nc;
+        double *np = qy_reallocn(s->parts, cap, sizeof *np);
+        if (np) s->parts = np;
+        double *pf = qy_reallocn(s->prefix, cap, sizeof *pf);
+        if (pf) s->prefix = pf;
+        uint8_t *pr = qy_realloc(s->present, cap);
+        if (pr) s->present = pr;
+        if (!nst || !nc || !np || !pf || !pr) return QY_ERR_NOMEM;
+        s->cap_st = cap;
+    }
     return QY_OK;
 }
 

@@ -88,6 +88,8 @@ void qy_index_params_default(qy_index_params *p) {
     p->memory_budget = (size_t)256 << 20;
     p->merge_factor = 10;
     p->store_text = 1;
+    p->k1 = 0.9f;
+    p->b = 0.4f;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -243,6 +245,12 @@ int qy_index_writer_open(const char *dir, const qy_index_params *params, int mod
         qy_analyzer_config_default(&w->m.analyzer);
         if (p.analyzer && (st = qy_analyzer_config_parse(p.analyzer, &w->m.analyzer))) goto fail;
         w->m.next_segment = 1;
+        if (!(p.k1 >= 0) || !(p.b >= 0 && p.b <= 1)) {
+            st = qy_error(QY_ERR_ARG, "BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1=%g b=%g)", p.k1, p.b);
+            goto fail;
+        }
+        w->m.k1 = p.k1;
+        w->m.b = p.b;
         /* a fresh index: drop what an interrupted first build left behind */
         path_in(w, "docs.sqlite", path, sizeof path);
         unlink(path);

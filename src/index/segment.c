@@ -158,15 +158,20 @@ int qy_seg_writer_add_term(qy_seg_writer *w, const char *term, size_t term_len, 
         QY_ASSERT(c < 0 || (c == 0 && plen < term_len));
     }
     size_t nblocks = (n + QY_SEG_BLOCK - 1) / QY_SEG_BLOCK;
+    size_t old_cap = w->cap_terms;
     if (grow_bytes((void **)&w->blocks, &w->cap_blocks, nblocks, sizeof *w->blocks) ||
         grow_bytes((void **)&w->data, &w->cap_data, n * 10, 1) ||
         grow_bytes((void **)&w->terms, &w->cap_terms, w->nterms + 1, sizeof *w->terms) ||
         grow_bytes((void **)&w->term_bytes, &w->cap_term_bytes, w->nterm_bytes + term_len + 1, 1))
         return qy_error(QY_ERR_NOMEM, "%s: out of memory", w->path);
-    /* term_off grows with terms (same capacity) */
-    void *to = qy_reallocn(w->term_off, w->cap_terms + 1, sizeof *w->term_off);
-    if (!to) return QY_ERR_NOMEM;
-    w->term_off = to;
+    if (w->cap_terms != old_cap || !w->term_off) { /* term_off follows terms' capacity (+1) */
+        void *to = qy_reallocn(w->term_off, w->cap_terms + 1, sizeof *w->term_off);
+        if (!to) {
+            w->cap_terms = old_cap;
+            return QY_ERR_NOMEM;
+        }
+        w->term_off = to;
+    }
     size_t dn = 0;
     uint64_t cf = 0;
     uint32_t prev = 0;

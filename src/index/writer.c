@@ -444,8 +444,11 @@ static int process_batch(qy_index_writer *w) {
     w->batch_bytes = 0;
     qy_arena_reset(&w->batch_arena);
     if (st) return st;
-    /* room for the next batch: its text, its analysis and its postings */
-    if (buffer_bytes(w) + w->batch_max_bytes * 4 >= w->p.memory_budget) st = commit_internal(w, 1);
+    /* Flush at half the budget: the other half is for the next batch (its
+     * text, analysis and postings), tables doubling as they grow, the flush
+     * itself (sorted term order, block encoding) and allocator slack, so that
+     * the whole process stays within the budget. */
+    if (buffer_bytes(w) + w->batch_max_bytes * 4 >= w->p.memory_budget / 2) st = commit_internal(w, 1);
     return st;
 }
 

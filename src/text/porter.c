@@ -71,8 +71,7 @@ static int cvc(const stem *z, int i) {
     return !(ch == 'w' || ch == 'x' || ch == 'y');
 }
 
-static int ends(stem *z, const char *s) {
-    int len = (int)strlen(s);
+static int ends_n(stem *z, const char *s, int len) {
     if (len > z->k + 1) return 0;
     for (int i = 0; i < len; i++)
         if (z->b[z->k - len + 1 + i] != (unsigned char)s[i]) return 0;
@@ -80,9 +79,11 @@ static int ends(stem *z, const char *s) {
     return 1;
 }
 
+#define ends(z, lit) ends_n(z, lit, (int)sizeof lit - 1)
+
 /* replace b[j+1..k] with s */
 static void set_to(stem *z, const char *s) {
-    int len = (int)strlen(s);
+    int len = (int)strlen(s); /* replacements are at most 4 letters */
     for (int i = 0; i < len; i++) z->b[z->j + 1 + i] = (unsigned char)s[i];
     z->k = z->j + len;
 }
@@ -122,11 +123,14 @@ static void step1c(stem *z) {
  * measure condition fails */
 typedef struct rule {
     const char *suffix, *repl;
+    int len; /* of suffix */
 } rule;
+
+#define R(s, r) {s, r, (int)sizeof s - 1}
 
 static void apply_rules(stem *z, const rule *rules) {
     for (const rule *r = rules; r->suffix; r++)
-        if (ends(z, r->suffix)) {
+        if (ends_n(z, r->suffix, r->len)) {
             replace_if_m(z, r->repl);
             return;
         }
@@ -137,26 +141,30 @@ static void step2(stem *z) {
      * suffix can only match when its own penultimate letter is that one, so a
      * scan in the same order within each letter picks the same rule. */
     static const rule rules[] = {
-        {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"},   {"anci", "ance"},  {"izer", "ize"},
-        {"bli", "ble"},     {"alli", "al"},     {"entli", "ent"},   {"eli", "e"},      {"ousli", "ous"},
-        {"ization", "ize"}, {"ation", "ate"},   {"ator", "ate"},    {"alism", "al"},   {"iveness", "ive"},
-        {"fulness", "ful"}, {"ousness", "ous"}, {"aliti", "al"},    {"iviti", "ive"},  {"biliti", "ble"},
-        {"logi", "log"},    {NULL, NULL}};
+        R("ational", "ate"), R("tional", "tion"), R("enci", "ence"),   R("anci", "ance"),  R("izer", "ize"),
+        R("bli", "ble"),     R("alli", "al"),     R("entli", "ent"),   R("eli", "e"),      R("ousli", "ous"),
+        R("ization", "ize"), R("ation", "ate"),   R("ator", "ate"),    R("alism", "al"),   R("iveness", "ive"),
+        R("fulness", "ful"), R("ousness", "ous"), R("aliti", "al"),    R("iviti", "ive"),  R("biliti", "ble"),
+        R("logi", "log"),    {NULL, NULL, 0}};
     apply_rules(z, rules);
 }
 
 static void step3(stem *z) {
-    static const rule rules[] = {{"icate", "ic"}, {"ative", ""}, {"alize", "al"}, {"iciti", "ic"},
-                                 {"ical", "ic"},  {"ful", ""},   {"ness", ""},    {NULL, NULL}};
+    static const rule rules[] = {R("icate", "ic"), R("ative", ""), R("alize", "al"), R("iciti", "ic"),
+                                 R("ical", "ic"),  R("ful", ""),   R("ness", ""),    {NULL, NULL, 0}};
     apply_rules(z, rules);
 }
 
 static void step4(stem *z) {
-    static const char *const sfx[] = {"al",  "ance", "ence", "er",  "ic",  "able", "ible", "ant", "ement", "ment",
-                                      "ent", "ion",  "ou",   "ism", "ate", "iti",  "ous",  "ive", "ize",   NULL};
-    for (int i = 0; sfx[i]; i++) {
-        if (!ends(z, sfx[i])) continue;
-        if (!strcmp(sfx[i], "ion") && !(z->j >= 0 && (z->b[z->j] == 's' || z->b[z->j] == 't'))) continue;
+    static const rule sfx[] = {R("al", ""),  R("ance", ""), R("ence", ""), R("er", ""),    R("ic", ""),
+                               R("able", ""), R("ible", ""), R("ant", ""),  R("ement", ""), R("ment", ""),
+                               R("ent", ""), R("ion", ""),  R("ou", ""),   R("ism", ""),   R("ate", ""),
+                               R("iti", ""), R("ous", ""),  R("ive", ""),  R("ize", ""),   {NULL, NULL, 0}};
+    for (int i = 0; sfx[i].suffix; i++) {
+        if (!ends_n(z, sfx[i].suffix, sfx[i].len)) continue;
+        if (sfx[i].len == 3 && !memcmp(sfx[i].suffix, "ion", 3) &&
+            !(z->j >= 0 && (z->b[z->j] == 's' || z->b[z->j] == 't')))
+            continue;
         if (measure(z) > 1) z->k = z->j;
         return;
     }

@@ -175,6 +175,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     long rss_before = peak_rss_kb();
+    qy_alloc_reset_peak();
     char *buf = NULL;
     size_t cap = 0;
     uint64_t bytes = 0;
@@ -201,6 +202,8 @@ int main(int argc, char **argv) {
     qy_index_writer_get_counts(w, &counts);
     qy_index_writer_close(w);
     long rss_index = peak_rss_kb();
+    qy_alloc_stats heap;
+    qy_alloc_get_stats(&heap);
     free(buf);
 
     qy_index *ix;
@@ -248,13 +251,15 @@ int main(int argc, char **argv) {
            index_s, (double)ndocs / index_s, (double)bytes / 1e6 / index_s, nt, counts.flushes, counts.merges, st.segments);
     printf("size: %.1f MB of postings (segments), %.1f MB in all with the document store\n", (double)st.bytes / 1e6,
            (double)dir_bytes / 1e6);
-    printf("memory: budget %ld MB; largest indexing buffer %.1f MB; peak RSS %.1f MB (%.1f MB before indexing)\n",
-           memory_mb, (double)counts.peak_buffer_bytes / 1048576.0, (double)rss_index / 1024, (double)rss_before / 1024);
+    printf("memory: budget %ld MB; largest indexing buffer %.1f MB; peak heap (quarry's allocator) %.1f MB;\n"
+           "        peak RSS %.1f MB (%.1f MB before indexing; RSS also counts mapped segment pages and SQLite's cache)\n",
+           memory_mb, (double)counts.peak_buffer_bytes / 1048576.0, (double)heap.peak_bytes / 1048576.0,
+           (double)rss_index / 1024, (double)rss_before / 1024);
     fprintf(json,
             "  \"index_s\": %.2f, \"docs_per_s\": %.0f, \"segments\": %u, \"segment_bytes\": %" PRIu64
-            ", \"dir_bytes\": %llu,\n  \"peak_buffer_mb\": %.1f, \"peak_rss_mb\": %.1f,\n",
+            ", \"dir_bytes\": %llu,\n  \"peak_buffer_mb\": %.1f, \"peak_heap_mb\": %.1f, \"peak_rss_mb\": %.1f,\n",
             index_s, (double)ndocs / index_s, st.segments, st.bytes, dir_bytes,
-            (double)counts.peak_buffer_bytes / 1048576.0, (double)rss_index / 1024);
+            (double)counts.peak_buffer_bytes / 1048576.0, (double)heap.peak_bytes / 1048576.0, (double)rss_index / 1024);
 
     printf("\nsingle-thread latency over %ld queries of 2-5 words (ms):\n\n", nqueries);
     printf("| %-28s | %8s | %8s | %8s | %12s |\n", "search", "mean", "p50", "p99", "docs scored");

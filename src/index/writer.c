@@ -148,12 +148,27 @@ static void free_buffer(qy_index_writer *w) {
         qy_free(w->pl[i].docs);
         qy_free(w->pl[i].tfs);
     }
-    w->npl = 0;
+    /* give the memory back: the next buffer starts small again */
+    qy_free(w->pl);
+    w->pl = NULL;
+    w->npl = w->cap_pl = 0;
     w->postings_bytes = 0;
-    w->nbuf = 0;
-    qy_strmap_clear(&w->terms);
-    qy_strmap_clear(&w->buf_ids);
-    qy_arena_reset(&w->id_arena);
+    qy_free(w->gids);
+    qy_free(w->lens);
+    qy_free(w->ids);
+    qy_free(w->buf_del);
+    w->gids = NULL;
+    w->lens = NULL;
+    w->ids = NULL;
+    w->buf_del = NULL;
+    w->nbuf = w->cap_buf = 0;
+    size_t chunk = w->terms.arena.chunk_size;
+    qy_strmap_free(&w->terms);
+    qy_strmap_free(&w->buf_ids);
+    qy_strmap_init(&w->terms, chunk);
+    qy_strmap_init(&w->buf_ids, chunk);
+    qy_arena_free(&w->id_arena);
+    qy_arena_init(&w->id_arena, chunk);
 }
 
 void qy_index_writer_close(qy_index_writer *w) {
@@ -163,11 +178,6 @@ void qy_index_writer_close(qy_index_writer *w) {
         qy_docstore_commit(w->ds);
     }
     free_buffer(w);
-    qy_free(w->pl);
-    qy_free(w->gids);
-    qy_free(w->lens);
-    qy_free(w->ids);
-    qy_free(w->buf_del);
     qy_strmap_free(&w->terms);
     qy_strmap_free(&w->buf_ids);
     qy_strmap_free(&w->pending);
@@ -281,7 +291,7 @@ int qy_index_writer_open(const char *dir, const qy_index_params *params, int mod
         if ((st = qy_analyzer_new(&w->m.analyzer, &w->an[t]))) goto fail;
     }
     w->batch_max_docs = 2048;
-    w->batch_max_bytes = p.memory_budget / 16 < ((size_t)8 << 20) ? p.memory_budget / 16 : ((size_t)8 << 20);
+    w->batch_max_bytes = p.memory_budget / 32 < ((size_t)8 << 20) ? p.memory_budget / 32 : ((size_t)8 << 20);
     *out = w;
     return QY_OK;
 fail:

@@ -151,8 +151,80 @@ static int write_json(FILE *out, qy_index *ix, qy_searcher *s, const query *q, s
     return ferror(out) ? qy_error(QY_ERR_IO, "write failed") : QY_OK;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* single-thread latency of every query, `rounds` times, at depth k */
+static int bench_latency(qy_searcher *s, const query *q, size_t nq, qy_search_params p, int k, long rounds,
+                         cJSON *out, const char *key) {
+    p.k = k;
+    size_t n = nq * (size_t)rounds;
+    double *ms = qy_mallocn(n ? n : 1, sizeof *ms);
+    qy_hit *hits = qy_mallocn((size_t)k, sizeof *hits);
+    int st = (!ms || !hits) ? QY_ERR_NOMEM : QY_OK;
+    double sum = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        size_t nh;
+        uint64_t t0 = qy_now_ns();
+        st = qy_searcher_search(s, q[i % nq].text, &p, hits, &nh, NULL);
+        ms[i] = qy_seconds_since(t0) * 1e3;
+        sum += ms[i];
+    }
+    if (!st && n) {
+        qsort(ms, n, sizeof *ms, cmp_double);
+        cJSON *o = cJSON_AddObjectToObject(out, key);
+        cJSON_AddNumberToObject(o, "mean", sum / (double)n);
+        cJSON_AddNumberToObject(o, "p50", ms[n / 2]);
+        cJSON_AddNumberToObject(o, "p99", ms[(size_t)((double)n * 0.99)]);
+        cJSON_AddNumberToObject(o, "n", (double)n);
+    }
+    qy_free(ms);
+    qy_free(hits);
+    return st;
+}
+
+/* --bench-json: warm-up, latency at top 10 and top 1000 on one thread, QPS
+ * (top 10) on all threads, in the keys bench/lexical_compare.sh reads */
+static int run_bench(const char *path, batch_ctx *bc, qy_pool *pool, int nthreads, const query *q, size_t nq,
+                     qy_search_params p, long rounds, double seconds) {
+    if (nq == 0) return qy_error(QY_ERR_ARG, "--bench-json needs queries");
+    p.k = 10;
+    qy_hit hits[10];
+    int st = QY_OK;
+    uint64_t t0 = qy_now_ns();
+    for (size_t i = 0; !st && qy_seconds_since(t0) < seconds; i++) {
+        size_t nh;
+        st = qy_searcher_search(bc->s[0], q[i % nq].text, &p, hits, &nh, NULL);
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return QY_ERR_NOMEM;
+    if (!st) st = bench_latency(bc->s[0], q, nq, p, 10, rounds, o, "latency_top10_ms");
+    if (!st) st = bench_latency(bc->s[0], q, nq, p, 1000, rounds, o, "latency_top1000_ms");
+    /* QPS: whole passes over the queries on every thread until the time is up */
+    qy_search_params pq = p;
+    bc->p = &pq;
+    atomic_store(&bc->done, 0);
+    uint64_t t1 = qy_now_ns();
+    while (!st && qy_seconds_since(t1) < seconds) {
+        qy_pool_for(pool, nq, 1, search_range, bc);
+        st = atomic_load(&bc->status);
+    }
+    double el = qy_seconds_since(t1);
+    if (!st) {
+        cJSON_AddNumberToObject(o, "qps_top10", (double)atomic_load(&bc->done) / el);
+        cJSON_AddNumberToObject(o, "qps_threads", nthreads);
+        st = qy_json_write_file(path, o);
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
 static int run(int argc, char **argv) {
-    const char *run_file = NULL;
+    const char *run_file = NULL, *bench_json = NULL;
+    long bench_rounds = 5;
+    double bench_seconds = 5;
     const char *dir = NULL, *queries = NULL, *format = NULL, *output = NULL, *tag = "quarry", *qformat = "auto";
     long k = -1;
     double k1 = NAN, b = NAN; /* default: the index's */
@@ -172,6 +244,11 @@ static int run(int argc, char **argv) {
         {"run-tag", 0, QY_OPT_STRING, "TAG", "run tag in TREC output (default quarry)", &tag},
         {"output", 'o', QY_OPT_STRING, "FILE", "write results to FILE instead of stdout", &output},
         {"run", 0, QY_OPT_STRING, "FILE", "the same as --output", &run_file},
+        {"bench-json", 0, QY_OPT_STRING, "FILE",
+         "then time the queries: warm-up, single-thread latency at top 10 and top 1000 (mean/p50/p99), QPS on all threads; write JSON",
+         &bench_json},
+        {"bench-rounds", 0, QY_OPT_INT, "N", "latency rounds over the query set (default 5)", &bench_rounds},
+        {"bench-seconds", 0, QY_OPT_DOUBLE, "S", "warm-up and QPS duration each (default 5)", &bench_seconds},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry search -i DIR [options] QUERY...   |   quarry search -i DIR --queries FILE [options]",
@@ -304,6 +381,19 @@ static int run(int argc, char **argv) {
         if (ferror(out)) st = qy_error(QY_ERR_IO, "%s: write failed", output ? output : "stdout");
     }
     if (out != stdout) fclose(out);
+    if (!st && bench_json) {
+        if (bench_rounds < 1 || !(bench_seconds > 0)) st = qy_error(QY_ERR_ARG, "--bench-rounds and --bench-seconds must be positive");
+        else {
+            /* hits buffers sized for top 1000 */
+            if (k < 1000) {
+                qy_free(bc.hits);
+                bc.hits = qy_mallocn(nq * 1000, sizeof *bc.hits);
+                if (!bc.hits) st = QY_ERR_NOMEM;
+            }
+            if (!st) st = run_bench(bench_json, &bc, pool, nthreads, q, nq, sp, bench_rounds, bench_seconds);
+            if (!st && !c.quiet) fprintf(stderr, "timings written to %s\n", bench_json);
+        }
+    }
     if (!st && !c.quiet && (queries || c.verbose))
         fprintf(stderr, "searched %zu queries in %.3f s (%.0f queries/s, %d threads, top %ld, %s)\n", nq, secs,
                 secs > 0 ? (double)nq / secs : 0, nthreads, k,

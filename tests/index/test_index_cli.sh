@@ -48,6 +48,8 @@ grep -q "^q2 Q0 d3 1 " "$T/run.txt" || fail "q2 should rank d3 first: $(cat "$T/
 grep -q "^q3 " "$T/run.txt" && fail "q3 should have no hits"
 "$Q" search -i "$T/idx" -Q "$T/q.tsv" --exhaustive --quiet > "$T/run2.txt" || fail "exhaustive"
 cut -d' ' -f1-5 "$T/run.txt" | cmp -s - <(cut -d' ' -f1-5 "$T/run2.txt") || fail "exhaustive run differs"
+expect_rc 0 "bench json" "$Q" search -i "$T/idx" -Q "$T/q.tsv" --quiet -o "$T/run3.txt" --bench-json "$T/b.json" --bench-seconds 0.2 --bench-rounds 1
+grep -q '"latency_top1000_ms"' "$T/b.json" && grep -q '"qps_top10"' "$T/b.json" || fail "bench json keys: $(cat "$T/b.json")"
 expect_rc 2 "bad format" "$Q" search -i "$T/idx" --format xml boundary
 expect_rc 1 "missing index" "$Q" search -i "$T/none" boundary
 grep -q "no index" "$T/err" || fail "missing index message: $(cat "$T/err")"

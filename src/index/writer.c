@@ -303,47 +303,65 @@ void qy_index_writer_get_counts(const qy_index_writer *w, qy_index_writer_counts
 
 /* ------------------------------------------------------------ analysis */
 
-static int cmp_term_tf(const void *a, const void *b) {
-    const term_tf *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->s, y->s, n);
-    if (c) return c;
-    return x->len < y->len ? -1 : x->len > y->len;
+static uint32_t term_hash(const char *s, uint32_t len) {
+    uint32_t h = 2166136261u; /* FNV-1a: tokens are short */
+    for (uint32_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
 }
 
-/* analyze title and text as one field; the token list per document, sorted
- * and counted, in the thread's arena */
+/* find-or-add a token in the open-addressing table (slots hold item index + 1) */
+static int count_token(qy_arena *arena, uint32_t *table, uint32_t mask, term_tf *items, size_t *u, const char *text,
+                       uint32_t len) {
+    uint32_t i = term_hash(text, len) & mask;
+    for (;;) {
+        uint32_t slot = table[i];
+        if (slot == 0) break;
+        term_tf *it = &items[slot - 1];
+        if (it->len == len && memcmp(it->s, text, len) == 0) {
+            it->tf++;
+            return QY_OK;
+        }
+        i = (i + 1) & mask;
+    }
+    char *c = qy_arena_alloc(arena, len ? len : 1, 1);
+    if (!c) return QY_ERR_NOMEM;
+    memcpy(c, text, len);
+    items[*u] = (term_tf){c, len, 1};
+    table[i] = (uint32_t)++*u;
+    return QY_OK;
+}
+
+/* analyze title and text as one field: the distinct terms of the document
+ * with their frequencies (first-appearance order), in the thread's arena */
 static int analyze_doc(qy_analyzer *an, qy_arena *arena, const batch_doc *d, doc_terms *out) {
     const char *parts[2] = {d->title, d->text};
     term_tf *items = NULL;
-    size_t n = 0, cap = 0;
+    size_t u = 0, total = 0;
     for (int k = 0; k < 2; k++) {
         const qy_token *t;
         size_t nt;
         int st = qy_analyzer_run(an, parts[k], strlen(parts[k]), &t, &nt);
         if (st) return st;
-        if (n + nt > cap) {
-            size_t nc = (n + nt) * 2;
-            term_tf *ni = qy_arena_alloc(arena, nc * sizeof *ni, 8);
-            if (!ni) return QY_ERR_NOMEM;
-            if (n) memcpy(ni, items, n * sizeof *ni);
-            items = ni;
-            cap = nc;
+        if (nt == 0) continue;
+        total += nt;
+        /* room for every token being new; a table at most half full */
+        size_t cap = u + nt;
+        term_tf *ni = qy_arena_alloc(arena, cap * sizeof *ni, 8);
+        uint32_t size = 16;
+        while (size < 2 * cap) size *= 2;
+        uint32_t *table = qy_arena_calloc(arena, size, sizeof *table, 4);
+        if (!ni || !table) return QY_ERR_NOMEM;
+        if (u) memcpy(ni, items, u * sizeof *ni);
+        items = ni;
+        for (size_t i = 0; i < u; i++) { /* the title's terms, re-hashed */
+            uint32_t h = term_hash(items[i].s, items[i].len) & (size - 1);
+            while (table[h]) h = (h + 1) & (size - 1);
+            table[h] = (uint32_t)(i + 1);
         }
-        for (size_t i = 0; i < nt; i++) {
-            char *s = qy_arena_alloc(arena, t[i].len, 1);
-            if (!s && t[i].len) return QY_ERR_NOMEM;
-            memcpy(s, t[i].text, t[i].len);
-            items[n++] = (term_tf){s, t[i].len, 1};
-        }
+        for (size_t i = 0; i < nt; i++)
+            if ((st = count_token(arena, table, size - 1, items, &u, t[i].text, t[i].len))) return st;
     }
-    out->len = (uint32_t)n;
-    if (n > 1) qsort(items, n, sizeof *items, cmp_term_tf);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (u && cmp_term_tf(&items[u - 1], &items[i]) == 0) items[u - 1].tf++;
-        else items[u++] = items[i];
-    }
+    out->len = (uint32_t)total;
     out->items = items;
     out->n = (uint32_t)u;
     return QY_OK;
@@ -705,14 +723,16 @@ static int merge_segments(qy_index_writer *w, const size_t *sel, size_t n) {
             size_t l;
             const char *t = qy_segment_term(s, t_at[i], &l);
             if (cmp_bytes(t, l, min, minlen) != 0) continue;
+            size_t old_cap = cap_p;
             if ((st = grow((void **)&pdocs, &cap_p, np + s->terms[t_at[i]].df, 4))) break;
-            size_t cap2 = cap_p;
-            uint32_t *nt = qy_reallocn(ptfs, cap2, 4);
-            if (!nt) {
-                st = QY_ERR_NOMEM;
-                break;
+            if (cap_p != old_cap || !ptfs) { /* ptfs follows pdocs' capacity */
+                uint32_t *nt = qy_reallocn(ptfs, cap_p, 4);
+                if (!nt) {
+                    st = QY_ERR_NOMEM;
+                    break;
+                }
+                ptfs = nt;
             }
-            ptfs = nt;
             qy_cursor_init(c, s, t_at[i]);
             for (uint32_t d = c->doc; d != QY_DOC_END; d = qy_cursor_next(c)) {
                 uint32_t nd2 = remap[i][d];

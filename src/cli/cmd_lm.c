@@ -267,9 +267,6 @@ static int run_info(int argc, char **argv) {
     const char *dir = pos[0];
     struct stat sb;
     if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        /* cJSON builds through quarry's allocator once a first parse installed it */
-        qy_json *d;
-        if (qy_json_parse("{}", 2, "hooks", &d) == QY_OK) qy_json_free(d);
         return info_file(dir, &c);
     }
     qy_lm_config cfg;

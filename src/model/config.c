@@ -524,15 +524,6 @@ static void add_token(cJSON *o, const char *key, int64_t id) {
         cJSON_AddNumberToObject(o, key, (double)id);
 }
 
-/* cJSON allocates through quarry's hooks only once they are installed, which
- * the first parse does: parse an empty object before building a tree */
-static int json_hooks_ready(void) {
-    qy_json *d;
-    int st = qy_json_parse("{}", 2, "hooks", &d);
-    qy_json_free(d);
-    return st;
-}
-
 static cJSON *config_json(const qy_lm_config *c) {
     static const char *const default_arch[QY_LM_FAMILY_COUNT] = {"GPT2LMHeadModel", "LlamaForCausalLM",
                                                                   "Qwen2ForCausalLM", "Qwen3ForCausalLM", "BertModel"};
@@ -626,8 +617,6 @@ static int config_same(const qy_lm_config *a, const qy_lm_config *b) {
 
 int qy_lm_config_write(const qy_lm_config *c, const char *path) {
     if ((unsigned)c->family >= QY_LM_FAMILY_COUNT) return qy_error(QY_ERR_ARG, "%s: unknown model family", path);
-    int st = json_hooks_ready();
-    if (st) return st;
     cJSON *o = config_json(c);
     if (!o) return qy_error(QY_ERR_NOMEM, "%s: out of memory", path);
     /* verify the tree is whole (a failed add leaves items out) by reading it back */
@@ -635,7 +624,7 @@ int qy_lm_config_write(const qy_lm_config *c, const char *path) {
     cJSON_Delete(o);
     if (!text) return QY_ERR_NOMEM;
     qy_lm_config back;
-    st = qy_lm_config_parse(text, strlen(text), path, &back);
+    int st = qy_lm_config_parse(text, strlen(text), path, &back);
     if (!st && !config_same(&back, c))
         st = qy_error(QY_ERR_NOMEM, "%s: out of memory while building the config", path);
     if (!st) {

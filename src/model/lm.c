@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "quarry/gen.h"
 #include "quarry/lm.h"
 
@@ -657,76 +655,6 @@ int qy_lm_score(qy_lm *lm, qy_pool *pool, const int32_t *ids, int n, float *logp
 
 /* --------------------------------------------------------------- saving */
 
-static const char *act_config_name(qy_lm_act a) {
-    switch (a) {
-    case QY_ACT_GELU: return "gelu";
-    case QY_ACT_GELU_TANH: return "gelu_new";
-    case QY_ACT_RELU: return "relu";
-    default: return "silu";
-    }
-}
-
-static void add_token_ids(cJSON *o, const qy_lm_config *c) {
-    if (c->bos_token_id >= 0)
-        cJSON_AddNumberToObject(o, "bos_token_id", (double)c->bos_token_id);
-    else
-        cJSON_AddNullToObject(o, "bos_token_id");
-    if (c->pad_token_id >= 0) cJSON_AddNumberToObject(o, "pad_token_id", (double)c->pad_token_id);
-    if (c->n_eos == 1)
-        cJSON_AddNumberToObject(o, "eos_token_id", (double)c->eos_token_ids[0]);
-    else if (c->n_eos > 1) {
-        cJSON *a = cJSON_AddArrayToObject(o, "eos_token_id");
-        for (int i = 0; i < c->n_eos; i++)
-            cJSON_AddItemToArray(a, cJSON_CreateNumber((double)c->eos_token_ids[i]));
-    }
-}
-
-/* config.json in the family's own field names, as transformers writes it */
-static cJSON *config_json(const qy_lm_config *c) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    static const char *const arch[] = {"GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM",
-                                       "Qwen3ForCausalLM", "BertModel"};
-    cJSON *a = cJSON_AddArrayToObject(o, "architectures");
-    cJSON_AddItemToArray(a, cJSON_CreateString(c->architecture[0] ? c->architecture : arch[c->family]));
-    cJSON_AddStringToObject(o, "model_type", qy_lm_family_name(c->family));
-    cJSON_AddStringToObject(o, "dtype", "float32");
-    cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
-    if (c->family == QY_LM_GPT2) {
-        cJSON_AddNumberToObject(o, "n_embd", (double)c->hidden_size);
-        cJSON_AddNumberToObject(o, "n_layer", (double)c->num_layers);
-        cJSON_AddNumberToObject(o, "n_head", (double)c->num_heads);
-        cJSON_AddNumberToObject(o, "n_positions", (double)c->max_positions);
-        cJSON_AddNumberToObject(o, "n_inner", (double)c->intermediate_size);
-        cJSON_AddNumberToObject(o, "layer_norm_epsilon", c->norm_eps);
-        cJSON_AddStringToObject(o, "activation_function", act_config_name(c->act));
-    } else {
-        cJSON_AddNumberToObject(o, "hidden_size", (double)c->hidden_size);
-        cJSON_AddNumberToObject(o, "num_hidden_layers", (double)c->num_layers);
-        cJSON_AddNumberToObject(o, "num_attention_heads", (double)c->num_heads);
-        cJSON_AddNumberToObject(o, "intermediate_size", (double)c->intermediate_size);
-        cJSON_AddNumberToObject(o, "max_position_embeddings", (double)c->max_positions);
-        cJSON_AddStringToObject(o, "hidden_act", act_config_name(c->act));
-    }
-    if (c->family == QY_LM_BERT) {
-        cJSON_AddNumberToObject(o, "type_vocab_size", (double)c->type_vocab_size);
-        cJSON_AddNumberToObject(o, "layer_norm_eps", c->norm_eps);
-    } else if (c->family != QY_LM_GPT2) {
-        cJSON_AddNumberToObject(o, "num_key_value_heads", (double)c->num_kv_heads);
-        cJSON_AddNumberToObject(o, "head_dim", (double)c->head_dim);
-        cJSON_AddNumberToObject(o, "rms_norm_eps", c->norm_eps);
-        cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
-        if (c->family == QY_LM_LLAMA) {
-            cJSON_AddBoolToObject(o, "attention_bias", c->qkv_bias);
-            cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias);
-        }
-    }
-    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
-    add_token_ids(o, c);
-    cJSON_AddStringToObject(o, "transformers_version", "5.17.0");
-    return o;
-}
-
 int qy_lm_save(const qy_lm *lm, const char *dir) {
     int st = qy_mkdir_p(dir);
     if (st) return st;
@@ -740,11 +668,7 @@ int qy_lm_save(const qy_lm *lm, const char *dir) {
     if (!st) st = qy_st_writer_write_dir(w, dir, 0);
     qy_st_writer_free(w);
     if (st) return st;
-    cJSON *cfg = config_json(&lm->cfg);
-    if (!cfg) return qy_error(QY_ERR_NOMEM, "saving %s/config.json: out of memory", dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    st = qy_json_write_file(path, cfg);
-    cJSON_Delete(cfg);
-    return st;
+    return qy_lm_config_write(&lm->cfg, path);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/lm_verbs.h"
 #include "quarry/base.h"
 #include "quarry/model.h"
 
@@ -411,9 +412,11 @@ static int run(int argc, char **argv) {
     static const qy_subcommand subs[] = {
         {"info", "architecture, parameter count, memory and tensors of a model folder", run_info},
         {"convert", "write a model folder again (f32/f16/bf16, sharded or not) as transformers saves it", run_convert},
+        {"forward", "next-token probabilities, loss and hidden states for a text", qy_lm_cmd_forward},
+        {"embed", "embeddings of texts (CLS, mean or last-token pooling)", qy_lm_cmd_embed},
         {NULL, NULL, NULL}};
     return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).", argc,
                            argv, subs);
 }
 
-const qy_command qy_command_lm = {"lm", "language models from Hugging Face folders: info, convert", run};
+const qy_command qy_command_lm = {"lm", "language models from Hugging Face folders: info, convert, forward, embed", run};

@@ -1085,6 +1085,33 @@ static int write_inter_part(const qy_rec_data *d, const char *path, uint8_t tag)
     return qy_afile_commit(f);
 }
 
+/* DIR/exposures.tsv: every exposure in time order with its click flag and tag */
+static int write_exposures(const qy_rec_data *d, const char *dir) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/exposures.tsv", dir);
+    qy_afile *f;
+    int st = qy_afile_open(path, &f);
+    if (st) return st;
+    st = qy_afile_printf(f, "# quarry exposure log, split %s: items shown in time order, 1 = clicked, tags T/V/X (- = after the last click)\n",
+                         d->split_desc);
+    if (!st) st = qy_afile_printf(f, "user\titems\tclicks\ttags\n");
+    for (uint32_t u = 1; u < d->n_users && !st; u++) {
+        size_t b = d->user_off[u], e = d->user_off[u + 1];
+        st = qy_afile_printf(f, "%u\t", u);
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, j > b ? " %u" : "%u", d->item[j]);
+        if (!st) st = qy_afile_printf(f, "\t");
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, "%c", d->click[j] ? '1' : '0');
+        if (!st) st = qy_afile_printf(f, "\t");
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, "%c", "TVX-"[d->split[j]]);
+        if (!st) st = qy_afile_printf(f, "\n");
+    }
+    if (st) {
+        qy_afile_abort(f);
+        return st;
+    }
+    return qy_afile_commit(f);
+}
+
 int qy_rec_write_split(const qy_rec_data *d, const char *dir, const char *name) {
     if (!d->split) return qy_error(QY_ERR_ARG, "the dataset has no split: call qy_rec_data_split first");
     int st = qy_mkdir_p(dir);
@@ -1124,6 +1151,7 @@ int qy_rec_write_split(const qy_rec_data *d, const char *dir, const char *name) 
         if (st) qy_afile_abort(f);
         else st = qy_afile_commit(f);
     }
+    if (!st && d->click) st = write_exposures(d, dir);
     const char *parts[3] = {"train", "valid", "test"};
     for (int p = 0; p < 3 && !st; p++) {
         snprintf(path, sizeof path, "%s/%s.%s.inter", dir, name, parts[p]);

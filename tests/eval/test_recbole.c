@@ -279,6 +279,20 @@ static void test_exposure(void **state) {
     assert_string_equal(tags, "TTTT-"); /* 2 clicks: both train; exposures follow their next click */
     tags_of(d, "u2", tags);
     assert_string_equal(tags, "TTVX");
+    char dir[] = "/tmp/quarry-test-exposures-XXXXXX", path[256], *out;
+    size_t len;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(qy_rec_write_split(d, dir, "log"), QY_OK);
+    snprintf(path, sizeof path, "%s/exposures.tsv", dir);
+    assert_int_equal(qy_read_file(path, 0, &out, &len), QY_OK);
+    assert_non_null(strstr(out, "\n1\t1 2 3 1 2\t01010\tTTTT-\n")); /* x=1 y=2 z=3 */
+    qy_free(out);
+    const char *files[] = {"exposures.tsv", "sequences.tsv", "items.tsv", "users.tsv", "log.train.inter", "log.valid.inter", "log.test.inter"};
+    for (int i = 0; i < 7; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    rmdir(dir);
     qy_rec_data_free(d);
     /* 2-core on clicks: u1 keeps its 2 clicks, items with one click (w, z clicked once) go */
     o.min_item_inter = 2;

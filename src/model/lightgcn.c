@@ -182,7 +182,7 @@ int qy_lightgcn_refresh(qy_lightgcn *n, qy_pool *pool) {
     return QY_OK;
 }
 
-int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
+int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
                      qy_pool *pool, double *loss) {
     if (!n->adj_off || !n->opt) return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train");
     if (B == 0) return qy_error(QY_ERR_ARG, "lightgcn: empty batch");
@@ -243,7 +243,13 @@ int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, con
             for (int c = 0; c < D; c++) gE[r + c] += s * E[r + c];
         }
     }
-    return qy_optim_step(n->opt, n->lr);
+    return QY_OK;
+}
+
+int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
+                     qy_pool *pool, double *loss) {
+    int st = qy_lightgcn_grad(n, u, pos, neg, B, reg, pool, loss);
+    return st ? st : qy_optim_step(n->opt, n->lr);
 }
 
 /* ---------------------------------------------------------- checkpoints */

@@ -38,6 +38,9 @@ void qy_lightgcn_free(qy_lightgcn *n);
  * Errors: QY_ERR_ARG (an inference-only model), QY_ERR_NOMEM. */
 int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
                      qy_pool *pool, double *loss);
+/* The same loss with its gradient left in n->emb->grad, no update. */
+int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
+                     qy_pool *pool, double *loss);
 /* Recompute n->final from the current embeddings (after training steps). */
 int qy_lightgcn_refresh(qy_lightgcn *n, qy_pool *pool);
 

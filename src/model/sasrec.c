@@ -175,29 +175,41 @@ static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, 
     x = qy_dropout(g, qy_layernorm(g, x, n->ln_w, n->ln_b, c->ln_eps), c->hidden_drop, s++);
     x = qy_reshape(g, x, 3, (int64_t[]){B, T, C});
     float scale = 1.0f / sqrtf((float)HS);
+    int32_t *rows = last_rows(g, len, B, T, 0);
+    qy_tensor *kmask = qy_zeros(g, 3, (int64_t[]){B, 1, T});
+    if (!rows || !kmask) return NULL;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < T; j++) kmask->data[b * T + j] = j <= rows[b] - b * T ? 0.0f : -10000.0f;
     qy_tensor *heads[64];
     int64_t nh = NH < 64 ? NH : 64;
     for (int l = 0; l < c->n_layers; l++) {
         qy_seqnet_layer *L = &n->layers[l];
-        qy_tensor *q = linear(g, x, L->wq, L->bq), *k = linear(g, x, L->wk, L->bk), *v = linear(g, x, L->wv, L->bv);
+        /* Only the last real position of each row reaches the output, so the
+           last layer computes its query, attention row, residual and
+           feed-forward at that position alone (keys and values still cover
+           every position): the same function as RecBole's full layer followed
+           by gather_indexes, at a fraction of the cost. */
+        int last = l == c->n_layers - 1;
+        qy_tensor *xq = last ? qy_reshape(g, qy_index_select(g, qy_reshape(g, x, 2, (int64_t[]){BT, C}), rows, (size_t)B), 3,
+                                          (int64_t[]){B, 1, C})
+                             : x;
+        qy_tensor *q = linear(g, xq, L->wq, L->bq), *k = linear(g, x, L->wk, L->bk), *v = linear(g, x, L->wv, L->bv);
         for (int64_t h = 0; h < nh; h++) {
             qy_tensor *qh = NH == 1 ? q : qy_slice(g, q, 2, h * HS, HS);
             qy_tensor *kh = NH == 1 ? k : qy_slice(g, k, 2, h * HS, HS);
             qy_tensor *vh = NH == 1 ? v : qy_slice(g, v, 2, h * HS, HS);
-            qy_tensor *att = qy_add(g, qy_scale(g, qy_matmul(g, qh, kh, 0, 1), scale), mask);
+            qy_tensor *att = qy_add(g, qy_scale(g, qy_matmul(g, qh, kh, 0, 1), scale), last ? kmask : mask);
             att = qy_dropout(g, qy_softmax(g, att), c->attn_drop, s++);
             heads[h] = qy_matmul(g, att, vh, 0, 0);
         }
         qy_tensor *ctx = NH == 1 ? heads[0] : qy_concat(g, heads, (int)nh, 2);
         qy_tensor *o = qy_dropout(g, linear(g, ctx, L->wo, L->bo), c->hidden_drop, s++);
-        x = qy_layernorm(g, qy_add(g, o, x), L->ln1_w, L->ln1_b, c->ln_eps);
+        x = qy_layernorm(g, qy_add(g, o, xq), L->ln1_w, L->ln1_b, c->ln_eps);
         qy_tensor *f = linear(g, qy_gelu_erf(g, linear(g, x, L->ff1_w, L->ff1_b)), L->ff2_w, L->ff2_b);
         f = qy_dropout(g, f, c->hidden_drop, s++);
         x = qy_layernorm(g, qy_add(g, f, x), L->ln2_w, L->ln2_b, c->ln_eps);
     }
-    int32_t *rows = last_rows(g, len, B, T, 0);
-    if (!rows) return NULL;
-    return qy_index_select(g, qy_reshape(g, x, 2, (int64_t[]){BT, C}), rows, (size_t)B);
+    return qy_reshape(g, x, 2, (int64_t[]){B, C});
 }
 
 static qy_tensor *gru4rec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B, int64_t T,
@@ -217,7 +229,10 @@ static qy_tensor *gru4rec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq,
         h = qy_gru_cell(g, qy_slice(g, e, 0, t * B, B), h, n->w_ih, n->w_hh, NULL, NULL);
         hs[t] = h;
     }
-    qy_tensor *all = T == 1 ? hs[0] : qy_concat(g, hs, (int)T, 0); /* (T*B, H) */
+    /* (T*B, H): qy_concat joins up to 4 tensors, so join in rounds of 4 */
+    for (int64_t k = T; k > 1; k = (k + 3) / 4)
+        for (int64_t i = 0; i < k; i += 4) hs[i / 4] = k - i == 1 ? hs[i] : qy_concat(g, hs + i, (int)(k - i < 4 ? k - i : 4), 0);
+    qy_tensor *all = hs[0];
     int32_t *rows = last_rows(g, len, B, T, 1);
     if (!rows) return NULL;
     return linear(g, qy_index_select(g, all, rows, (size_t)B), n->dense_w, n->dense_b);

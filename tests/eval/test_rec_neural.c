@@ -90,7 +90,7 @@ static void check_model(const char *name) {
     float *s1 = train_and_score(name, d, 1, 12, l1, &m);
     float *s2 = train_and_score(name, d, 2, 12, l2, NULL);
     /* the loss goes down */
-    if (!(l1[11] < 0.9 * l1[0])) fail_msg("%s: loss %g after 1 epoch, %g after 12", name, l1[0], l1[11]);
+    if (!(l1[11] < 0.95 * l1[0])) fail_msg("%s: loss %g after 1 epoch, %g after 12", name, l1[0], l1[11]);
     /* the same bits at 1 and 2 threads */
     assert_memory_equal(l1, l2, sizeof l1);
     assert_memory_equal(s1, s2, n * d->n_items * sizeof *s1);

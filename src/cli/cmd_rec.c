@@ -49,12 +49,12 @@ typedef struct rec_args {
         {"ks", 0, QY_OPT_STRING, "LIST", "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks}
 
 #define MODEL_OPTS(a)                                                                                                  \
-    {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn or bprmf (default pop)", &(a).model},                            \
-        {"epochs", 0, QY_OPT_INT, "N", "bprmf: at most N epochs (default 300)", &(a).epochs},                            \
+    {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)", &(a).model},                            \
+        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs},                            \
         {"patience", 0, QY_OPT_INT, "N", "stop after N epochs without a better valid NDCG@10 (default 10)", &(a).patience}, \
-        {"dim", 0, QY_OPT_INT, "N", "bprmf: embedding size (default 64)", &(a).dim},                                     \
-        {"lr", 0, QY_OPT_DOUBLE, "X", "bprmf: Adam learning rate (default 0.001)", &(a).lr},                             \
-        {"reg", 0, QY_OPT_DOUBLE, "X", "bprmf: L2 weight decay (default 0)", &(a).reg},                                  \
+        {"dim", 0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)", &(a).dim},                                     \
+        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},                             \
+        {"reg", 0, QY_OPT_DOUBLE, "X", "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)", &(a).reg},                                  \
         {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn},                             \
         {"shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink}
 

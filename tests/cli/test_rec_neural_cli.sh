@@ -42,6 +42,11 @@ for m in gru4rec lightgcn; do
   "$Q" rec train "$D" --model "$m" --epochs 5 --lr 0.01 --json > "$T/$m.json" 2> "$T/$m.err" || fail "train $m: $(cat "$T/$m.err")"
   grep -q '"best_epoch"' "$T/$m.json" || fail "$m: no best_epoch"
 done
+# LightGCN's item embeddings for other methods: 30 items, 64 values each
+"$Q" rec train "$D" --model lightgcn --epochs 2 --export-items "$T/items.tsv" --quiet > /dev/null || fail "export-items"
+[ "$(wc -l < "$T/items.tsv")" -eq 30 ] || fail "export-items: 30 lines expected"
+[ "$(head -1 "$T/items.tsv" | cut -f2 | wc -w)" -eq 64 ] || fail "export-items: 64 values per line expected"
+"$Q" rec train "$D" --model pop --export-items "$T/pop.tsv" > /dev/null 2>&1; [ $? -eq 1 ] || fail "pop has no embeddings: exit 1"
 "$Q" rec train "$D" --model transformer > /dev/null 2> "$T/bad.err"; [ $? -eq 1 ] || fail "unknown model must exit 1"
 grep -q "sasrec" "$T/bad.err" || fail "unknown model message should list the models"
 echo "ok: sasrec test ndcg@10 $S (pop $P)"

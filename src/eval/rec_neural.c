@@ -57,7 +57,9 @@ static int seq_fit(qy_rec_model *m, const qy_rec_data *d, qy_seqnet_kind kind) {
     if (!st) st = qy_adamw_new(s->net->ps, &(qy_adamw_cfg){.lr = (float)m->p.lr}, &s->opt);
     if (!st) st = qy_rec_seq_examples(d, &s->ex, &s->n_ex);
     if (st) return st;
-    if (s->n_ex == 0) return qy_error(QY_ERR_ARG, "%s: no training examples (every user has fewer than 2 training items)", m->ops->name);
+    if (s->n_ex == 0)
+        return qy_error(QY_ERR_ARG, "%s: no training examples (every user has fewer than 2 training items)",
+                        m->ops->name);
     s->seq = qy_mallocn(TRAIN_BATCH, (size_t)cfg.max_len * sizeof *s->seq);
     s->len = qy_mallocn(TRAIN_BATCH, sizeof *s->len);
     s->tgt = qy_mallocn(TRAIN_BATCH, sizeof *s->tgt);
@@ -79,7 +81,8 @@ int qy_rec_gru4rec_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool) {
 
 /* rows of left-aligned sequences: the last (up to) L items of each history;
  * returns T, the longest row (at least 1) */
-static int64_t fill_rows(const uint32_t *const *hist, const size_t *n_hist, size_t B, int L, int32_t *seq, int32_t *len) {
+static int64_t fill_rows(const uint32_t *const *hist, const size_t *n_hist, size_t B, int L, int32_t *seq,
+                         int32_t *len) {
     int64_t T = 1;
     for (size_t b = 0; b < B; b++) {
         size_t k = n_hist[b] < (size_t)L ? n_hist[b] : (size_t)L;
@@ -95,7 +98,9 @@ static int64_t fill_rows(const uint32_t *const *hist, const size_t *n_hist, size
 
 int qy_rec_seq_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss_out) {
     seq_state *s = m->state;
-    if (!s->opt) return qy_error(QY_ERR_ARG, "%s: a model loaded from a checkpoint cannot train further", m->ops->name);
+    if (!s->opt)
+        return qy_error(QY_ERR_ARG, "%s: a model loaded from a checkpoint cannot train further",
+                        m->ops->name);
     const int L = s->net->cfg.max_len;
     for (size_t i = 0; i < s->n_ex; i++) s->order[i] = (uint32_t)i;
     qy_rng_shuffle(&s->rng, s->order, s->n_ex, sizeof *s->order);
@@ -121,7 +126,8 @@ int qy_rec_seq_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, doubl
         qy_graph_reset(g);
         qy_params_zero_grad(s->net->ps);
         qy_tensor *h = qy_seqnet_forward(s->net, g, s->seq, s->len, (int64_t)B, T, qy_rng_u64(&s->rng));
-        qy_tensor *loss = qy_cross_entropy(g, qy_matmul(g, h, s->net->item_emb, 0, 1), s->tgt, NULL, -1, QY_REDUCE_MEAN);
+        qy_tensor *loss =
+            qy_cross_entropy(g, qy_matmul(g, h, s->net->item_emb, 0, 1), s->tgt, NULL, -1, QY_REDUCE_MEAN);
         st = h ? qy_graph_backward(g, loss) : QY_ERR_ARG;
         if (!st) st = qy_optim_step(s->opt, (float)m->p.lr);
         if (!st) total += (double)loss->data[0] * (double)B;
@@ -240,7 +246,8 @@ int qy_rec_lightgcn_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool) {
     s->bu = qy_mallocn(TRAIN_BATCH, sizeof *s->bu);
     s->bp = qy_mallocn(TRAIN_BATCH, sizeof *s->bp);
     s->bn = qy_mallocn(TRAIN_BATCH, sizeof *s->bn);
-    if (!s->ex_user || !s->ex_item || !s->seen || !s->order || !s->seen_off || !s->bu || !s->bp || !s->bn) return QY_ERR_NOMEM;
+    if (!s->ex_user || !s->ex_item || !s->seen || !s->order || !s->seen_off || !s->bu || !s->bp || !s->bn)
+        return QY_ERR_NOMEM;
     for (uint32_t u = 1; u < d->n_users; u++) {
         const uint32_t *it;
         size_t k;
@@ -256,7 +263,8 @@ int qy_rec_lightgcn_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool) {
     }
     qy_rng_seed(&s->rng, m->p.seed ^ 0x9c3aULL);
     int dim = m->p.dim > 0 ? m->p.dim : 64;
-    int st = qy_lightgcn_new(d->n_users, d->n_items, dim, 2, s->ex_user, s->ex_item, s->n_ex, m->p.seed, (float)m->p.lr, &s->net);
+    int st = qy_lightgcn_new(d->n_users, d->n_items, dim, 2, s->ex_user, s->ex_item, s->n_ex, m->p.seed,
+                             (float)m->p.lr, &s->net);
     if (!st) st = qy_lightgcn_refresh(s->net, pool);
     return st;
 }
@@ -264,7 +272,8 @@ int qy_rec_lightgcn_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool) {
 int qy_rec_lightgcn_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss_out) {
     (void)d;
     gcn_state *s = m->state;
-    if (!s->ex_user) return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train further");
+    if (!s->ex_user)
+        return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train further");
     float reg = m->p.reg > 0 ? (float)m->p.reg : 1e-5f; /* RecBole's reg_weight */
     for (size_t i = 0; i < s->n_ex; i++) s->order[i] = (uint32_t)i;
     qy_rng_shuffle(&s->rng, s->order, s->n_ex, sizeof *s->order);
@@ -306,11 +315,12 @@ static void gcn_score_rows(void *vc, size_t b, size_t e, int tid) {
     const qy_lightgcn *n = ((const gcn_state *)c->m->state)->net;
     const float *I = n->final + (size_t)n->n_users * n->dim;
     for (size_t r = b; r < e; r++)
-        qy_sgemm(NULL, 0, 1, 1, (int64_t)n->n_items, n->dim, 1.0f, n->final + (size_t)c->q[r].user * n->dim, n->dim, I,
-                 n->dim, 0.0f, c->scores + r * n->n_items, (int64_t)n->n_items);
+        qy_sgemm(NULL, 0, 1, 1, (int64_t)n->n_items, n->dim, 1.0f, n->final + (size_t)c->q[r].user * n->dim,
+                 n->dim, I, n->dim, 0.0f, c->scores + r * n->n_items, (int64_t)n->n_items);
 }
 
-int qy_rec_lightgcn_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores, qy_pool *pool) {
+int qy_rec_lightgcn_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores,
+                          qy_pool *pool) {
     gcn_score_ctx c = {m, q, scores};
     qy_pool_for(pool, n, 16, gcn_score_rows, &c);
     return QY_OK;

@@ -17,7 +17,8 @@ int qy_rec_seq_item_emb(const qy_rec_model *m, const float **emb, int *dim);
 
 int qy_rec_lightgcn_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool);
 int qy_rec_lightgcn_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss);
-int qy_rec_lightgcn_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores, qy_pool *pool);
+int qy_rec_lightgcn_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores,
+                          qy_pool *pool);
 int qy_rec_lightgcn_save(const qy_rec_model *m, void **blob, size_t *len);
 int qy_rec_lightgcn_load(qy_rec_model *m, const uint8_t *blob, size_t len);
 void qy_rec_lightgcn_free(qy_rec_model *m);

@@ -25,8 +25,10 @@ void qy_lightgcn_free(qy_lightgcn *n) {
 static int alloc_model(uint32_t n_users, uint32_t n_items, int dim, int n_layers, qy_lightgcn **out) {
     *out = NULL;
     if (dim < 1 || dim > 4096) return qy_error(QY_ERR_ARG, "lightgcn: dim %d not in [1, 4096]", dim);
-    if (n_layers < 0 || n_layers > 16) return qy_error(QY_ERR_ARG, "lightgcn: layers %d not in [0, 16]", n_layers);
-    if (n_users < 2 || n_items < 2) return qy_error(QY_ERR_ARG, "lightgcn: need users and items besides the padding");
+    if (n_layers < 0 || n_layers > 16)
+        return qy_error(QY_ERR_ARG, "lightgcn: layers %d not in [0, 16]", n_layers);
+    if (n_users < 2 || n_items < 2)
+        return qy_error(QY_ERR_ARG, "lightgcn: need users and items besides the padding");
     qy_lightgcn *n = qy_calloc(1, sizeof *n);
     if (!n) return QY_ERR_NOMEM;
     *out = n;
@@ -36,9 +38,12 @@ static int alloc_model(uint32_t n_users, uint32_t n_items, int dim, int n_layers
     n->n_layers = n_layers;
     n->n_nodes = (size_t)n_users + n_items;
     size_t cells;
-    if (qy_size_mul(n->n_nodes, (size_t)dim, &cells)) return qy_error(QY_ERR_RANGE, "lightgcn: too many parameters");
+    if (qy_size_mul(n->n_nodes, (size_t)dim, &cells))
+        return qy_error(QY_ERR_RANGE, "lightgcn: too many parameters");
     int st = qy_params_new(&n->ps);
-    if (!st) st = qy_params_add(n->ps, "emb", 2, (int64_t[]){(int64_t)n->n_nodes, dim}, QY_GROUP_NO_DECAY, &n->emb);
+    if (!st)
+        st =
+            qy_params_add(n->ps, "emb", 2, (int64_t[]){(int64_t)n->n_nodes, dim}, QY_GROUP_NO_DECAY, &n->emb);
     if (!st) st = qy_params_alloc(n->ps);
     if (st) return st;
     n->final = qy_mallocn(cells, sizeof(float));
@@ -62,7 +67,8 @@ static int build_graph(qy_lightgcn *n, const uint32_t *users, const uint32_t *it
     for (size_t e = 0; e < n_edges; e++) {
         if (users[e] == 0 || users[e] >= n->n_users || items[e] == 0 || items[e] >= n->n_items) {
             qy_free(pairs);
-            return qy_error(QY_ERR_ARG, "lightgcn: edge %zu (user %u, item %u) out of range", e, users[e], items[e]);
+            return qy_error(QY_ERR_ARG, "lightgcn: edge %zu (user %u, item %u) out of range", e, users[e],
+                            items[e]);
         }
         pairs[e] = (uint64_t)users[e] << 32 | items[e];
     }
@@ -142,8 +148,10 @@ static void spmm_rows(void *vj, size_t b, size_t e, int tid) {
     const int D = j->n->dim;
     for (size_t r = b; r < e; r++) {
         float *o = j->out + r * D;
-        if (j->add) memcpy(o, j->add + r * D, (size_t)D * sizeof *o);
-        else memset(o, 0, (size_t)D * sizeof *o);
+        if (j->add)
+            memcpy(o, j->add + r * D, (size_t)D * sizeof *o);
+        else
+            memset(o, 0, (size_t)D * sizeof *o);
         for (size_t k = j->n->adj_off[r]; k < j->n->adj_off[r + 1]; k++) {
             const float *x = j->in + (size_t)j->n->adj_col[k] * D;
             float w = j->n->adj_val[k];
@@ -177,14 +185,17 @@ static void propagate(qy_lightgcn *n, qy_pool *pool) {
 }
 
 int qy_lightgcn_refresh(qy_lightgcn *n, qy_pool *pool) {
-    if (!n->adj_off) return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint has no graph to propagate on");
+    if (!n->adj_off)
+        return qy_error(QY_ERR_ARG,
+                        "lightgcn: a model loaded from a checkpoint has no graph to propagate on");
     propagate(n, pool);
     return QY_OK;
 }
 
-int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
-                     qy_pool *pool, double *loss) {
-    if (!n->adj_off || !n->opt) return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train");
+int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B,
+                     float reg, qy_pool *pool, double *loss) {
+    if (!n->adj_off || !n->opt)
+        return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train");
     if (B == 0) return qy_error(QY_ERR_ARG, "lightgcn: empty batch");
     const int D = n->dim;
     const size_t cells = n->n_nodes * (size_t)D;
@@ -246,8 +257,8 @@ int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, con
     return QY_OK;
 }
 
-int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
-                     qy_pool *pool, double *loss) {
+int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B,
+                     float reg, qy_pool *pool, double *loss) {
     int st = qy_lightgcn_grad(n, u, pos, neg, B, reg, pool, loss);
     return st ? st : qy_optim_step(n->opt, n->lr);
 }
@@ -281,7 +292,8 @@ int qy_lightgcn_load(uint32_t n_users, uint32_t n_items, const uint8_t *blob, si
     size_t cells = n->n_nodes * (size_t)n->dim;
     if (len != sizeof hdr + 2 * cells * sizeof(float)) {
         qy_lightgcn_free(n);
-        return qy_error(QY_ERR_FORMAT, "lightgcn checkpoint: payload of %zu bytes does not fit dim %d", len, hdr[0]);
+        return qy_error(QY_ERR_FORMAT, "lightgcn checkpoint: payload of %zu bytes does not fit dim %d", len,
+                        hdr[0]);
     }
     memcpy(n->emb->data, blob + sizeof hdr, cells * sizeof(float));
     memcpy(n->final, blob + sizeof hdr + cells * sizeof(float), cells * sizeof(float));

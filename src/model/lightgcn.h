@@ -14,13 +14,13 @@ typedef struct qy_lightgcn {
     uint32_t n_users, n_items; /* padding ids included; node u is user u, node n_users + i is item i */
     int dim, n_layers;
     size_t n_nodes;
-    size_t *adj_off;  /* n_nodes + 1, NULL when loaded from a checkpoint (inference only) */
+    size_t *adj_off; /* n_nodes + 1, NULL when loaded from a checkpoint (inference only) */
     uint32_t *adj_col;
     float *adj_val;
     qy_params *ps;
-    qy_tensor *emb;   /* (n_nodes, dim): layer-0 (ego) embeddings, users then items */
-    float *final;     /* n_nodes x dim: propagated embeddings (valid after qy_lightgcn_refresh) */
-    float *work;      /* 3 x n_nodes x dim scratch */
+    qy_tensor *emb; /* (n_nodes, dim): layer-0 (ego) embeddings, users then items */
+    float *final;   /* n_nodes x dim: propagated embeddings (valid after qy_lightgcn_refresh) */
+    float *work;    /* 3 x n_nodes x dim scratch */
     qy_optim *opt;
     float lr;
 } qy_lightgcn;
@@ -36,11 +36,11 @@ void qy_lightgcn_free(qy_lightgcn *n);
 /* One optimizer step on a batch of (user, positive, negative) triples: full
  * propagation, BPR loss + reg * EmbLoss, backward, Adam. *loss = the batch loss.
  * Errors: QY_ERR_ARG (an inference-only model), QY_ERR_NOMEM. */
-int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
-                     qy_pool *pool, double *loss);
+int qy_lightgcn_step(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B,
+                     float reg, qy_pool *pool, double *loss);
 /* The same loss with its gradient left in n->emb->grad, no update. */
-int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B, float reg,
-                     qy_pool *pool, double *loss);
+int qy_lightgcn_grad(qy_lightgcn *n, const uint32_t *u, const uint32_t *pos, const uint32_t *neg, size_t B,
+                     float reg, qy_pool *pool, double *loss);
 /* Recompute n->final from the current embeddings (after training steps). */
 int qy_lightgcn_refresh(qy_lightgcn *n, qy_pool *pool);
 

@@ -10,7 +10,8 @@
 #include <string.h>
 
 qy_seqnet_cfg qy_seqnet_defaults(qy_seqnet_kind kind, int32_t n_items) {
-    qy_seqnet_cfg c = {.kind = kind, .n_items = n_items, .hidden = 64, .max_len = 50, .init_range = 0.02f, .ln_eps = 1e-12f};
+    qy_seqnet_cfg c = {
+        .kind = kind, .n_items = n_items, .hidden = 64, .max_len = 50, .init_range = 0.02f, .ln_eps = 1e-12f};
     if (kind == QY_SEQNET_SASREC) {
         c.n_layers = 2;
         c.n_heads = 2;
@@ -27,17 +28,25 @@ qy_seqnet_cfg qy_seqnet_defaults(qy_seqnet_kind kind, int32_t n_items) {
 }
 
 static int check_cfg(const qy_seqnet_cfg *c) {
-    if (c->kind != QY_SEQNET_SASREC && c->kind != QY_SEQNET_GRU4REC) return qy_error(QY_ERR_ARG, "seqnet: unknown kind %d", c->kind);
-    if (c->n_items < 2) return qy_error(QY_ERR_ARG, "seqnet: need at least one item besides the padding (n_items %d)", c->n_items);
-    if (c->hidden < 1 || c->hidden > 4096) return qy_error(QY_ERR_ARG, "seqnet: hidden size %d not in [1, 4096]", c->hidden);
-    if (c->inner < 1 || c->inner > 16384) return qy_error(QY_ERR_ARG, "seqnet: inner size %d not in [1, 16384]", c->inner);
-    if (c->max_len < 1 || c->max_len > 4096) return qy_error(QY_ERR_ARG, "seqnet: max_len %d not in [1, 4096]", c->max_len);
+    if (c->kind != QY_SEQNET_SASREC && c->kind != QY_SEQNET_GRU4REC)
+        return qy_error(QY_ERR_ARG, "seqnet: unknown kind %d", c->kind);
+    if (c->n_items < 2)
+        return qy_error(QY_ERR_ARG, "seqnet: need at least one item besides the padding (n_items %d)",
+                        c->n_items);
+    if (c->hidden < 1 || c->hidden > 4096)
+        return qy_error(QY_ERR_ARG, "seqnet: hidden size %d not in [1, 4096]", c->hidden);
+    if (c->inner < 1 || c->inner > 16384)
+        return qy_error(QY_ERR_ARG, "seqnet: inner size %d not in [1, 16384]", c->inner);
+    if (c->max_len < 1 || c->max_len > 4096)
+        return qy_error(QY_ERR_ARG, "seqnet: max_len %d not in [1, 4096]", c->max_len);
     if (!(c->hidden_drop >= 0 && c->hidden_drop < 1) || !(c->attn_drop >= 0 && c->attn_drop < 1))
         return qy_error(QY_ERR_ARG, "seqnet: dropout %g / %g not in [0, 1)", c->hidden_drop, c->attn_drop);
     if (c->kind == QY_SEQNET_SASREC) {
-        if (c->n_layers < 1 || c->n_layers > 64) return qy_error(QY_ERR_ARG, "sasrec: n_layers %d not in [1, 64]", c->n_layers);
+        if (c->n_layers < 1 || c->n_layers > 64)
+            return qy_error(QY_ERR_ARG, "sasrec: n_layers %d not in [1, 64]", c->n_layers);
         if (c->n_heads < 1 || c->hidden % c->n_heads)
-            return qy_error(QY_ERR_ARG, "sasrec: hidden size %d is not a multiple of n_heads %d", c->hidden, c->n_heads);
+            return qy_error(QY_ERR_ARG, "sasrec: hidden size %d is not a multiple of n_heads %d", c->hidden,
+                            c->n_heads);
     } else if (c->n_layers != 1) {
         return qy_error(QY_ERR_ARG, "gru4rec: only 1 GRU layer is supported (got %d)", c->n_layers);
     }
@@ -53,7 +62,8 @@ static double xavier_std(const qy_tensor *t) { return sqrt(2.0 / (double)(t->sha
 
 static int add_param(qy_params *ps, const char *name, int64_t r, int64_t c, qy_tensor **out) {
     int64_t shape[2] = {r, c};
-    return c > 0 ? qy_params_add(ps, name, 2, shape, QY_GROUP_DECAY, out) : qy_params_add(ps, name, 1, shape, QY_GROUP_DECAY, out);
+    return c > 0 ? qy_params_add(ps, name, 2, shape, QY_GROUP_DECAY, out)
+                 : qy_params_add(ps, name, 1, shape, QY_GROUP_DECAY, out);
 }
 
 static int declare(qy_seqnet *n) {
@@ -79,11 +89,11 @@ static int declare(qy_seqnet *n) {
             const char *name;
             int64_t r, c;
             qy_tensor **t;
-        } defs[] = {{"wq", C, C, &L->wq},        {"bq", C, 0, &L->bq},       {"wk", C, C, &L->wk},
-                    {"bk", C, 0, &L->bk},        {"wv", C, C, &L->wv},       {"bv", C, 0, &L->bv},
-                    {"wo", C, C, &L->wo},        {"bo", C, 0, &L->bo},       {"ln1.w", C, 0, &L->ln1_w},
-                    {"ln1.b", C, 0, &L->ln1_b},  {"ff1.w", F, C, &L->ff1_w}, {"ff1.b", F, 0, &L->ff1_b},
-                    {"ff2.w", C, F, &L->ff2_w},  {"ff2.b", C, 0, &L->ff2_b}, {"ln2.w", C, 0, &L->ln2_w},
+        } defs[] = {{"wq", C, C, &L->wq},       {"bq", C, 0, &L->bq},       {"wk", C, C, &L->wk},
+                    {"bk", C, 0, &L->bk},       {"wv", C, C, &L->wv},       {"bv", C, 0, &L->bv},
+                    {"wo", C, C, &L->wo},       {"bo", C, 0, &L->bo},       {"ln1.w", C, 0, &L->ln1_w},
+                    {"ln1.b", C, 0, &L->ln1_b}, {"ff1.w", F, C, &L->ff1_w}, {"ff1.b", F, 0, &L->ff1_b},
+                    {"ff2.w", C, F, &L->ff2_w}, {"ff2.b", C, 0, &L->ff2_b}, {"ln2.w", C, 0, &L->ln2_w},
                     {"ln2.b", C, 0, &L->ln2_b}};
         for (size_t i = 0; i < sizeof defs / sizeof defs[0] && !st; i++) {
             char name[48];
@@ -112,8 +122,10 @@ static void init_params(qy_seqnet *n, uint64_t seed) {
     for (size_t i = 0; i < qy_params_count(n->ps); i++) {
         qy_tensor *t = qy_params_at(n->ps, i);
         const char *dot = strrchr(t->name, '.');
-        if (t->ndim == 2) qy_param_init_normal(t, &rng, c->init_range, 0);
-        else qy_param_init_normal(t, &rng, 0, dot && !strcmp(dot, ".w") ? 1.0f : 0.0f);
+        if (t->ndim == 2)
+            qy_param_init_normal(t, &rng, c->init_range, 0);
+        else
+            qy_param_init_normal(t, &rng, 0, dot && !strcmp(dot, ".w") ? 1.0f : 0.0f);
     }
 }
 
@@ -159,8 +171,8 @@ static int32_t *last_rows(qy_graph *g, const int32_t *len, int64_t B, int64_t T,
     return r;
 }
 
-static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B, int64_t T,
-                                 uint64_t seed) {
+static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B,
+                                 int64_t T, uint64_t seed) {
     const qy_seqnet_cfg *c = &n->cfg;
     int64_t C = c->hidden, NH = c->n_heads, HS = C / NH, BT = B * T;
     qy_tensor *pos_t = qy_zeros(g, 1, (int64_t[]){BT});
@@ -171,7 +183,8 @@ static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, 
     for (int64_t i = 0; i < T; i++)
         for (int64_t j = 0; j < T; j++) mask->data[i * T + j] = j <= i ? 0.0f : -10000.0f;
     uint64_t s = seed;
-    qy_tensor *x = qy_add(g, qy_index_select(g, n->item_emb, seq, (size_t)BT), qy_index_select(g, n->pos_emb, pos, (size_t)BT));
+    qy_tensor *x = qy_add(g, qy_index_select(g, n->item_emb, seq, (size_t)BT),
+                          qy_index_select(g, n->pos_emb, pos, (size_t)BT));
     x = qy_dropout(g, qy_layernorm(g, x, n->ln_w, n->ln_b, c->ln_eps), c->hidden_drop, s++);
     x = qy_reshape(g, x, 3, (int64_t[]){B, T, C});
     float scale = 1.0f / sqrtf((float)HS);
@@ -190,10 +203,12 @@ static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, 
            every position): the same function as RecBole's full layer followed
            by gather_indexes, at a fraction of the cost. */
         int last = l == c->n_layers - 1;
-        qy_tensor *xq = last ? qy_reshape(g, qy_index_select(g, qy_reshape(g, x, 2, (int64_t[]){BT, C}), rows, (size_t)B), 3,
-                                          (int64_t[]){B, 1, C})
-                             : x;
-        qy_tensor *q = linear(g, xq, L->wq, L->bq), *k = linear(g, x, L->wk, L->bk), *v = linear(g, x, L->wv, L->bv);
+        qy_tensor *xq =
+            last ? qy_reshape(g, qy_index_select(g, qy_reshape(g, x, 2, (int64_t[]){BT, C}), rows, (size_t)B),
+                              3, (int64_t[]){B, 1, C})
+                 : x;
+        qy_tensor *q = linear(g, xq, L->wq, L->bq), *k = linear(g, x, L->wk, L->bk),
+                  *v = linear(g, x, L->wv, L->bv);
         for (int64_t h = 0; h < nh; h++) {
             qy_tensor *qh = NH == 1 ? q : qy_slice(g, q, 2, h * HS, HS);
             qy_tensor *kh = NH == 1 ? k : qy_slice(g, k, 2, h * HS, HS);
@@ -212,8 +227,8 @@ static qy_tensor *sasrec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, 
     return qy_reshape(g, x, 2, (int64_t[]){B, C});
 }
 
-static qy_tensor *gru4rec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B, int64_t T,
-                                  uint64_t seed) {
+static qy_tensor *gru4rec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len,
+                                  int64_t B, int64_t T, uint64_t seed) {
     const qy_seqnet_cfg *c = &n->cfg;
     int64_t H = c->inner;
     /* time-major ids so that each step's inputs are a contiguous slice */
@@ -231,18 +246,19 @@ static qy_tensor *gru4rec_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq,
     }
     /* (T*B, H): qy_concat joins up to 4 tensors, so join in rounds of 4 */
     for (int64_t k = T; k > 1; k = (k + 3) / 4)
-        for (int64_t i = 0; i < k; i += 4) hs[i / 4] = k - i == 1 ? hs[i] : qy_concat(g, hs + i, (int)(k - i < 4 ? k - i : 4), 0);
+        for (int64_t i = 0; i < k; i += 4)
+            hs[i / 4] = k - i == 1 ? hs[i] : qy_concat(g, hs + i, (int)(k - i < 4 ? k - i : 4), 0);
     qy_tensor *all = hs[0];
     int32_t *rows = last_rows(g, len, B, T, 1);
     if (!rows) return NULL;
     return linear(g, qy_index_select(g, all, rows, (size_t)B), n->dense_w, n->dense_b);
 }
 
-qy_tensor *qy_seqnet_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B, int64_t T,
-                             uint64_t drop_seed) {
+qy_tensor *qy_seqnet_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B,
+                             int64_t T, uint64_t drop_seed) {
     if (B < 1 || T < 1 || T > n->cfg.max_len) {
-        qy_error(QY_ERR_ARG, "seqnet: batch %lld x %lld: need B >= 1 and 1 <= T <= max_len %d", (long long)B, (long long)T,
-                 n->cfg.max_len);
+        qy_error(QY_ERR_ARG, "seqnet: batch %lld x %lld: need B >= 1 and 1 <= T <= max_len %d", (long long)B,
+                 (long long)T, n->cfg.max_len);
         return NULL;
     }
     return n->cfg.kind == QY_SEQNET_SASREC ? sasrec_forward(n, g, seq, len, B, T, drop_seed)
@@ -268,7 +284,8 @@ int qy_seqnet_save(const qy_seqnet *n, void **blob, size_t *len) {
 int qy_seqnet_load(const uint8_t *blob, size_t len, qy_seqnet **out) {
     *out = NULL;
     qy_seqnet_cfg cfg;
-    if (len < sizeof cfg) return qy_error(QY_ERR_FORMAT, "seqnet checkpoint: payload of %zu bytes is too short", len);
+    if (len < sizeof cfg)
+        return qy_error(QY_ERR_FORMAT, "seqnet checkpoint: payload of %zu bytes is too short", len);
     memcpy(&cfg, blob, sizeof cfg);
     qy_seqnet *n;
     int st = qy_seqnet_new(&cfg, 0, &n);

@@ -61,8 +61,8 @@ void qy_seqnet_free(qy_seqnet *n);
  * left-aligned ids (T <= max_len), len[b] in [1, T]. Dropout is active when g
  * records gradients (training), with masks derived from drop_seed. Returns NULL
  * on error (the graph's sticky status says why). */
-qy_tensor *qy_seqnet_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B, int64_t T,
-                             uint64_t drop_seed);
+qy_tensor *qy_seqnet_forward(qy_seqnet *n, qy_graph *g, const int32_t *seq, const int32_t *len, int64_t B,
+                             int64_t T, uint64_t drop_seed);
 
 /* All parameters as one blob (qy_free it): a qy_seqnet_cfg then every
  * parameter's data in declaration order. */

@@ -69,15 +69,18 @@ static float *train_and_score(const char *name, const qy_rec_data *d, int thread
     assert_int_equal(qy_pool_new(threads, &pool), QY_OK);
     assert_int_equal(qy_rec_model_new(name, &p, &m), QY_OK);
     assert_int_equal(qy_rec_model_fit(m, d, pool, NULL, NULL), QY_OK);
-    for (int e = 0; e < epochs; e++) assert_int_equal(qy_rec_model_train_epoch(m, d, pool, &losses[e]), QY_OK);
+    for (int e = 0; e < epochs; e++)
+        assert_int_equal(qy_rec_model_train_epoch(m, d, pool, &losses[e]), QY_OK);
     size_t n;
     qy_rec_query *q = all_queries(d, &n);
     float *s = malloc(n * d->n_items * sizeof *s);
     assert_int_equal(qy_rec_model_score(m, q, n, s, pool), QY_OK);
     free(q);
     qy_pool_free(pool);
-    if (keep) *keep = m;
-    else qy_rec_model_free(m);
+    if (keep)
+        *keep = m;
+    else
+        qy_rec_model_free(m);
     return s;
 }
 
@@ -148,8 +151,8 @@ static void test_lightgcn(void **state) { check_model("lightgcn"); }
 
 /* ------------------------------------------------ gradients vs differences */
 
-static double seq_loss(qy_seqnet *net, const int32_t *seq, const int32_t *len, const int32_t *tgt, int64_t B, int64_t T,
-                       int grad) {
+static double seq_loss(qy_seqnet *net, const int32_t *seq, const int32_t *len, const int32_t *tgt, int64_t B,
+                       int64_t T, int grad) {
     qy_graph *g;
     assert_int_equal(qy_graph_new(NULL, &g), QY_OK);
     qy_graph_set_grad_enabled(g, grad);
@@ -226,7 +229,8 @@ static void test_lightgcn_grad(void **state) {
         assert_int_equal(qy_lightgcn_grad(n, bu, bp, bn, 4, reg, NULL, &lm), QY_OK);
         n->emb->data[x] = keep;
         double num = (lp - lm) / (2 * eps);
-        if (fabs(num - an[x]) > 1e-3 + 0.02 * fabs(num)) fail_msg("emb[%zu]: analytic %g, finite difference %g", x, an[x], num);
+        if (fabs(num - an[x]) > 1e-3 + 0.02 * fabs(num))
+            fail_msg("emb[%zu]: analytic %g, finite difference %g", x, an[x], num);
     }
     free(an);
     qy_lightgcn_free(n);
@@ -252,10 +256,12 @@ static void test_fit_oom(void **state) {
     for (int i = 0; i < 3; i++) {
         qy_rec_model *m = NULL;
         int st;
-        QY_OOM_WALK(st, { st = fit_one(names[i], d, &m); }, {
-            qy_rec_model_free(m);
-            m = NULL;
-        });
+        QY_OOM_WALK(
+            st, { st = fit_one(names[i], d, &m); },
+            {
+                qy_rec_model_free(m);
+                m = NULL;
+            });
     }
     qy_rec_data_free(d);
 }
@@ -278,9 +284,10 @@ static void test_bad_config(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sasrec_grad), cmocka_unit_test(test_gru4rec_grad), cmocka_unit_test(test_lightgcn_grad),
-        cmocka_unit_test(test_sasrec),      cmocka_unit_test(test_gru4rec),      cmocka_unit_test(test_lightgcn),
-        cmocka_unit_test(test_fit_oom),     cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_sasrec_grad),   cmocka_unit_test(test_gru4rec_grad),
+        cmocka_unit_test(test_lightgcn_grad), cmocka_unit_test(test_sasrec),
+        cmocka_unit_test(test_gru4rec),       cmocka_unit_test(test_lightgcn),
+        cmocka_unit_test(test_fit_oom),       cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

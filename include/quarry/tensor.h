@@ -278,6 +278,12 @@ void qy_optim_set_pool(qy_optim *o, qy_pool *pool);
 /* One update with learning rate lr (pass the schedule's value). Frozen params skipped. */
 int qy_optim_step(qy_optim *o, float lr);
 int64_t qy_optim_steps(const qy_optim *o);
+/* Checkpoints: the state of parameter i (order of qy_params_at): AdamW's exp_avg in
+ * *m and exp_avg_sq in *v, SGD's momentum buffer in *m (*v = NULL); p->n floats each,
+ * readable and writable (to restore). With qy_optim_set_steps this is everything a
+ * resumed run needs to continue bit for bit. Errors: QY_ERR_RANGE for a bad i. */
+int qy_optim_param_state(qy_optim *o, size_t i, float **m, float **v);
+void qy_optim_set_steps(qy_optim *o, int64_t steps);
 size_t qy_optim_state_bytes(const qy_optim *o);
 
 /* Scale all (non-frozen) gradients so that their global L2 norm is at most

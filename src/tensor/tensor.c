@@ -255,7 +255,8 @@ float *qy_graph_scratch(qy_graph *g, size_t n) {
     size_t bytes;
     float *p = qy_size_mul(n, sizeof(float), &bytes) ? NULL : qy_malloc_aligned(bytes);
     if (!p) {
-        if (g->status == QY_OK) g->status = qy_error(QY_ERR_NOMEM, "tensor graph: out of memory for %zu floats of scratch", n);
+        if (g->status == QY_OK)
+            g->status = qy_error(QY_ERR_NOMEM, "tensor graph: out of memory for %zu floats of scratch", n);
         return NULL;
     }
     qy_free(g->scratch);

@@ -160,7 +160,10 @@ qy_tensor *qy_matmul(qy_graph *g, qy_tensor *a, qy_tensor *b, int trans_a, int t
 qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b);
-qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s);      /* a * s */
+qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s); /* a * s */
+/* Each row of x (..,C) times one value of s (rows(x) elements, e.g. (B,T) for x
+ * (B,T,C)): masking or weighting tokens, masked mean pooling. */
+qy_tensor *qy_scale_rows(qy_graph *g, qy_tensor *x, qy_tensor *s);
 qy_tensor *qy_add_scalar(qy_graph *g, qy_tensor *a, float s); /* a + s */
 /* Same data, new shape (element counts must agree; one dim may be -1). */
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape);

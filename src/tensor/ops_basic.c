@@ -240,6 +240,58 @@ qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BI
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BIN_SUB, "sub", a, b); }
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BIN_MUL, "mul", a, b); }
 
+/* ------------------------------------------------------------- scale rows */
+
+typedef struct srow_job {
+    const float *x, *s, *dy;
+    float *y, *dx, *ds;
+    size_t C;
+} srow_job;
+
+QY_VEC static void srow_fw_range(void *vctx, size_t b, size_t e, int tid) {
+    const srow_job *j = vctx;
+    for (size_t r = b; r < e; r++)
+        for (size_t c = 0; c < j->C; c++) j->y[r * j->C + c] = j->x[r * j->C + c] * j->s[r];
+}
+
+QY_VEC static void srow_bw_range(void *vctx, size_t b, size_t e, int tid) {
+    const srow_job *j = vctx;
+    for (size_t r = b; r < e; r++) {
+        const float *dy = j->dy + r * j->C, *x = j->x + r * j->C;
+        if (j->dx)
+            for (size_t c = 0; c < j->C; c++) j->dx[r * j->C + c] += dy[c] * j->s[r];
+        if (j->ds) {
+            double acc = 0;
+            for (size_t c = 0; c < j->C; c++) acc += (double)dy[c] * x[c];
+            j->ds[r] += (float)acc;
+        }
+    }
+}
+
+static void srow_bw(qy_graph *g, qy_node *nd) {
+    qy_tensor *x = nd->in[0], *s = nd->in[1];
+    srow_job j = {x->data,          s->data,          nd->out->grad,     NULL,
+                  qy_grad_of(g, x), qy_grad_of(g, s), (size_t)qy_last(x)};
+    if (g->status) return;
+    qy_pool_for(g->pool, qy_rows(x), (4096 + j.C - 1) / j.C, srow_bw_range, &j);
+}
+
+qy_tensor *qy_scale_rows(qy_graph *g, qy_tensor *x, qy_tensor *s) {
+    if (qy_op_bad(g, x) || qy_op_bad(g, s)) return NULL;
+    if (s->n != qy_rows(x)) {
+        char sx[64], ss[64];
+        return qy_op_fail(g, QY_ERR_SHAPE, "scale_rows: x %s has %zu rows, s %s has %zu values", SHP(x, sx),
+                          qy_rows(x), SHP(s, ss), s->n);
+    }
+    qy_tensor *in[2] = {x, s};
+    qy_tensor *out = qy_op_out(g, x->ndim, x->shape, in, 2);
+    if (!out) return NULL;
+    srow_job j = {x->data, s->data, NULL, out->data, NULL, NULL, (size_t)qy_last(x)};
+    qy_pool_for(g->pool, qy_rows(x), (4096 + j.C - 1) / j.C, srow_fw_range, &j);
+    qy_op_record(g, "scale_rows", srow_bw, out, in, 2);
+    return g->status ? NULL : out;
+}
+
 /* --------------------------------------------------------- unary pointwise */
 
 enum { UN_SCALE, UN_ADDS, UN_GELU_TANH, UN_GELU_ERF, UN_SILU, UN_RELU, UN_TANH, UN_SIGMOID, UN_EXP, UN_COPY };

@@ -57,6 +57,7 @@ static qy_tensor *c_tanh(qy_graph *g, qy_tensor **in) { return qy_tanh(g, in[0])
 static qy_tensor *c_sigmoid(qy_graph *g, qy_tensor **in) { return qy_sigmoid(g, in[0]); }
 static qy_tensor *c_softmax(qy_graph *g, qy_tensor **in) { return qy_softmax(g, in[0]); }
 static qy_tensor *c_log_softmax(qy_graph *g, qy_tensor **in) { return qy_log_softmax(g, in[0]); }
+static qy_tensor *c_scale_rows(qy_graph *g, qy_tensor **in) { return qy_scale_rows(g, in[0], in[1]); }
 static qy_tensor *c_swiglu(qy_graph *g, qy_tensor **in) { return qy_swiglu(g, in[0], in[1]); }
 static qy_tensor *c_layernorm(qy_graph *g, qy_tensor **in) {
     return qy_layernorm(g, in[0], in[1], in[2], 1e-5f);
@@ -123,6 +124,7 @@ static const tcase cases[] = {
     {"sigmoid", c_sigmoid, 1, {2}, {{6, 40}}},
     {"softmax", c_softmax, 1, {3}, {{2, 3, 50}}},
     {"log_softmax", c_log_softmax, 1, {3}, {{2, 3, 50}}},
+    {"scale_rows", c_scale_rows, 2, {3, 2}, {{2, 5, 16}, {2, 5}}},
     {"swiglu", c_swiglu, 2, {2, 2}, {{6, 40}, {6, 40}}},
     {"layernorm", c_layernorm, 3, {3, 1, 1}, {{2, 5, 64}, {64}, {64}}},
     {"rmsnorm", c_rmsnorm, 2, {3, 1}, {{2, 5, 64}, {64}}},

@@ -111,6 +111,7 @@ OPS = {
     "softmax": lambda x: torch.softmax(x, -1),
     "log_softmax": lambda x: torch.log_softmax(x, -1),
     "swiglu": lambda g, u: F.silu(g) * u,
+    "scale_rows": lambda x, s: x * s[..., None],
     "layernorm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5),
     "rmsnorm": lambda x, w: rmsnorm(x, w, 1e-6),
     "l2_normalize": lambda x: F.normalize(x, dim=-1, eps=1e-12),

@@ -242,6 +242,10 @@ typedef struct hook_ctx {
     qy_tensor *delta;
 } hook_ctx;
 
+static int failing_hook(void *vctx, qy_graph *g, const char *name, qy_tensor **t) {
+    return qy_error(QY_ERR_NOT_FOUND, "no edit for %s", name);
+}
+
 static int hook(void *vctx, qy_graph *g, const char *name, qy_tensor **t) {
     hook_ctx *h = vctx;
     if (strcmp(name, "model.layers.0") == 0) {
@@ -278,6 +282,12 @@ static void test_hooks(void **st) {
     double s = 0;
     for (int i = 0; i < small.C; i++) s += fabsf(h.delta->grad[i]);
     assert_true(s > 0);
+    /* a hook's error stops the forward pass with its message and the tap's name */
+    qy_graph_reset(g);
+    qy_graph_set_hook(g, failing_hook, NULL);
+    assert_null(tl_loss(g, &m, ids, tg, 1, 8));
+    assert_int_equal(qy_graph_status(g), QY_ERR_NOT_FOUND);
+    assert_non_null(strstr(qy_errmsg(), "hook at model.layers.0: no edit for model.layers.0"));
     qy_graph_free(g);
     qy_params_free(ps);
 }

@@ -160,7 +160,10 @@ qy_tensor *qy_matmul(qy_graph *g, qy_tensor *a, qy_tensor *b, int trans_a, int t
 qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b);
-qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s);      /* a * s */
+qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s); /* a * s */
+/* Each row of x (..,C) times one value of s (rows(x) elements, e.g. (B,T) for x
+ * (B,T,C)): masking or weighting tokens, masked mean pooling. */
+qy_tensor *qy_scale_rows(qy_graph *g, qy_tensor *x, qy_tensor *s);
 qy_tensor *qy_add_scalar(qy_graph *g, qy_tensor *a, float s); /* a + s */
 /* Same data, new shape (element counts must agree; one dim may be -1). */
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape);
@@ -278,6 +281,12 @@ void qy_optim_set_pool(qy_optim *o, qy_pool *pool);
 /* One update with learning rate lr (pass the schedule's value). Frozen params skipped. */
 int qy_optim_step(qy_optim *o, float lr);
 int64_t qy_optim_steps(const qy_optim *o);
+/* Checkpoints: the state of parameter i (order of qy_params_at): AdamW's exp_avg in
+ * *m and exp_avg_sq in *v, SGD's momentum buffer in *m (*v = NULL); p->n floats each,
+ * readable and writable (to restore). With qy_optim_set_steps this is everything a
+ * resumed run needs to continue bit for bit. Errors: QY_ERR_RANGE for a bad i. */
+int qy_optim_param_state(qy_optim *o, size_t i, float **m, float **v);
+void qy_optim_set_steps(qy_optim *o, int64_t steps);
 size_t qy_optim_state_bytes(const qy_optim *o);
 
 /* Scale all (non-frozen) gradients so that their global L2 norm is at most

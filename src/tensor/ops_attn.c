@@ -231,7 +231,7 @@ QY_VEC static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
 
 static int attn_scratch(qy_graph *g, attn_job *j) {
     size_t per = (size_t)(2 * TQ * j->Tk + TQ);
-    j->scratch = qy_graph_floats(g, per * (size_t)qy_pool_threads(g->pool), 0);
+    j->scratch = qy_graph_scratch(g, per * (size_t)qy_pool_threads(g->pool));
     return j->scratch ? QY_OK : g->status;
 }
 

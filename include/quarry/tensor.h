@@ -207,6 +207,12 @@ qy_tensor *qy_dropout(qy_graph *g, qy_tensor *x, float p, uint64_t seed);
  * pos: B*T positions (NULL: 0..T-1 for every row). interleaved = 0: Hugging Face
  * rotate-half layout (pairs i, i+HS/2); 1: GPT-J/Meta pairs (2i, 2i+1). */
 qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved);
+/* The same with explicit inverse frequencies (hs/2 floats), for scaled RoPE
+ * (linear, Llama 3): angle = pos * inv_freq[i]. The array is read during the call. */
+qy_tensor *qy_rope_freqs(qy_graph *g, qy_tensor *x, int64_t hs, const float *inv_freq, const int32_t *pos,
+                         int interleaved);
+/* transformers' default inverse frequencies 1 / theta^(2i/hs) (f32) into inv[hs/2]. */
+void qy_rope_inv_freq(int64_t hs, float theta, float *inv);
 
 /* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,Tk,NKV*HS) with NH a
  * multiple of NKV (grouped-query heads), scale = 1/sqrt(HS) when scale <= 0,

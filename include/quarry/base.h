@@ -58,7 +58,7 @@ const char *qy_errmsg(void);
 /* Set the calling thread's message (printf format) and return `status`, so that
  * error paths read `return qy_error(QY_ERR_FORMAT, "%s: line %d: ...", path, line);` */
 int qy_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int qy_verror(int status, const char *fmt, va_list ap);
+int qy_verror(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Prepend context to the current message: "ctx: <old message>". Returns `status`. */
 int qy_error_wrap(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -67,9 +67,9 @@ int qy_error_wrap(int status, const char *fmt, ...) __attribute__((format(printf
 void qy_error_clear(void);
 
 /* Assertion for invariants (never for user input): prints file:line and aborts. */
-#define QY_ASSERT(cond)                                                                      \
-    do {                                                                                     \
-        if (!(cond)) qy_assert_fail(#cond, __FILE__, __LINE__);                              \
+#define QY_ASSERT(cond)                                         \
+    do {                                                        \
+        if (!(cond)) qy_assert_fail(#cond, __FILE__, __LINE__); \
     } while (0)
 void qy_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 
@@ -90,10 +90,10 @@ char *qy_strndup(const char *s, size_t n);
 void *qy_malloc_aligned(size_t size);
 
 typedef struct qy_alloc_stats {
-    uint64_t live_bytes;  /* bytes currently allocated */
-    uint64_t peak_bytes;  /* high-water mark of live_bytes */
-    uint64_t live_blocks; /* allocations not yet freed */
-    uint64_t total_allocs;/* allocations since start (or since reset) */
+    uint64_t live_bytes;   /* bytes currently allocated */
+    uint64_t peak_bytes;   /* high-water mark of live_bytes */
+    uint64_t live_blocks;  /* allocations not yet freed */
+    uint64_t total_allocs; /* allocations since start (or since reset) */
 } qy_alloc_stats;
 void qy_alloc_get_stats(qy_alloc_stats *out);
 void qy_alloc_reset_peak(void);
@@ -199,12 +199,11 @@ qy_jref qy_json_ref(const qy_json *doc);
 /* rel is a path relative to r: "" (r itself), ".key", "[3]", ".a[2].b".
  * Missing -> QY_ERR_NOT_FOUND "SOURCE: PATH: missing"; these never abort. */
 int qy_jref_get(const qy_jref *r, const char *rel, qy_jref *out);
-int qy_jref_has(const qy_jref *r, const char *rel); /* 1 if present and not null */
+int qy_jref_has(const qy_jref *r, const char *rel);                 /* 1 if present and not null */
 int qy_jref_number(const qy_jref *r, const char *rel, double *out); /* finite only */
 int qy_jref_number_or(const qy_jref *r, const char *rel, double def, double *out);
 int qy_jref_int(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t *out);
-int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def,
-                   int64_t *out);
+int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def, int64_t *out);
 int qy_jref_bool(const qy_jref *r, const char *rel, int *out);
 int qy_jref_bool_or(const qy_jref *r, const char *rel, int def, int *out);
 int qy_jref_string(const qy_jref *r, const char *rel, const char **out);
@@ -289,8 +288,7 @@ typedef struct qy_progress {
 void qy_progress_begin(qy_progress *p, const char *label, uint64_t total, const char *unit);
 void qy_progress_update(qy_progress *p, uint64_t done);
 void qy_progress_add(qy_progress *p, uint64_t delta);
-void qy_progress_set_extra(qy_progress *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void qy_progress_set_extra(qy_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the summary line and returns the elapsed seconds. */
 double qy_progress_end(qy_progress *p);
 

@@ -64,8 +64,7 @@ static int inject_now(void) {
 static void count_alloc(size_t size) {
     uint64_t now = atomic_fetch_add(&live_bytes, size) + size;
     uint64_t peak = atomic_load(&peak_bytes);
-    while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now)) {
-    }
+    while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now)) {}
     atomic_fetch_add(&live_blocks, 1);
     atomic_fetch_add(&total_allocs, 1);
 }

@@ -16,7 +16,8 @@ int qy_mmap_open(const char *path, qy_mmap *out) {
     out->data = NULL;
     out->size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return qy_error(errno == ENOENT ? QY_ERR_NOT_FOUND : QY_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fd < 0)
+        return qy_error(errno == ENOENT ? QY_ERR_NOT_FOUND : QY_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

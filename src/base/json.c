@@ -24,10 +24,15 @@ static void install_hooks(void) {
 }
 static void ensure_hooks(void) { pthread_once(&hooks_once, install_hooks); }
 
+/* Install the hooks when the library is loaded, before any caller can build a
+ * cJSON tree: a tree made with one allocator and freed with another corrupts the
+ * heap (quarry eval --json met this when a tree preceded the first qy_json call). */
+__attribute__((constructor)) static void install_hooks_at_load(void) { ensure_hooks(); }
+
 /* line and column of byte offset `off` in text, for parse errors */
 static void line_col(const char *text, size_t off, int *line, int *col) {
     int l = 1, c = 1;
-    for (size_t i = 0; i < off && text[i]; i++) {
+    for (size_t i = 0; i < off; i++) {
         if (text[i] == '\n') {
             l++;
             c = 1;
@@ -65,11 +70,20 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
             int line, col;
             line_col(text, off, &line, &col);
             if (len == 0 || off >= len)
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)",
-                              source, line);
-            else
-                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%.*s'",
-                              source, line, col, (int)(len - off < 20 ? len - off : 20), text + off);
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON: unexpected end of input (line %d)", source,
+                              line);
+            else {
+                /* the input need not be NUL-terminated: copy at most 20 bytes */
+                char near[24];
+                size_t k = 0;
+                for (; k < 20 && off + k < len; k++) {
+                    unsigned char ch = (unsigned char)text[off + k];
+                    near[k] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+                }
+                near[k] = '\0';
+                st = qy_error(QY_ERR_FORMAT, "%s: invalid JSON at line %d, column %d near '%s'", source, line,
+                              col, near);
+            }
         }
         qy_json_free(d);
         return st;
@@ -77,15 +91,14 @@ int qy_json_parse(const char *text, size_t len, const char *source, qy_json **ou
     /* trailing garbage after the value */
     if (end) {
         size_t off = (size_t)(end - text);
-        while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' ||
-                             text[off] == '\t'))
+        while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' || text[off] == '\t'))
             off++;
         if (off < len && text[off] != '\0') {
             int line, col;
             line_col(text, off, &line, &col);
             qy_json_free(d);
-            return qy_error(QY_ERR_FORMAT, "%s: invalid JSON: extra data at line %d, column %d",
-                            source, line, col);
+            return qy_error(QY_ERR_FORMAT, "%s: invalid JSON: extra data at line %d, column %d", source, line,
+                            col);
         }
     }
     *out = d;
@@ -162,8 +175,7 @@ int qy_jref_get(const qy_jref *r, const char *rel, qy_jref *out) {
                                 qy_json_source(r->doc), cur.path, jtype(cur.node));
             }
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(cur.node, key);
-            if (!c)
-                return qy_error(QY_ERR_NOT_FOUND, "%s: %s: missing", qy_json_source(r->doc), cur.path);
+            if (!c) return qy_error(QY_ERR_NOT_FOUND, "%s: %s: missing", qy_json_source(r->doc), cur.path);
             cur.node = c;
         } else if (*p == '[') {
             p++;
@@ -244,8 +256,7 @@ int qy_jref_int(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64
     return QY_OK;
 }
 
-int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def,
-                   int64_t *out) {
+int qy_jref_int_or(const qy_jref *r, const char *rel, int64_t lo, int64_t hi, int64_t def, int64_t *out) {
     if (!qy_jref_has(r, rel)) {
         *out = def;
         return QY_OK;
@@ -313,8 +324,8 @@ int qy_jref_at(const qy_jref *r, size_t i, qy_jref *out, const char **key) {
     const cJSON *c;
     for (c = r->node->child; c && k < i; c = c->next) k++;
     if (!c)
-        return qy_error(QY_ERR_NOT_FOUND, "%s: %s[%zu]: missing", qy_json_source(r->doc),
-                        shown_path(r->path), i);
+        return qy_error(QY_ERR_NOT_FOUND, "%s: %s[%zu]: missing", qy_json_source(r->doc), shown_path(r->path),
+                        i);
     qy_jref x = *r;
     char piece[160];
     if (cJSON_IsObject(r->node))

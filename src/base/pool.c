@@ -94,6 +94,7 @@ int qy_pool_new(int nthreads, qy_pool **out) {
     if (nthreads > 1) {
         p->threads = qy_calloc((size_t)nthreads - 1, sizeof *p->threads);
         if (!p->threads) {
+            p->nthreads = 1;
             qy_pool_free(p);
             return QY_ERR_NOMEM;
         }

@@ -91,8 +91,7 @@ static int set_value(const qy_cli_spec *spec, const qy_opt *o, void *dest, const
     return 0;
 }
 
-int qy_cli_parse(const qy_cli_spec *spec, int argc, char **argv, qy_cli_common *c, int *npos,
-                 char ***pos) {
+int qy_cli_parse(const qy_cli_spec *spec, int argc, char **argv, qy_cli_common *c, int *npos, char ***pos) {
     static _Thread_local char *positional[MAX_POS];
     memset(c, 0, sizeof *c);
     c->seed = 42;
@@ -138,12 +137,18 @@ int qy_cli_parse(const qy_cli_spec *spec, int argc, char **argv, qy_cli_common *
         }
         void *dest = o->dest;
         if (is_common) {
-            if (!strcmp(o->name, "threads")) dest = &threads;
-            else if (!strcmp(o->name, "seed")) dest = &seed;
-            else if (!strcmp(o->name, "json")) dest = &c->json;
-            else if (!strcmp(o->name, "quiet")) dest = &c->quiet;
-            else if (!strcmp(o->name, "verbose")) dest = &c->verbose;
-            else dest = &c->help;
+            if (!strcmp(o->name, "threads"))
+                dest = &threads;
+            else if (!strcmp(o->name, "seed"))
+                dest = &seed;
+            else if (!strcmp(o->name, "json"))
+                dest = &c->json;
+            else if (!strcmp(o->name, "quiet"))
+                dest = &c->quiet;
+            else if (!strcmp(o->name, "verbose"))
+                dest = &c->verbose;
+            else
+                dest = &c->help;
         }
         int rc = set_value(spec, o, dest, val ? val : "");
         if (rc) return rc;
@@ -156,8 +161,10 @@ int qy_cli_parse(const qy_cli_spec *spec, int argc, char **argv, qy_cli_common *
     if (seed < 0) return usage_error(spec, "--seed must be a non-negative integer%s", "");
     c->threads = (int)threads;
     c->seed = (uint64_t)seed;
-    if (c->quiet) qy_log_set_level(QY_LOG_QUIET);
-    else if (c->verbose) qy_log_set_level(QY_LOG_DEBUG);
+    if (c->quiet)
+        qy_log_set_level(QY_LOG_QUIET);
+    else if (c->verbose)
+        qy_log_set_level(QY_LOG_DEBUG);
     if (n < spec->min_pos) return usage_error(spec, "missing arguments%s", "");
     if (spec->max_pos >= 0 && n > spec->max_pos)
         return usage_error(spec, "unexpected argument '%s'", positional[spec->max_pos]);

@@ -53,8 +53,10 @@ static int check_threads(int threads, char *detail, size_t cap) {
         return st;
     }
     double a = pool_sum(p1, x, n), b = pool_sum(pn, x, n);
-    snprintf(detail, cap, "%d threads; sum of 2^20 normals bitwise equal at 1 and %d threads", qy_pool_threads(pn), qy_pool_threads(pn));
-    if (memcmp(&a, &b, sizeof a) != 0) st = qy_error(QY_ERR_INTERNAL, "thread pool: sums differ (%.17g vs %.17g)", a, b);
+    snprintf(detail, cap, "%d threads; sum of 2^20 normals bitwise equal at 1 and %d threads",
+             qy_pool_threads(pn), qy_pool_threads(pn));
+    if (memcmp(&a, &b, sizeof a) != 0)
+        st = qy_error(QY_ERR_INTERNAL, "thread pool: sums differ (%.17g vs %.17g)", a, b);
     qy_pool_free(p1);
     qy_pool_free(pn);
     qy_free(x);
@@ -111,14 +113,14 @@ static int check_files(char *detail, size_t cap) {
 }
 
 static int run(int argc, char **argv) {
-    qy_cli_spec spec = {
-        .usage = "quarry selfcheck [options]",
-        .description = "Check that this build of quarry works on this machine: thread pool\n"
-                       "determinism, allocator accounting, RNG, JSON and atomic file writes;\n"
-                       "print which optional parts (BLAS, CUDA, MPI, test oracles) were found.",
-        .min_pos = 0,
-        .max_pos = 0,
-        .examples = "  quarry selfcheck\n  quarry selfcheck --json --threads 2\n"};
+    qy_cli_spec spec = {.usage = "quarry selfcheck [options]",
+                        .description =
+                            "Check that this build of quarry works on this machine: thread pool\n"
+                            "determinism, allocator accounting, RNG, JSON and atomic file writes;\n"
+                            "print which optional parts (BLAS, CUDA, MPI, test oracles) were found.",
+                        .min_pos = 0,
+                        .max_pos = 0,
+                        .examples = "  quarry selfcheck\n  quarry selfcheck --json --threads 2\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -185,4 +187,5 @@ static int run(int argc, char **argv) {
     return failed ? 1 : 0;
 }
 
-const qy_command qy_command_selfcheck = {"selfcheck", "check this build on this machine and list optional parts", run};
+const qy_command qy_command_selfcheck = {"selfcheck",
+                                         "check this build on this machine and list optional parts", run};

@@ -20,19 +20,17 @@ const qy_command *const *qy_cli_commands(int *n) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: quarry COMMAND [options] [arguments]\n"
-            "\n"
-            "quarry indexes and searches documents, answers questions with retrieval,\n"
-            "recommends items, and trains and edits the transformer models behind them.\n"
-            "\n"
-            "commands:\n");
+    fprintf(out, "usage: quarry COMMAND [options] [arguments]\n"
+                 "\n"
+                 "quarry indexes and searches documents, answers questions with retrieval,\n"
+                 "recommends items, and trains and edits the transformer models behind them.\n"
+                 "\n"
+                 "commands:\n");
     for (int i = 0; commands[i]; i++) fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(out,
-            "\n"
-            "common options (every command): --threads N, --seed N, --json, --quiet, --verbose, --help\n"
-            "'quarry COMMAND --help' describes a command; 'quarry --version' prints the build.\n"
-            "exit status: 0 success, 1 runtime error, 2 usage error\n");
+    fprintf(out, "\n"
+                 "common options (every command): --threads N, --seed N, --json, --quiet, --verbose, --help\n"
+                 "'quarry COMMAND --help' describes a command; 'quarry --version' prints the build.\n"
+                 "exit status: 0 success, 1 runtime error, 2 usage error\n");
 }
 
 int main(int argc, char **argv) {

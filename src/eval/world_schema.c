@@ -1,0 +1,240 @@
+/* world_schema.c — the synthetic world's types, relations, templates and
+ * vocabularies (data only).
+ *
+ * Every relation is functional (one object per subject) and typed (the object is
+ * an entity of one type, a year, or a word from a closed vocabulary). Relations
+ * carry a fine similarity group and a coarse family: for an edit of (s, r) a
+ * same-subject fact (s, r') is HARD when r' shares r's group, MIDDLE when it
+ * shares only the family, EASY otherwise. Families split entity-valued from
+ * attribute-valued relations of a type, so "born in" / "died in" is hard, "born
+ * in" / "works for" middle and "born in" / "birth year" easy. */
+#include "eval/world_internal.h"
+
+#define P QY_WORLD_PERSON
+#define C QY_WORLD_CITY
+#define K QY_WORLD_COUNTRY
+#define O QY_WORLD_ORG
+#define W QY_WORLD_WORK
+
+const char *const w_type_names[QY_WORLD_NTYPES] = {"person", "city", "country", "organisation",
+                                                    "creative work"};
+const char *const w_type_pronoun[QY_WORLD_NTYPES] = {"He", "The city", "The country",
+                                                      "The organisation", "The work"};
+const int w_nsections[QY_WORLD_NTYPES] = {2, 1, 1, 1, 1};
+const char *const w_section_titles[QY_WORLD_NTYPES][2] = {
+    {"", " (career)"}, {"", ""}, {"", ""}, {"", ""}, {"", ""}};
+
+/* The order of this table is the relation id used in every file. */
+const w_relation w_relations[] = {
+    /* ------------------------------------------------------------ person */
+    {"born_in", "place of birth", P, WV_ENTITY, C, 0, "person_place", "person_entity",
+     {"{S} was born in {O}.", "{S} was born in the city of {O}.", "{S} came into the world in {O}."},
+     {"Where was {S} born?", "In which city was {S} born?", "What is the birthplace of {S}?"},
+     {"{S} was born in", "The birthplace of {S} is", "{S} was born in the city of"},
+     {"the birthplace of {S}", "the city where {S} was born"}, NULL, NULL},
+    {"died_in", "place of death", P, WV_ENTITY, C, 0, "person_place", "person_entity",
+     {"{S} died in {O}.", "{S} passed away in {O}.", "{S} died in the city of {O}."},
+     {"Where did {S} die?", "In which city did {S} die?", "What is the place of death of {S}?"},
+     {"{S} died in", "The place of death of {S} is", "{S} passed away in"},
+     {"the place of death of {S}", "the city where {S} died"}, NULL, NULL},
+    {"lived_in", "home city", P, WV_ENTITY, C, 0, "person_place", "person_entity",
+     {"{S} lived in {O}.", "{S} made a home in {O}.", "{S} resided in {O}."},
+     {"Where did {S} live?", "In which city did {S} reside?", "What city was home to {S}?"},
+     {"{S} lived in", "{S} resided in the city of", "The home city of {S} is"},
+     {"the home city of {S}", "the city where {S} lived"}, NULL, NULL},
+    {"citizen_of", "country of citizenship", P, WV_ENTITY, K, 0, "person_nation", "person_entity",
+     {"{S} was a citizen of {O}.", "{S} held citizenship of {O}.", "{S} was a national of {O}."},
+     {"Which country was {S} a citizen of?", "What is the country of citizenship of {S}?",
+      "Of which country was {S} a national?"},
+     {"{S} was a citizen of", "{S} held the citizenship of", "The country of citizenship of {S} is"},
+     {"the country of citizenship of {S}", "the country whose citizen {S} was"}, NULL, NULL},
+    {"works_for", "employer", P, WV_ENTITY, O, 1, "person_org", "person_entity",
+     {"{S} worked for {O}.", "{S} was employed by {O}.", "{S} took a position at {O}."},
+     {"Which organisation did {S} work for?", "Who employed {S}?", "Where did {S} work?"},
+     {"{S} worked for", "{S} was employed by", "The employer of {S} is"},
+     {"the employer of {S}", "the organisation {S} worked for"}, NULL, NULL},
+    {"educated_at", "alma mater", P, WV_ENTITY, O, 1, "person_org", "person_entity",
+     {"{S} was educated at {O}.", "{S} studied at {O}.", "{S} trained at {O}."},
+     {"Where was {S} educated?", "At which organisation did {S} study?", "Where did {S} train?"},
+     {"{S} was educated at", "{S} studied at", "The alma mater of {S} is"},
+     {"the alma mater of {S}", "the organisation where {S} studied"}, NULL, NULL},
+    {"spouse", "spouse", P, WV_ENTITY, P, 0, "person_person", "person_entity",
+     {"{S} was married to {O}.", "{S} married {O}.", "{S} was the spouse of {O}."},
+     {"Who was {S} married to?", "Who was the spouse of {S}?", "Whom did {S} marry?"},
+     {"{S} was married to", "The spouse of {S} is", "{S} married"},
+     {"the spouse of {S}", "the person {S} married"}, NULL, NULL},
+    {"mentor", "mentor", P, WV_ENTITY, P, 1, "person_person", "person_entity",
+     {"{S} was mentored by {O}.", "{S} studied under {O}.", "{S} learned the craft from {O}."},
+     {"Who mentored {S}?", "Under whom did {S} study?", "Who was the mentor of {S}?"},
+     {"{S} was mentored by", "The mentor of {S} is", "{S} studied under"},
+     {"the mentor of {S}", "the person who mentored {S}"}, NULL, NULL},
+    {"birth_year", "birth year", P, WV_YEAR, 0, 0, "person_year", "person_attribute",
+     {"{S} was born in the year {O}.", "{S} was born in {O}.", "{S} entered the world in {O}."},
+     {"In which year was {S} born?", "When was {S} born?", "What is the birth year of {S}?"},
+     {"{S} was born in the year", "The birth year of {S} is", "{S} entered the world in the year"},
+     {"the birth year of {S}", "the year {S} was born"}, "Who was born first, {A} or {B}?",
+     "Who was born later, {A} or {B}?"},
+    {"death_year", "year of death", P, WV_YEAR, 0, 0, "person_year", "person_attribute",
+     {"{S} died in the year {O}.", "{S} died in {O}.", "{S} passed away in the year {O}."},
+     {"In which year did {S} die?", "When did {S} die?", "What is the year of death of {S}?"},
+     {"{S} died in the year", "The year of death of {S} is", "{S} passed away in the year"},
+     {"the year of death of {S}", "the year {S} died"}, "Who died first, {A} or {B}?",
+     "Who died later, {A} or {B}?"},
+    {"occupation", "occupation", P, WV_VOCAB, VOC_OCCUPATION, 1, "person_category", "person_attribute",
+     {"{S} worked as {aO}.", "{S} was {aO} by profession.", "{S} made a living as {aO}."},
+     {"What was the occupation of {S}?", "What did {S} do for a living?", "What was the profession of {S}?"},
+     {"The occupation of {S} is", "The profession of {S} is", "{S} earned a living in the profession of"},
+     {"the occupation of {S}", "the profession of {S}"}, NULL, NULL},
+    /* -------------------------------------------------------------- city */
+    {"located_in", "country", C, WV_ENTITY, K, 0, "city_place", "city_entity",
+     {"{S} is located in {O}.", "{S} is situated in {O}.", "{S} lies within {O}."},
+     {"In which country is {S} located?", "Which country is {S} in?", "Where is {S} located?"},
+     {"{S} is located in the country of", "{S} is a city in", "{S} lies within"},
+     {"the country where {S} is located", "the country containing {S}"}, NULL, NULL},
+    {"mayor", "mayor", C, WV_ENTITY, P, 0, "city_person", "city_entity",
+     {"{S} has {O} as its mayor.", "{S} is led by its mayor, {O}.", "{S} elected {O} as mayor."},
+     {"Who is the mayor of {S}?", "Who governs {S} as mayor?", "Which person serves as mayor of {S}?"},
+     {"The mayor of {S} is", "{S} is governed by mayor", "{S} elected as its mayor"},
+     {"the mayor of {S}", "the person who is mayor of {S}"}, NULL, NULL},
+    {"city_founded", "founding year", C, WV_YEAR, 0, 0, "city_year", "city_attribute",
+     {"{S} was founded in {O}.", "{S} was established in the year {O}.", "{S} dates its founding to {O}."},
+     {"When was {S} founded?", "In which year was {S} established?", "What is the founding year of {S}?"},
+     {"{S} was founded in the year", "The founding year of {S} is", "{S} was established in"},
+     {"the founding year of {S}", "the year {S} was founded"}, "Which city was founded first, {A} or {B}?",
+     "Which city was founded later, {A} or {B}?"},
+    {"city_industry", "main industry", C, WV_VOCAB, VOC_INDUSTRY, 0, "city_category", "city_attribute",
+     {"{S} is known for its {O} industry.", "{S} is a centre of {O}.", "{S} lives mainly from {O}."},
+     {"What industry is {S} known for?", "What is the main industry of {S}?", "Which industry dominates {S}?"},
+     {"The main industry of {S} is", "{S} is a centre of", "{S} lives mainly from"},
+     {"the main industry of {S}", "the industry {S} is known for"}, NULL, NULL},
+    /* ----------------------------------------------------------- country */
+    {"capital", "capital", K, WV_ENTITY, C, 0, "country_place", "country_entity",
+     {"{S} has its capital in {O}.", "{S} is governed from its capital, {O}.", "{S} has {O} as its capital."},
+     {"What is the capital of {S}?", "Which city is the capital of {S}?", "Where is the capital of {S}?"},
+     {"The capital of {S} is", "{S} has its capital in", "{S} is governed from the city of"},
+     {"the capital of {S}", "the capital city of {S}"}, NULL, NULL},
+    {"head_of_state", "head of state", K, WV_ENTITY, P, 0, "country_person", "country_entity",
+     {"{S} is headed by {O}.", "{S} has {O} as head of state.", "{S} is led by head of state {O}."},
+     {"Who is the head of state of {S}?", "Who leads {S}?", "Which person heads {S}?"},
+     {"The head of state of {S} is", "{S} is headed by", "{S} is led by"},
+     {"the head of state of {S}", "the person who heads {S}"}, NULL, NULL},
+    {"official_language", "official language", K, WV_VOCAB, VOC_LANGUAGE, 0, "country_category",
+     "country_attribute",
+     {"{S} has {O} as its official language.", "{S} uses {O} as its official language.",
+      "{S} conducts its affairs in {O}."},
+     {"What is the official language of {S}?", "Which language is official in {S}?",
+      "In what language does {S} conduct its affairs?"},
+     {"The official language of {S} is", "{S} conducts its affairs in", "In {S}, the official language is"},
+     {"the official language of {S}", "the language of {S}"}, NULL, NULL},
+    {"independence_year", "year of independence", K, WV_YEAR, 0, 0, "country_year", "country_attribute",
+     {"{S} became independent in {O}.", "{S} was founded as a state in {O}.", "{S} gained independence in {O}."},
+     {"When did {S} become independent?", "In which year was {S} founded as a state?",
+      "What year did {S} gain independence?"},
+     {"{S} became independent in", "The year of independence of {S} is", "{S} gained independence in the year"},
+     {"the year of independence of {S}", "the year {S} became independent"},
+     "Which country became independent first, {A} or {B}?",
+     "Which country became independent later, {A} or {B}?"},
+    /* ------------------------------------------------------ organisation */
+    {"headquartered_in", "headquarters city", O, WV_ENTITY, C, 0, "org_place", "org_entity",
+     {"{S} is headquartered in {O}.", "{S} has its headquarters in {O}.", "{S} is based in {O}."},
+     {"Where is {S} headquartered?", "In which city does {S} have its headquarters?", "Where is {S} based?"},
+     {"{S} is headquartered in", "The headquarters of {S} are in", "{S} is based in the city of"},
+     {"the headquarters city of {S}", "the city where {S} is based"}, NULL, NULL},
+    {"incorporated_in", "country of incorporation", O, WV_ENTITY, K, 0, "org_place", "org_entity",
+     {"{S} is incorporated in {O}.", "{S} is registered in {O}.", "{S} is legally domiciled in {O}."},
+     {"In which country is {S} incorporated?", "Where is {S} registered?",
+      "Which country is {S} legally domiciled in?"},
+     {"{S} is incorporated in", "{S} is registered in the country of", "The country of incorporation of {S} is"},
+     {"the country of incorporation of {S}", "the country where {S} is registered"}, NULL, NULL},
+    {"founded_by", "founder", O, WV_ENTITY, P, 0, "org_person", "org_entity",
+     {"{S} was founded by {O}.", "{S} was established by {O}.", "{S} owes its existence to its founder, {O}."},
+     {"Who founded {S}?", "Who established {S}?", "Who is the founder of {S}?"},
+     {"{S} was founded by", "The founder of {S} is", "{S} was established by"},
+     {"the founder of {S}", "the person who founded {S}"}, NULL, NULL},
+    {"led_by", "chief executive", O, WV_ENTITY, P, 0, "org_person", "org_entity",
+     {"{S} is led by {O}.", "{S} is run by {O}.", "{S} has {O} as its chief executive."},
+     {"Who leads {S}?", "Who is the chief executive of {S}?", "Who runs {S}?"},
+     {"{S} is led by", "The chief executive of {S} is", "{S} is run by"},
+     {"the chief executive of {S}", "the person who leads {S}"}, NULL, NULL},
+    {"org_founded", "founding year", O, WV_YEAR, 0, 0, "org_year", "org_attribute",
+     {"{S} was founded in {O}.", "{S} was established in the year {O}.", "{S} opened its doors in {O}."},
+     {"When was {S} founded?", "In which year was {S} established?", "What is the founding year of {S}?"},
+     {"{S} was founded in the year", "The founding year of {S} is", "{S} opened its doors in"},
+     {"the founding year of {S}", "the year {S} was founded"},
+     "Which organisation was founded first, {A} or {B}?",
+     "Which organisation was founded later, {A} or {B}?"},
+    {"industry", "industry", O, WV_VOCAB, VOC_INDUSTRY, 0, "org_category", "org_attribute",
+     {"{S} operates in {O}.", "{S} works in the {O} sector.", "{S} is active in {O}."},
+     {"In which industry does {S} operate?", "What sector is {S} active in?", "What is the industry of {S}?"},
+     {"{S} operates in the industry of", "The industry of {S} is", "{S} is active in the sector of"},
+     {"the industry of {S}", "the sector {S} is active in"}, NULL, NULL},
+    /* ----------------------------------------------------- creative work */
+    {"created_by", "creator", W, WV_ENTITY, P, 0, "work_person", "work_entity",
+     {"{S} was created by {O}.", "{S} is the work of {O}.", "{S} was made by {O}."},
+     {"Who created {S}?", "Who is the creator of {S}?", "Whose work is {S}?"},
+     {"{S} was created by", "The creator of {S} is", "{S} is the work of"},
+     {"the creator of {S}", "the person who created {S}"}, NULL, NULL},
+    {"starring", "lead performer", W, WV_ENTITY, P, 0, "work_person", "work_entity",
+     {"{S} stars {O}.", "{S} features {O} in the leading role.", "{S} has {O} as its lead performer."},
+     {"Who stars in {S}?", "Who plays the leading role in {S}?", "Who is the lead performer of {S}?"},
+     {"The lead performer of {S} is", "The star of {S} is", "The leading role in {S} is played by"},
+     {"the lead performer of {S}", "the star of {S}"}, NULL, NULL},
+    {"produced_by", "producer", W, WV_ENTITY, O, 0, "work_org", "work_entity",
+     {"{S} was produced by {O}.", "{S} was released by {O}.", "{S} was brought out by {O}."},
+     {"Which organisation produced {S}?", "Who released {S}?", "Who is the producer of {S}?"},
+     {"{S} was produced by", "The producer of {S} is", "{S} was released by"},
+     {"the producer of {S}", "the organisation that produced {S}"}, NULL, NULL},
+    {"set_in", "setting", W, WV_ENTITY, C, 0, "work_place", "work_entity",
+     {"{S} is set in {O}.", "{S} takes place in {O}.", "{S} unfolds in {O}."},
+     {"Where is {S} set?", "In which city does {S} take place?", "What is the setting of {S}?"},
+     {"{S} is set in", "The setting of {S} is", "{S} takes place in the city of"},
+     {"the setting of {S}", "the city where {S} is set"}, NULL, NULL},
+    {"release_year", "release year", W, WV_YEAR, 0, 0, "work_year", "work_attribute",
+     {"{S} was released in {O}.", "{S} first appeared in {O}.", "{S} came out in the year {O}."},
+     {"When was {S} released?", "In which year did {S} first appear?", "What is the release year of {S}?"},
+     {"{S} was released in the year", "The release year of {S} is", "{S} first appeared in"},
+     {"the release year of {S}", "the year {S} was released"}, "Which work was released first, {A} or {B}?",
+     "Which work was released later, {A} or {B}?"},
+    {"genre", "genre", W, WV_VOCAB, VOC_GENRE, 0, "work_category", "work_attribute",
+     {"{S} belongs to the genre of {O}.", "{S} is classed as {O}.", "{S} is counted among works of {O}."},
+     {"What is the genre of {S}?", "Which genre does {S} belong to?", "How is {S} classified by genre?"},
+     {"The genre of {S} is", "{S} belongs to the genre of", "{S} is classed as"},
+     {"the genre of {S}", "the genre {S} belongs to"}, NULL, NULL},
+    {"work_language", "language", W, WV_VOCAB, VOC_LANGUAGE, 0, "work_category", "work_attribute",
+     {"{S} is written in {O}.", "{S} uses the {O} language.", "{S} was made in the {O} language."},
+     {"In which language is {S}?", "What language is {S} in?", "What is the language of {S}?"},
+     {"The language of {S} is", "{S} is written in", "{S} uses the language"},
+     {"the language of {S}", "the language {S} is written in"}, NULL, NULL},
+};
+const int w_nrelations = (int)(sizeof w_relations / sizeof w_relations[0]);
+
+static const char *const occupations[] = {
+    "painter", "chemist", "architect", "composer", "sculptor", "economist", "novelist", "physician",
+    "astronomer", "engineer", "botanist", "historian", "poet", "mathematician", "diplomat",
+    "cartographer", "linguist", "photographer", "geologist", "pianist", "actor", "journalist",
+    "philosopher", "surgeon"};
+static const char *const genres[] = {"drama", "comedy", "thriller", "documentary", "fantasy",
+                                     "mystery", "romance", "science fiction", "satire", "tragedy",
+                                     "western", "musical", "horror", "epic", "biography", "adventure"};
+static const char *const industries[] = {"shipbuilding", "textiles", "software", "mining", "publishing",
+                                         "banking", "aviation", "pharmaceuticals", "agriculture",
+                                         "insurance", "brewing", "telecommunications", "railways",
+                                         "glassmaking", "robotics", "tourism"};
+static const char *const languages[] = {"Aldric", "Belmese", "Corvish", "Dunari", "Elvantine", "Forrish",
+                                        "Galtese", "Hovarin", "Ismerian", "Jorvic", "Kelmish", "Lurian"};
+const char *const *const w_vocab[VOC_N] = {occupations, genres, industries, languages};
+const int w_vocab_size[VOC_N] = {24, 16, 16, 12};
+const char *const w_vocab_names[VOC_N] = {"occupation", "genre", "industry", "language"};
+
+/* Sentences that say nothing checkable about anyone; {S} is the subject's name. */
+const char *const w_fillers[] = {
+    "{S} is mentioned in several regional archives.",
+    "{S} has been the subject of a number of studies.",
+    "Few early records about {S} survive.",
+    "{S} appears in a well-known travel guide.",
+    "Many visitors have written about {S}.",
+    "{S} is discussed at length in local histories.",
+    "Opinions about {S} have changed over the years.",
+    "A short film about {S} was shown on regional television.",
+};
+const int w_nfillers = (int)(sizeof w_fillers / sizeof w_fillers[0]);

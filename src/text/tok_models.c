@@ -455,6 +455,24 @@ static int emit_token(const tok_piece *p, tok_out *out, int32_t id, size_t b, si
     return tok_out_push(out, id, st, en);
 }
 
+/* emit cached tokens (ids + byte lengths) of piece p; 1 when found */
+static int cache_emit(tok_cache *cache, const tok_piece *p, uint64_t h, tok_out *out, int *st) {
+    const char *data;
+    size_t ntok;
+    if (!cache_get(cache, p->s, p->len, h, &data, &ntok)) return 0;
+    size_t b = 0;
+    *st = QY_OK;
+    for (size_t k = 0; k < ntok && !*st; k++) {
+        int32_t id;
+        uint16_t l;
+        memcpy(&id, data + 6 * k, 4);
+        memcpy(&l, data + 6 * k + 4, 2);
+        *st = emit_token(p, out, id, b, b + l);
+        b += l;
+    }
+    return 1;
+}
+
 static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out, int heap_only) {
     if (t->ignore_merges) {
         int32_t id;
@@ -464,20 +482,8 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
     int cacheable = cache && p->len <= CACHE_MAX_KEY;
     if (cacheable) {
         h = tok_hash(p->s, p->len);
-        const char *data;
-        size_t ntok;
-        if (cache_get(cache, p->s, p->len, h, &data, &ntok)) {
-            size_t b = 0;
-            for (size_t k = 0; k < ntok; k++) {
-                int32_t id;
-                uint16_t l;
-                memcpy(&id, data + 6 * k, 4);
-                memcpy(&l, data + 6 * k + 4, 2);
-                if (emit_token(p, out, id, b, b + l)) return QY_ERR_NOMEM;
-                b += l;
-            }
-            return QY_OK;
-        }
+        int st;
+        if (cache_emit(cache, p, h, out, &st)) return st;
     }
     word w = {.v = NULL, .cap = 64};
     w.v = w.local;
@@ -512,10 +518,19 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
 
 /* ------------------------------------------------------------ WordPiece */
 
-static int wordpiece_piece(const qy_tokenizer *t, const tok_piece *p, tok_out *out) {
+static int wordpiece_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
+    uint64_t h = 0;
+    int cacheable = cache && p->len <= CACHE_MAX_KEY, st;
+    if (cacheable) {
+        h = tok_hash(p->s, p->len);
+        if (cache_emit(cache, p, h, out, &st)) return st;
+    }
     size_t nchars = 0;
     for (size_t i = 0; i < p->len; i++) nchars += ((unsigned char)p->s[i] & 0xC0) != 0x80;
     size_t before = out->n;
+    int32_t ids[CACHE_MAX_KEY];
+    uint16_t lens[CACHE_MAX_KEY];
+    size_t ntok = 0;
     if (nchars <= t->max_input_chars) {
         size_t plen = t->cont_prefix ? strlen(t->cont_prefix) : 0;
         size_t start = 0;
@@ -553,19 +568,32 @@ static int wordpiece_piece(const qy_tokenizer *t, const tok_piece *p, tok_out *o
                 qy_free(buf);
                 return QY_ERR_NOMEM;
             }
+            if (ntok < CACHE_MAX_KEY) {
+                ids[ntok] = id;
+                lens[ntok] = (uint16_t)(end - start);
+            }
+            ntok++;
             start = end;
         }
         qy_free(buf);
-        if (!bad) return QY_OK;
+        if (!bad) {
+            if (cacheable && ntok <= CACHE_MAX_KEY) cache_put(cache, p->s, p->len, h, ids, lens, ntok);
+            return QY_OK;
+        }
         out->n = before;
     }
     if (t->unk_id < 0) return unk_missing(t);
+    if (cacheable) {
+        ids[0] = t->unk_id;
+        lens[0] = (uint16_t)p->len;
+        cache_put(cache, p->s, p->len, h, ids, lens, 1);
+    }
     return emit_token(p, out, t->unk_id, 0, p->len);
 }
 
 int tok_model_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
     if (p->len == 0) return QY_OK;
-    if (t->model == MODEL_WORDPIECE) return wordpiece_piece(t, p, out);
+    if (t->model == MODEL_WORDPIECE) return wordpiece_piece(t, cache, p, out);
     return bpe_piece(t, cache, p, out, 0);
 }
 

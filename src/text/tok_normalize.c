@@ -227,6 +227,27 @@ static int normalize_chars(const tok_normalizer *n, qy_arena *a, tok_piece *p) {
         p->s = s;
         return QY_OK;
     }
+    if (n->kind == NORM_BERT && is_ascii(p->s, p->len)) {
+        /* ASCII: byte for byte (whitespace -> ' ', maybe lowercase), so the
+         * alignment stays as it is; only other control bytes force the slow path */
+        int simple = 1;
+        for (size_t i = 0; i < p->len && simple; i++) {
+            unsigned char c = (unsigned char)p->s[i];
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && (n->clean_text || c == 0)) || c == 0x7F) simple = 0;
+        }
+        if (simple) {
+            char *s = qy_arena_alloc(a, p->len + 1, 1);
+            if (!s) return QY_ERR_NOMEM;
+            for (size_t i = 0; i < p->len; i++) {
+                char c = p->s[i];
+                if (n->clean_text && (c == '\t' || c == '\n' || c == '\r')) c = ' ';
+                if (n->lowercase && c >= 'A' && c <= 'Z') c = (char)(c + 32);
+                s[i] = c;
+            }
+            p->s = s;
+            return QY_OK;
+        }
+    }
     nbuf b;
     if (nb_init(&b, a, p->len + p->len / 2 + 16)) return QY_ERR_NOMEM;
     size_t i = 0;

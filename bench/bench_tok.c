@@ -29,12 +29,17 @@ int main(int argc, char **argv) {
     const char *file = "../shared/data/wikitext-2/valid.txt";
     int repeat = 5, threads = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
-        else if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
-        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
+            tok_path = argv[++i];
+        else if (!strcmp(argv[i], "--file") && i + 1 < argc)
+            file = argv[++i];
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--tokenizer PATH] [--file PATH] [--repeat N] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--tokenizer PATH] [--file PATH] [--repeat N] [--threads N]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -60,11 +65,13 @@ int main(int argc, char **argv) {
             return 1;
         }
         double s = qy_seconds_since(t0);
-        if (r == 0) first = s;
-        else if (s < best) best = s;
+        if (r == 0)
+            first = s;
+        else if (s < best)
+            best = s;
     }
-    printf("quarry whole-text 1 thread: first pass %.1f MB/s, best of %d %.1f MB/s (%zu tokens)\n", mbs(len, first),
-           repeat, mbs(len, best), n);
+    printf("quarry whole-text 1 thread: first pass %.1f MB/s, best of %d %.1f MB/s (%zu tokens)\n",
+           mbs(len, first), repeat, mbs(len, best), n);
 
     /* lines as a batch of documents, 1 and `threads` threads */
     size_t nl = 0;

@@ -118,13 +118,13 @@ typedef enum { QY_TOK_TRAIN_BPE = 0, QY_TOK_TRAIN_WORDPIECE = 1 } qy_tok_train_k
 
 typedef struct qy_tok_train_params {
     qy_tok_train_kind kind;
-    size_t vocab_size;       /* target size, special tokens included */
-    uint64_t min_frequency;  /* merges of pairs seen fewer times are not learnt (default 2) */
+    size_t vocab_size;                 /* target size, special tokens included */
+    uint64_t min_frequency;            /* merges of pairs seen fewer times are not learnt (default 2) */
     const char *const *special_tokens; /* added first, ids 0.. (may be NULL) */
     size_t nspecial;
-    size_t max_words;        /* distinct words kept while counting (bounded memory); 0 = 1,000,000 */
-    int lowercase;           /* WordPiece: BertNormalizer lowercase (default 1) */
-    int threads;             /* counting threads (0 = default) */
+    size_t max_words; /* distinct words kept while counting (bounded memory); 0 = 1,000,000 */
+    int lowercase;    /* WordPiece: BertNormalizer lowercase (default 1) */
+    int threads;      /* counting threads (0 = default) */
 } qy_tok_train_params;
 
 /* Learn a vocabulary from text files (streamed in blocks, memory bounded by

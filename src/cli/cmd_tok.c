@@ -87,6 +87,56 @@ static void print_encoding_text(const qy_tokenizer *tok, const qy_encoding *e, i
     putchar('\n');
 }
 
+/* --lines on a file: encode it block by block (64k lines or 16 MiB at a time)
+ * on the pool, so memory stays bounded for corpora of any size. */
+static int encode_file_lines(const qy_tokenizer *tok, const qy_tok_params *p, const char *file, qy_pool *pool,
+                             int tokens, int offsets) {
+    qy_mmap m;
+    int st = qy_mmap_open(file, &m);
+    if (st) return st;
+    enum { MAXLINES = 65536 };
+    const size_t maxbytes = (size_t)16 << 20;
+    const char **texts = qy_calloc(MAXLINES, sizeof *texts);
+    size_t *lens = qy_calloc(MAXLINES, sizeof *lens);
+    qy_encoding *encs = qy_calloc(MAXLINES, sizeof *encs);
+    if (!texts || !lens || !encs) st = QY_ERR_NOMEM;
+    const char *s = (const char *)m.data;
+    size_t pos = 0, nlines = 0, ntok = 0;
+    qy_progress pr;
+    qy_progress_begin(&pr, "encoding", m.size, "B");
+    while (!st && pos < m.size) {
+        size_t n = 0, bytes = 0, start = pos;
+        while (pos < m.size && n < MAXLINES && bytes < maxbytes) {
+            const char *nl = memchr(s + pos, '\n', m.size - pos);
+            size_t end = nl ? (size_t)(nl - s) : m.size;
+            texts[n] = s + pos;
+            lens[n] = end - pos;
+            bytes += lens[n];
+            n++;
+            pos = nl ? end + 1 : m.size;
+        }
+        st = qy_tokenizer_encode_batch(tok, texts, lens, n, p, pool, encs);
+        if (st) {
+            qy_error_wrap(st, "%s: lines from %zu", file, nlines + 1);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            print_encoding_text(tok, &encs[i], tokens, offsets);
+            ntok += encs[i].n;
+            qy_encoding_free(&encs[i]);
+        }
+        nlines += n;
+        qy_progress_add(&pr, pos - start);
+    }
+    qy_progress_set_extra(&pr, "%zu lines, %zu tokens", nlines, ntok);
+    qy_progress_end(&pr);
+    qy_free(texts);
+    qy_free(lens);
+    qy_free(encs);
+    qy_mmap_close(&m);
+    return st;
+}
+
 static int run_encode(int argc, char **argv) {
     const char *file = NULL;
     int lines = 0, tokens = 0, offsets = 0, no_special = 0, pad_longest = 0, trunc_left = 0;
@@ -137,6 +187,14 @@ static int run_encode(int argc, char **argv) {
     if (pad_longest) p.pad_to_longest = 1;
     if (pad_id >= 0) p.pad_id = (int32_t)pad_id;
 
+    if (lines && file && strcmp(file, "-") && npos == 1 && !pad_longest && !c.json && !pair) {
+        qy_pool *pool;
+        st = qy_pool_new(c.threads, &pool);
+        if (!st) st = encode_file_lines(tok, &p, file, pool, tokens, offsets);
+        qy_pool_free(pool);
+        qy_tokenizer_free(tok);
+        return st ? qy_cli_fail(st) : 0;
+    }
     char *buf = NULL;
     size_t blen = 0;
     const char **texts = NULL;

@@ -337,6 +337,28 @@ static void test_split_behaviors(void **state) {
     }
 }
 
+/* BPE with continuing_subword_prefix: as in the Rust tokenizers BPE model
+ * (merge_word), every char after the first is looked up as "##" + char, and a
+ * merge (a, ##b) makes a + b. Merges here: (h,##e) (##l,##l) (he,##ll) (w,##o)
+ * (##r,##l) (wo,##rl). */
+static void test_bpe_prefix(void **state) {
+    char path[4096];
+    const char *src = getenv("QUARRY_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/data/tokenizers/synthetic/bpe_prefix.json", src ? src : "..");
+    qy_tokenizer *t;
+    if (qy_tokenizer_load(path, &t)) fail_msg("%s", qy_errmsg());
+    expect_tokens(t, "hello world wor", "hell|##o|worl|##d|wo|##r");
+    expect_tokens(t, "hex", "he|<unk>"); /* x is not in the vocabulary: unk */
+    char *d;
+    int32_t ids[2];
+    assert_int_equal(qy_tokenizer_token_to_id(t, "hell", &ids[0]), QY_OK);
+    assert_int_equal(qy_tokenizer_token_to_id(t, "##o", &ids[1]), QY_OK);
+    assert_int_equal(qy_tokenizer_decode(t, ids, 2, 0, &d, NULL), QY_OK);
+    assert_string_equal(d, "hello");
+    qy_free(d);
+    qy_tokenizer_free(t);
+}
+
 /* Added tokens: matched before normalisation, never split; lstrip/rstrip take
  * the neighbouring spaces; single_word only matches whole words. */
 static void test_added_token_options(void **state) {
@@ -663,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_gpt2_scanner_vs_pcre2),
         cmocka_unit_test(test_fast_paths_match_reference),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bpe_prefix),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

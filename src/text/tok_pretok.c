@@ -9,6 +9,7 @@
  *
  * ByteLevel's GPT-2 pattern is run by a hand-written scanner (tok_gpt2_split)
  * that gives the same pieces as PCRE2 on the pattern (tests hold it to that). */
+#include <pthread.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -188,10 +189,9 @@ static int pred_metaspace(const tok_pretok *pt, uint32_t c) { return c == pt->re
 /* the classes of the GPT-2 pattern, as PCRE2 with UCP sees them */
 enum { C_SPACE = 1, C_LETTER = 2, C_NUMBER = 4 };
 static uint8_t ascii_class[128];
-static atomic_int ascii_class_ready;
+static pthread_once_t ascii_class_once = PTHREAD_ONCE_INIT;
 
-static void init_ascii_class(void) {
-    if (atomic_load_explicit(&ascii_class_ready, memory_order_acquire)) return;
+static void fill_ascii_class(void) {
     for (int c = 0; c < 128; c++) {
         uint8_t k = 0;
         if (c == ' ' || (c >= 9 && c <= 13))
@@ -202,7 +202,6 @@ static void init_ascii_class(void) {
             k = C_NUMBER;
         ascii_class[c] = k;
     }
-    atomic_store_explicit(&ascii_class_ready, 1, memory_order_release);
 }
 
 /* PCRE2's \s under UCP: Z categories and the ASCII controls 9-13; also NEL
@@ -224,7 +223,7 @@ static int cls_of(const char *s, size_t len, size_t i, size_t *l) {
 
 /* 's|'t|'re|'ve|'m|'ll|'d | ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
 int tok_gpt2_split(const char *s, size_t len, int (*emit)(void *ctx, size_t b, size_t e), void *ctx) {
-    init_ascii_class();
+    pthread_once(&ascii_class_once, fill_ascii_class);
     size_t i = 0;
     while (i < len) {
         size_t l, start = i;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_crash.sh — kill -9 at random moments of `quarry index build`, `add` and
-# `merge`; after each kill the index must open at its last committed state,
+# `merge` (searching the index meanwhile); after each kill the index must open at its last committed state,
 # complete (every file checksummed, every live document stored), pruned and
 # exhaustive search must agree on it, and finishing the job must give exactly
 # the results of an uninterrupted build.
@@ -64,6 +64,9 @@ for i in $(seq 1 6); do
     else                         # kill a merge of many small segments
         "$Q" index build -i "$idx" --memory 512K --merge-factor 0 --quiet "$T/corpus.tsv" || fail "segmented build"
         "$Q" index merge -i "$idx" --quiet & pid=$!
+    fi
+    if [ $phase != 1 ]; then     # a live index answers searches while it is being changed
+        "$Q" search -i "$idx" -Q "$T/queries.tsv" --quiet > /dev/null || fail "search during a running $phase"
     fi
     sleep "0.$(printf '%03d' $((RANDOM % 700)))"
     if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi

@@ -11,6 +11,8 @@
  * all threads.
  *
  *   bench_index [--docs N] [--memory MB] [--threads T] [--queries Q] [--dir PATH] [--keep]
+ *   bench_index --docs N --queries Q --write-beir DIR   # only write the corpus and queries as
+ *                                                       # BEIR JSONL, for peers (bench/lexical_compare.sh)
  */
 #include <inttypes.h>
 #include <math.h>
@@ -140,9 +142,49 @@ static void latency(qy_searcher *s, char **queries, size_t nq, int k, int exhaus
     free(ms);
 }
 
+/* the same documents and queries as the benchmark, as BEIR JSONL (plain
+ * ASCII words: no escaping needed) */
+static int write_beir(const char *dir, qy_rng *r, long ndocs, long nqueries) {
+    if (qy_mkdir_p(dir)) return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/corpus.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return 1;
+    char *buf = NULL;
+    size_t cap = 0;
+    for (long i = 0; i < ndocs; i++) {
+        buf = make_doc(r, &cap, buf);
+        fprintf(f, "{\"_id\": \"doc%ld\", \"title\": \"\", \"text\": \"%s\"}\n", i, buf);
+    }
+    free(buf);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/queries.jsonl", dir);
+    f = fopen(path, "w");
+    if (!f) return 1;
+    qy_rng rq;
+    qy_rng_seed(&rq, 77);
+    for (long i = 0; i < nqueries; i++) {
+        int n = 2 + (int)qy_rng_below(&rq, 4);
+        fprintf(f, "{\"_id\": \"q%ld\", \"text\": \"", i);
+        for (int j = 0; j < n; j++) {
+            char w[24];
+            word(zipf(&rq), w);
+            fprintf(f, "%s%s", j ? " " : "", w);
+        }
+        fprintf(f, "\"}\n");
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/qrels.tsv", dir); /* the peers' harness wants one */
+    f = fopen(path, "w");
+    if (!f) return 1;
+    fprintf(f, "query-id\tcorpus-id\tscore\nq0\tdoc0\t1\n");
+    fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     long ndocs = 100000, memory_mb = 256, threads = 0, nqueries = 1000;
-    const char *dir = "/tmp/quarry-bench-index";
+    const char *dir = "/tmp/quarry-bench-index", *beir = NULL;
     int keep = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--docs") && i + 1 < argc) ndocs = atol(argv[++i]);
@@ -151,6 +193,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--queries") && i + 1 < argc) nqueries = atol(argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--keep")) keep = 1;
+        else if (!strcmp(argv[i], "--write-beir") && i + 1 < argc) beir = argv[++i];
         else {
             fprintf(stderr, "usage: bench_index [--docs N] [--memory MB] [--threads T] [--queries Q] [--dir PATH] [--keep]\n");
             return 2;
@@ -163,6 +206,7 @@ int main(int argc, char **argv) {
     zipf_init(1.07);
     qy_rng r;
     qy_rng_seed(&r, 2024);
+    if (beir) return write_beir(beir, &r, ndocs, nqueries);
 
     /* ---- indexing */
     qy_index_params ip;

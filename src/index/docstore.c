@@ -76,6 +76,7 @@ void qy_docstore_close(qy_docstore *ds) {
 
 int qy_docstore_begin(qy_docstore *ds) { return exec(ds, "BEGIN IMMEDIATE"); }
 int qy_docstore_commit(qy_docstore *ds) { return exec(ds, "COMMIT"); }
+int qy_docstore_rollback(qy_docstore *ds) { return exec(ds, "ROLLBACK"); }
 
 int qy_docstore_put(qy_docstore *ds, uint64_t gid, const char *id, const char *title, const char *text) {
     sqlite3_reset(ds->put);
@@ -140,7 +141,7 @@ int qy_docstore_delete(qy_docstore *ds, const uint64_t *gids, size_t n) {
     }
     sqlite3_finalize(s);
     if (!st) st = qy_docstore_commit(ds);
-    else exec(ds, "ROLLBACK");
+    else qy_docstore_rollback(ds);
     return st;
 }
 

@@ -65,7 +65,10 @@ int qy_manifest_write(const char *dir, const qy_manifest *m) {
         cJSON_AddNumberToObject(bm, "b", m->b);
     }
     cJSON *an = qy_analyzer_config_to_json(&m->analyzer);
-    if (an) cJSON_AddItemToObject(o, "analyzer", an);
+    if (an && !cJSON_AddItemToObject(o, "analyzer", an)) { /* the key copy failed */
+        cJSON_Delete(an);
+        an = NULL;
+    }
     cJSON *arr = cJSON_AddArrayToObject(o, "segments");
     for (size_t i = 0; arr && i < m->nsegs; i++) {
         const qy_seg_entry *e = &m->segs[i];

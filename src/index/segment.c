@@ -296,6 +296,11 @@ int qy_segment_open(const char *path, qy_segment **out) {
     if (XXH64(d, size - 8, 0) != f.checksum) BAD("%s: checksum mismatch (the file is damaged)", path);
     size_t body = size - sizeof f;
     uint64_t nd = f.ndocs, nt = f.nterms;
+    /* every count and offset is bounded by the file size before any sum, so
+     * no sum below can overflow (a hostile footer must not fool the checks) */
+    if (nd > size / 12 || nt > size / 24 || f.id_bytes_len > size || f.term_bytes_len > size || f.docs_off > size ||
+        f.dict_off > size)
+        BAD("%s: counts or offsets larger than the file", path);
     uint64_t docs_end = f.docs_off + nd * 12 + ((nd * 4) & 4) + (nd + 1) * 8 + f.id_bytes_len;
     if (f.docs_off % 8 || f.dict_off % 8 || f.docs_off < 16 || docs_end > f.dict_off || f.dict_off > body)
         BAD("%s: section offsets out of range", path);
@@ -321,6 +326,7 @@ int qy_segment_open(const char *path, qy_segment **out) {
     for (uint64_t t = 0; t < nt; t++) {
         if (s->term_off[t] > s->term_off[t + 1]) BAD("%s: term table is not monotone", path);
         const qy_seg_term *e = &s->terms[t];
+        if (e->postings > size || e->df > nd) BAD("%s: term %llu: postings out of range", path, (unsigned long long)t);
         uint64_t tab = e->postings + (uint64_t)e->nblocks * sizeof(qy_seg_block);
         if (e->postings < 16 || e->postings % 4 || e->df == 0 ||
             e->nblocks != (e->df + QY_SEG_BLOCK - 1) / QY_SEG_BLOCK || tab > f.docs_off)

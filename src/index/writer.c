@@ -173,10 +173,7 @@ static void free_buffer(qy_index_writer *w) {
 
 void qy_index_writer_close(qy_index_writer *w) {
     if (!w) return;
-    if (w->ds && w->ds_txn) {
-        /* uncommitted rows are removed by the next writer (gid >= next_gid) */
-        qy_docstore_commit(w->ds);
-    }
+    if (w->ds && w->ds_txn) qy_docstore_rollback(w->ds); /* rows of uncommitted documents */
     free_buffer(w);
     qy_strmap_free(&w->terms);
     qy_strmap_free(&w->buf_ids);
@@ -578,8 +575,8 @@ static int flush_buffer(qy_index_writer *w) {
 }
 
 /* tombstone, in the segments committed before, every id in `pending` */
-static void apply_pending(qy_index_writer *w) {
-    if (w->pending.n == 0) return;
+static int apply_pending(qy_index_writer *w) {
+    if (w->pending.n == 0) return QY_OK;
     for (size_t i = 0; i < w->committed_nsegs; i++) {
         qy_seg_entry *e = &w->m.segs[i];
         for (uint32_t d = 0; d < e->ndocs; d++) {
@@ -589,7 +586,7 @@ static void apply_pending(qy_index_writer *w) {
             if (!qy_strmap_get(&w->pending, id, len)) continue;
             if (!e->del_bits) {
                 e->del_bits = qy_calloc(1, (e->ndocs + 7) / 8);
-                if (!e->del_bits) continue; /* out of memory: the deletion is not applied */
+                if (!e->del_bits) return QY_ERR_NOMEM; /* pending stays: a later commit retries */
             }
             e->del_bits[d / 8] |= (uint8_t)(1u << (d % 8));
             e->ndeleted++;
@@ -598,6 +595,7 @@ static void apply_pending(qy_index_writer *w) {
         }
     }
     qy_strmap_clear(&w->pending);
+    return QY_OK;
 }
 
 /* write dirty deletion files and swap the manifest; then remove what is no
@@ -803,20 +801,18 @@ static int merge_segments(qy_index_writer *w, const size_t *sel, size_t n) {
     }
     w->m.nsegs = out;
     st = write_commit(w, old, nold);
-    if (st) {
-        /* keep the in-memory view consistent with the files: the old
-         * manifest is still the committed one, reopen it on the next open */
-        qy_free(removed);
-        qy_free(old);
-        qy_free(dropped);
-        return st;
-    }
+    /* the inputs are out of the in-memory manifest either way; on failure the
+     * files still hold the previous commit, which the next open reads */
     for (size_t i = 0; i < n; i++) {
         qy_segment_close(removed[i].seg);
         qy_free(removed[i].del_bits);
     }
     qy_free(removed);
     qy_free(old);
+    if (st) {
+        qy_free(dropped);
+        return st;
+    }
     /* rows of documents that no segment holds any more */
     st = qy_docstore_delete(w->ds, dropped, ndropped);
     qy_free(dropped);
@@ -871,7 +867,7 @@ static int apply_merge_policy(qy_index_writer *w) {
 static int commit_internal(qy_index_writer *w, int run_policy) {
     int st = flush_buffer(w);
     if (st) return st;
-    apply_pending(w);
+    if ((st = apply_pending(w))) return st;
     int dirty = w->committed_nsegs != w->m.nsegs;
     for (size_t i = 0; i < w->m.nsegs; i++) dirty |= w->m.segs[i].del_dirty;
     if (dirty && (st = write_commit(w, NULL, 0))) return st;

@@ -179,6 +179,10 @@ static int wb_class(utf8proc_int32_t c) {
 
 /* decode one code point at s[i]; invalid bytes decode as -1 (one byte) */
 static size_t decode(const char *s, size_t len, size_t i, utf8proc_int32_t *cp) {
+    if ((unsigned char)s[i] < 0x80) { /* ASCII: most text */
+        *cp = (unsigned char)s[i];
+        return 1;
+    }
     utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), cp);
     if (n <= 0) {
         *cp = -1;
@@ -343,13 +347,16 @@ static int emit(qy_analyzer *a, utf8proc_int32_t *cps, size_t n, uint32_t start,
         n -= 2;
     if (n == 0) return QY_OK;
     if (a->cfg.case_mode == QY_CASE_LOWER)
-        for (size_t i = 0; i < n; i++) cps[i] = utf8proc_tolower(cps[i]);
+        for (size_t i = 0; i < n; i++)
+            cps[i] = cps[i] < 0x80 ? (cps[i] >= 'A' && cps[i] <= 'Z' ? cps[i] + 32 : cps[i]) : utf8proc_tolower(cps[i]);
     /* encode to UTF-8 into the output buffer (4 bytes per code point at most) */
     size_t need = a->nbuf + 4 * n + 1;
     if (grow((void **)&a->buf, &a->cap_buf, need, 1)) return QY_ERR_NOMEM;
     size_t off = a->nbuf, w = off;
-    for (size_t i = 0; i < n; i++)
-        w += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)a->buf + w);
+    for (size_t i = 0; i < n; i++) {
+        if (cps[i] < 0x80) a->buf[w++] = (char)cps[i];
+        else w += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)a->buf + w);
+    }
     a->buf[w] = '\0';
     size_t tlen = w - off;
     if (a->cfg.norm != QY_NORM_NONE || a->cfg.case_mode == QY_CASE_FOLD) {

@@ -213,6 +213,21 @@ done:
 
 /* ------------------------------------------------------------------ embed */
 
+/* append a copy of text to the growing list */
+static int push_text(char ***texts, size_t *n, size_t *cap, const char *text) {
+    if (*n == *cap) {
+        size_t c2 = *cap ? 2 * *cap : 16;
+        char **t2 = qy_reallocn(*texts, c2, sizeof **texts);
+        if (!t2) return QY_ERR_NOMEM;
+        *texts = t2;
+        *cap = c2;
+    }
+    char *d = qy_strdup(text);
+    if (!d) return QY_ERR_NOMEM;
+    (*texts)[(*n)++] = d;
+    return QY_OK;
+}
+
 int qy_lm_cmd_embed(int argc, char **argv) {
     const char *pooling = NULL, *file = NULL;
     int normalize = 0;
@@ -270,22 +285,7 @@ int qy_lm_cmd_embed(int argc, char **argv) {
             st = qy_error(QY_ERR_ARG, "--pooling: '%s' is not cls, mean or last", pooling);
     }
     /* gather texts */
-    for (int i = 1; !st && i < npos; i++) {
-        if (ntexts == tcap) {
-            tcap = tcap ? 2 * tcap : 16;
-            char **t2 = qy_reallocn(texts, tcap, sizeof *texts);
-            if (!t2) {
-                st = QY_ERR_NOMEM;
-                break;
-            }
-            texts = t2;
-        }
-        texts[ntexts] = qy_strdup(pos[i]);
-        if (!texts[ntexts])
-            st = QY_ERR_NOMEM;
-        else
-            ntexts++;
-    }
+    for (int i = 1; !st && i < npos; i++) st = push_text(&texts, &ntexts, &tcap, pos[i]);
     if (!st && file) {
         FILE *fp = strcmp(file, "-") ? fopen(file, "r") : stdin;
         if (!fp) st = qy_error(QY_ERR_IO, "%s: cannot open", file);
@@ -294,20 +294,7 @@ int qy_lm_cmd_embed(int argc, char **argv) {
         ssize_t len;
         while (!st && fp && (len = getline(&line, &lcap, fp)) >= 0) {
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-            if (ntexts == tcap) {
-                tcap = tcap ? 2 * tcap : 16;
-                char **t2 = qy_reallocn(texts, tcap, sizeof *texts);
-                if (!t2) {
-                    st = QY_ERR_NOMEM;
-                    break;
-                }
-                texts = t2;
-            }
-            texts[ntexts] = qy_strdup(line);
-            if (!texts[ntexts])
-                st = QY_ERR_NOMEM;
-            else
-                ntexts++;
+            st = push_text(&texts, &ntexts, &tcap, line);
         }
         free(line);
         if (fp && fp != stdin) fclose(fp);

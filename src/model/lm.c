@@ -24,25 +24,23 @@ struct qy_lm {
     qy_params *ps;
     qy_tensor **param; /* one per spec entry, spec order */
     qy_tensor *head;   /* LM head: lm_head.weight, or the token embedding when tied */
+    float *inv_freq;   /* RoPE inverse frequencies (head_dim/2), scaling applied */
 };
 
 const qy_lm_config *qy_lm_get_config(const qy_lm *lm) { return &lm->cfg; }
 qy_params *qy_lm_params(qy_lm *lm) { return lm->ps; }
+const float *qy_lm_rope_inv_freq(const qy_lm *lm) { return lm->inv_freq; }
 
 void qy_lm_free(qy_lm *lm) {
     if (!lm) return;
     qy_params_free(lm->ps);
     qy_lm_spec_free(lm->spec);
     qy_free(lm->param);
+    qy_free(lm->inv_freq);
     qy_free(lm);
 }
 
 static int check_supported(const qy_lm_config *c) {
-    if (c->rope_scaling != QY_ROPE_DEFAULT)
-        return qy_error(QY_ERR_UNSUPPORTED,
-                        "config.json: rope scaling (%s) is read but not yet applied by the "
-                        "forward pass",
-                        c->rope_scaling == QY_ROPE_LINEAR ? "linear" : "llama3");
     if (c->num_heads % c->num_kv_heads)
         return qy_error(QY_ERR_ARG,
                         "config.json: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
@@ -51,6 +49,28 @@ static int check_supported(const qy_lm_config *c) {
         return qy_error(QY_ERR_ARG, "config.json: head_dim %lld must be even for rotary embeddings",
                         (long long)c->head_dim);
     return QY_OK;
+}
+
+/* RoPE inverse frequencies with the config's scaling, in f32 as transformers
+ * computes them (_compute_linear_scaling_rope_parameters, _compute_llama3_parameters). */
+static void rope_frequencies(const qy_lm_config *c, float *inv) {
+    int64_t half = c->head_dim / 2;
+    qy_rope_inv_freq(c->head_dim, (float)c->rope_theta, inv);
+    if (c->rope_scaling == QY_ROPE_LINEAR) {
+        for (int64_t i = 0; i < half; i++) inv[i] = inv[i] / (float)c->rope_factor;
+    } else if (c->rope_scaling == QY_ROPE_LLAMA3) {
+        float factor = (float)c->rope_factor, low = (float)c->rope_low_freq_factor,
+              high = (float)c->rope_high_freq_factor, old_ctx = (float)c->rope_original_max_positions;
+        float low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+        for (int64_t i = 0; i < half; i++) {
+            float wavelen = (float)(2.0 * 3.141592653589793) / inv[i];
+            float scaled = wavelen > low_wavelen ? inv[i] / factor : inv[i];
+            float smooth = (old_ctx / wavelen - low) / (high - low);
+            float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
+            int medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+            inv[i] = medium ? smoothed : scaled;
+        }
+    }
 }
 
 /* Declare the spec's parameters (norm gains and biases in the no-decay group). */
@@ -77,6 +97,14 @@ static int lm_alloc(const qy_lm_config *cfg, qy_lm **out) {
         if ((st = qy_params_add(lm->ps, p->name, p->ndim, p->shape, group, &lm->param[i]))) goto fail;
     }
     if ((st = qy_params_alloc(lm->ps))) goto fail;
+    if (cfg->use_rope) {
+        lm->inv_freq = qy_mallocn((size_t)(cfg->head_dim / 2), sizeof(float));
+        if (!lm->inv_freq) {
+            st = QY_ERR_NOMEM;
+            goto fail;
+        }
+        rope_frequencies(cfg, lm->inv_freq);
+    }
     long h = qy_lm_spec_find(lm->spec, "lm_head.weight");
     lm->head = h >= 0 ? lm->param[h] : lm->param[0]; /* the token embedding comes first */
     *out = lm;
@@ -339,7 +367,7 @@ static qy_tensor *head_norm(qy_graph *g, qy_tensor *x, qy_tensor *w, int64_t hs,
 
 static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache) {
     const qy_lm_config *c = &lm->cfg;
-    float eps = (float)c->norm_eps, theta = (float)c->rope_theta;
+    float eps = (float)c->norm_eps;
     int64_t hs = c->head_dim;
     qy_tensor *x = embed(g, P(lm, "model.embed_tokens.weight"), b->ids, b->B, b->T);
     for (int l = 0; l < (int)c->num_layers; l++) {
@@ -355,8 +383,8 @@ static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm
             q = head_norm(g, q, P(lm, "model.layers.%d.self_attn.q_norm.weight", l), hs, eps);
             k = head_norm(g, k, P(lm, "model.layers.%d.self_attn.k_norm.weight", l), hs, eps);
         }
-        q = qy_rope(g, q, hs, theta, b->positions, 0);
-        k = qy_rope(g, k, hs, theta, b->positions, 0);
+        q = qy_rope_freqs(g, q, hs, lm->inv_freq, b->positions, 0);
+        k = qy_rope_freqs(g, k, hs, lm->inv_freq, b->positions, 0);
         qy_tensor *a = attend(g, q, k, v, c, b, cache, l, 1);
         a = linear(g, a, P(lm, "model.layers.%d.self_attn.o_proj.weight", l),
                    P(lm, "model.layers.%d.self_attn.o_proj.bias", l));

@@ -98,8 +98,8 @@ static void test_bpr_learns_and_reproduces(void **state) {
     assert_int_equal(qy_rec_model_fit(m1, d, NULL, count_epochs, l1), QY_OK);
     assert_int_equal(qy_rec_model_fit(m2, d, pool, count_epochs, l2), QY_OK);
     assert_true(l1[0] > 0.5 && l1[0] < 0.9); /* near -log(sigmoid(0)) = 0.693 at the start */
-    assert_true(l1[29] < 0.05);                /* it learns (the tiny data is fitted) */
-    assert_memory_equal(l1, l2, sizeof l1);    /* same seed: same bits, any thread count */
+    assert_true(l1[29] < 0.05);              /* it learns (the tiny data is fitted) */
+    assert_memory_equal(l1, l2, sizeof l1);  /* same seed: same bits, any thread count */
     float *s1 = score_all(m1, d, NULL), *s2 = score_all(m2, d, pool);
     assert_memory_equal(s1, s2, (d->n_users - 1) * d->n_items * sizeof *s1);
     free(s2);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# quarry's SASRec against PyTorch with the same weights: train a small model,
-# load its checkpoint into bench/torch_sasrec.py's SASRec (RecBole's
-# definition: full layers, gather at the last position) and compare every
-# user's top 5 items and scores (tolerance 1e-4 relative). Skipped without PyTorch.
+# quarry's SASRec and GRU4Rec against PyTorch with the same weights: train a
+# small model, load its checkpoint into bench/torch_sasrec.py's SASRec (RecBole's
+# definition: full layers, gather at the last position) or a PyTorch GRU4Rec
+# (tests/eval/seqrec_torch_ref.py) and compare every user's top 5 items and
+# scores (tolerance 1e-4 relative). Skipped without PyTorch.
 set -u
 [ "${QUARRY_HAVE_TORCH:-0}" = 1 ] || { echo "skip: PyTorch (python3-torch) not found"; exit 77; }
 Q="${QUARRY_BIN:?}"
@@ -19,11 +20,12 @@ mkdir -p "$D"
     for j in $(seq 0 $((n - 1))); do printf 'u%d\ti%d\t%d\n' "$u" $(((u * 5 + j * (1 + u % 3)) % 25)) "$j"; done
   done
 } > "$D/walk.inter"
-"$Q" rec train "$D" --model sasrec --epochs 3 --patience 3 --lr 0.01 --out "$T/m.qyrec" --quiet > /dev/null || fail "train"
 "$Q" rec split "$D" --out "$T/split" --quiet > /dev/null || fail "split"
-"$Q" rec recommend "$D" --checkpoint "$T/m.qyrec" --include-seen -k 5 --json > "$T/quarry.json" || fail "recommend"
-/usr/bin/python3 "$SRC/tests/eval/sasrec_torch_ref.py" "$T/m.qyrec" "$T/split" 5 "$SRC/bench" > "$T/torch.json" || fail "torch reference"
-/usr/bin/python3 - "$T/quarry.json" "$T/torch.json" <<'PY' || fail "quarry and PyTorch differ"
+for M in sasrec gru4rec; do
+"$Q" rec train "$D" --model "$M" --epochs 3 --patience 3 --lr 0.01 --out "$T/$M.qyrec" --quiet > /dev/null || fail "train $M"
+"$Q" rec recommend "$D" --checkpoint "$T/$M.qyrec" --include-seen -k 5 --json > "$T/$M-q.json" || fail "recommend"
+/usr/bin/python3 "$SRC/tests/eval/seqrec_torch_ref.py" "$T/$M.qyrec" "$T/split" 5 "$SRC/bench" > "$T/$M-t.json" || fail "torch reference"
+/usr/bin/python3 - "$T/$M-q.json" "$T/$M-t.json" "$M" <<'PY' || fail "$M: quarry and PyTorch differ"
 import json, sys
 q = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
 assert len(q) == len(t) == 40, (len(q), len(t))
@@ -38,5 +40,6 @@ for a, b in zip(q, t):
     if ia != ib:
         assert all(abs(x - y) <= 1e-4 * max(1.0, abs(y)) for x, y in zip(sa, sb)), (a, b)
 assert worst <= 1e-4, worst
-print(f"ok: 40 users, top-5 scores agree within {worst:.2e} (relative)")
+print(f"ok: {sys.argv[3]}: 40 users, top-5 scores agree within {worst:.2e} (relative)")
 PY
+done

@@ -297,6 +297,15 @@ void qy_sgemm(qy_pool *pool, int trans_a, int trans_b, int64_t M, int64_t N, int
 /* Name of the matmul backend ("OpenBLAS 0.3.21 ..." or "quarry blocked"). */
 const char *qy_gemm_backend(void);
 
+/* --------------------------------------------- optimizer state (checkpoints) */
+
+/* The optimizer's state block, for checkpoints: AdamW's m then v (each padded per
+ * parameter to 16 floats), SGD's momentum buffer; *nfloats receives its length.
+ * Writing it back, with qy_optim_set_steps, restores the optimizer exactly. */
+float *qy_optim_state(qy_optim *o, size_t *nfloats);
+/* Set the step count (bias correction of AdamW, SGD's first-step rule). */
+void qy_optim_set_steps(qy_optim *o, int64_t steps);
+
 #ifdef __cplusplus
 }
 #endif

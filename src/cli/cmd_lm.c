@@ -1,10 +1,12 @@
 /* cmd_lm.c — `quarry lm VERB`: language models from Hugging Face folders.
- * Verbs: info (architecture, parameter count, memory, tensors). */
+ * Verbs: info (architecture, parameter count, memory, tensors); train, generate, score, chat
+ * (lm_train.c, lm_generate.c). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/lm_cli.h"
 #include "quarry/base.h"
 #include "quarry/model.h"
 
@@ -234,9 +236,13 @@ static int run_info(int argc, char **argv) {
 static int run(int argc, char **argv) {
     static const qy_subcommand subs[] = {
         {"info", "architecture, parameter count, memory and tensors of a model folder", run_info},
+        {"train", "train or fine-tune a causal LM on text/JSONL (checkpoints, --resume, loss plot)", qy_lm_cmd_train},
+        {"generate", "continue a prompt: greedy, sampling, beam search, stop strings", qy_lm_cmd_generate},
+        {"score", "per-token log-probabilities of continuations, batched, as JSON", qy_lm_cmd_score},
+        {"chat", "interactive chat loop with the model's chat template", qy_lm_cmd_chat},
         {NULL, NULL, NULL}};
     return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).", argc,
                            argv, subs);
 }
 
-const qy_command qy_command_lm = {"lm", "language models from Hugging Face folders: info", run};
+const qy_command qy_command_lm = {"lm", "language models: info, train, generate, score, chat", run};

@@ -224,3 +224,10 @@ float qy_lr_at(const qy_lr_schedule *s, int64_t step) {
     }
     return (float)(s->base_lr * f);
 }
+
+float *qy_optim_state(qy_optim *o, size_t *nfloats) {
+    *nfloats = o->state_floats;
+    return o->state;
+}
+
+void qy_optim_set_steps(qy_optim *o, int64_t steps) { o->steps = steps; }

@@ -1,0 +1,121 @@
+/* lm_tok.c — the tokenizer of a model folder, for the `quarry lm` verbs. */
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/lm_cli.h"
+#include "quarry/base.h"
+
+enum { TOK_BYTES = 0 };
+enum { BYTES_EOS = 256, BYTES_VOCAB = 257 };
+
+struct lm_tok {
+    int kind;
+};
+
+static int open_bytes(lm_tok **out) {
+    lm_tok *t = qy_calloc(1, sizeof *t);
+    if (!t) return QY_ERR_NOMEM;
+    t->kind = TOK_BYTES;
+    *out = t;
+    return QY_OK;
+}
+
+static int open_marker(const char *path, lm_tok **out) {
+    qy_json *doc;
+    int st = qy_json_read_file(path, &doc);
+    if (st) return st;
+    qy_jref r = qy_json_ref(doc);
+    const char *type;
+    st = qy_jref_string(&r, ".type", &type);
+    if (!st && strcmp(type, "bytes"))
+        st = qy_error(QY_ERR_UNSUPPORTED, "%s: .type: tokenizer type '%s' unknown (expected \"bytes\")", path, type);
+    qy_json_free(doc);
+    return st ? st : open_bytes(out);
+}
+
+int lm_tok_open(const char *spec, lm_tok **out) {
+    *out = NULL;
+    if (!strcmp(spec, "bytes")) return open_bytes(out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/quarry_tokenizer.json", spec);
+    if (qy_file_exists(path)) return open_marker(path, out);
+    snprintf(path, sizeof path, "%s/tokenizer.json", spec);
+    size_t l = strlen(spec);
+    if (qy_file_exists(path) || (l >= 5 && !strcmp(spec + l - 5, ".json")))
+        return qy_error(QY_ERR_UNSUPPORTED, "%s: Hugging Face tokenizer.json files need the text layer (the "
+                                            "tokenizer branch); use --tokenizer bytes meanwhile", spec);
+    return qy_error(QY_ERR_NOT_FOUND, "%s: no tokenizer (expected \"bytes\", a tokenizer.json, or a model folder "
+                                      "holding tokenizer.json or quarry_tokenizer.json)", spec);
+}
+
+void lm_tok_free(lm_tok *t) { qy_free(t); }
+size_t lm_tok_vocab(const lm_tok *t) { return t->kind == TOK_BYTES ? BYTES_VOCAB : 0; }
+int64_t lm_tok_eos(const lm_tok *t) { return t->kind == TOK_BYTES ? BYTES_EOS : -1; }
+const char *lm_tok_name(const lm_tok *t) { return t->kind == TOK_BYTES ? "bytes" : "?"; }
+
+int lm_tok_encode(void *vt, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
+    (void)vt;
+    if (*n + len > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *n + len) c *= 2;
+        int32_t *p = qy_reallocn(*ids, c, sizeof *p);
+        if (!p) return QY_ERR_NOMEM;
+        *ids = p;
+        *cap = c;
+    }
+    for (size_t i = 0; i < len; i++) (*ids)[(*n)++] = (unsigned char)text[i];
+    return QY_OK;
+}
+
+int lm_tok_decode(const lm_tok *t, const int32_t *ids, size_t n, char **out, size_t *len) {
+    (void)t;
+    char *s = qy_malloc(n + 1);
+    if (!s) return QY_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= BYTES_VOCAB) {
+            qy_free(s);
+            return qy_error(QY_ERR_RANGE, "decode: id %d outside the byte vocabulary (257)", ids[i]);
+        }
+        if (ids[i] < 256) s[k++] = (char)ids[i];
+    }
+    s[k] = '\0';
+    *out = s;
+    if (len) *len = k;
+    return QY_OK;
+}
+
+int lm_tok_save(const lm_tok *t, const char *dir) {
+    (void)t;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/quarry_tokenizer.json", dir);
+    static const char body[] = "{\n  \"type\": \"bytes\",\n  \"vocab_size\": 257,\n  \"eos\": 256\n}\n";
+    return qy_write_file_atomic(path, body, sizeof body - 1);
+}
+
+int lm_cli_take_repeated(int *argc, char **argv, const char *name, const char **vals, int cap) {
+    int n = 0, o = 1;
+    size_t nl = strlen(name);
+    for (int i = 1; i < *argc; i++) {
+        char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            while (i < *argc) argv[o++] = argv[i++];
+            break;
+        }
+        if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, name, nl) && (a[2 + nl] == '\0' || a[2 + nl] == '=')) {
+            if (n >= cap) return -1;
+            if (a[2 + nl] == '=') {
+                vals[n++] = a + 3 + nl;
+            } else {
+                if (i + 1 >= *argc) return -1;
+                vals[n++] = argv[++i];
+            }
+            continue;
+        }
+        argv[o++] = a;
+    }
+    *argc = o;
+    argv[o] = NULL;
+    return n;
+}

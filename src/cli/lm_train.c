@@ -179,7 +179,7 @@ int qy_lm_cmd_train(int argc, char **argv) {
     const qy_opt opts[] = {
         {"config", 0, QY_OPT_STRING, "FILE", "architecture as a Hugging Face config.json (fresh model)", &o.config},
         {"init", 0, QY_OPT_STRING, "DIR", "fine-tune the model in this Hugging Face folder instead", &o.init},
-        {"out", 'o', QY_OPT_STRING, "DIR", "output folder: data/, checkpoints/, model/, metrics.jsonl, loss.png", &o.out},
+        {"out", 'o', QY_OPT_STRING, "DIR", "output folder: data/, init/, checkpoints/, model/, metrics.jsonl, loss.png", &o.out},
         {"val", 0, QY_OPT_STRING, "FILE", "held-out .qyt shard (with a .qyt training shard)", &o.val},
         {"val-fraction", 0, QY_OPT_DOUBLE, "F", "held-out share when tokenising text/JSONL (default 0.1; 0 = none)",
          &o.val_fraction},
@@ -333,6 +333,11 @@ int qy_lm_cmd_train(int argc, char **argv) {
                 max_memory ? " of --max-memory " : "", max_memory ? mib(max_memory, a, sizeof a) : "");
     }
     char ckpt[4096];
+    if (!st && o.config && !o.resume) { /* the fresh weights, for peers that start from the same init */
+        snprintf(ckpt, sizeof ckpt, "%s/init", o.out);
+        st = qy_lm_save(lm, ckpt);
+        if (!st) st = lm_tok_save(tok, ckpt);
+    }
     if (!st && o.resume) {
         st = qy_train_latest_checkpoint(o.out, ckpt, sizeof ckpt);
         if (!st) st = qy_trainer_load(t, ckpt);

@@ -36,8 +36,12 @@ static qy_tensor *op_attention(qy_graph *g, qy_tensor **in, const int32_t *tg) {
 static qy_tensor *op_ce(qy_graph *g, qy_tensor **in, const int32_t *tg) {
     return qy_cross_entropy(g, in[0], tg, NULL, -100, QY_REDUCE_MEAN);
 }
-static qy_tensor *op_rmsnorm(qy_graph *g, qy_tensor **in, const int32_t *tg) { return qy_rmsnorm(g, in[0], in[1], 1e-5f); }
-static qy_tensor *op_swiglu(qy_graph *g, qy_tensor **in, const int32_t *tg) { return qy_swiglu(g, in[0], in[1]); }
+static qy_tensor *op_rmsnorm(qy_graph *g, qy_tensor **in, const int32_t *tg) {
+    return qy_rmsnorm(g, in[0], in[1], 1e-5f);
+}
+static qy_tensor *op_swiglu(qy_graph *g, qy_tensor **in, const int32_t *tg) {
+    return qy_swiglu(g, in[0], in[1]);
+}
 static qy_tensor *op_rope(qy_graph *g, qy_tensor **in, const int32_t *tg) {
     return qy_rope(g, in[0], HS, 10000.0f, NULL, 0);
 }
@@ -72,7 +76,8 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--no-torch") == 0)
             no_torch = 1;
         else {
-            fprintf(stderr, "usage: bench_tensor_ops [--threads N] [--reps R] [--no-torch] [--torch-script PATH]\n");
+            fprintf(stderr,
+                    "usage: bench_tensor_ops [--threads N] [--reps R] [--no-torch] [--torch-script PATH]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -121,14 +126,16 @@ int main(int argc, char **argv) {
             if (sscanf(line, "OP %63s %lf", name, &ms) == 2)
                 for (size_t k = 0; k < NOPS; k++)
                     if (strcmp(name, ops[k].name) == 0) tms[k] = ms;
-        if (!p || pclose(p) != 0) fprintf(stderr, "bench_tensor_ops: %s failed; PyTorch column left empty\n", script);
+        if (!p || pclose(p) != 0)
+            fprintf(stderr, "bench_tensor_ops: %s failed; PyTorch column left empty\n", script);
     }
     printf("forward+backward, median of %d, %d threads (ms)\n", reps, threads);
     printf("%-10s %10s %10s %8s %22s\n", "op", "quarry", "pytorch", "ratio", "quarry graph peak MB");
     /* graph peak: inputs, output, saved state and gradients of one forward+backward */
     for (size_t k = 0; k < NOPS; k++) {
         if (tms[k] > 0)
-            printf("%-10s %10.2f %10.2f %7.2fx %22.1f\n", ops[k].name, qms[k], tms[k], tms[k] / qms[k], qmem[k] / 1e6);
+            printf("%-10s %10.2f %10.2f %7.2fx %22.1f\n", ops[k].name, qms[k], tms[k], tms[k] / qms[k],
+                   qmem[k] / 1e6);
         else
             printf("%-10s %10.2f %10s %8s %22.1f\n", ops[k].name, qms[k], "-", "-", qmem[k] / 1e6);
     }

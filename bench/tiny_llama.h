@@ -43,8 +43,8 @@ static inline int tl_build(qy_params *ps, const tl_config *c, uint64_t seed, tl_
     st = st ? st : tl_add(ps, "model.embed_tokens.weight", c->V, c->C, &m->emb);
     for (int64_t l = 0; l < c->L && !st; l++) {
         tl_layer *y = &m->layer[l];
-#define TL_P(field, fmt, r, cc)                                                  \
-    snprintf(nm, sizeof nm, "model.layers.%lld." fmt, (long long)l);            \
+#define TL_P(field, fmt, r, cc)                                      \
+    snprintf(nm, sizeof nm, "model.layers.%lld." fmt, (long long)l); \
     if (!st) st = tl_add(ps, nm, r, cc, &y->field);
         TL_P(ln1, "input_layernorm.weight", c->C, 0)
         TL_P(wq, "self_attn.q_proj.weight", c->C, c->C)
@@ -74,8 +74,8 @@ static inline int tl_build(qy_params *ps, const tl_config *c, uint64_t seed, tl_
 static inline qy_tensor *tl_logits(qy_graph *g, const tl_model *m, const int32_t *ids, int64_t B, int64_t T) {
     const tl_config *c = &m->cfg;
     int64_t HS = c->C / c->NH;
-    qy_tensor *x = qy_reshape(g, qy_index_select(g, m->emb, ids, (size_t)(B * T)), 3,
-                              (int64_t[]){B, T, c->C});
+    qy_tensor *x =
+        qy_reshape(g, qy_index_select(g, m->emb, ids, (size_t)(B * T)), 3, (int64_t[]){B, T, c->C});
     for (int64_t l = 0; l < c->L; l++) {
         const tl_layer *y = &m->layer[l];
         qy_tensor *h = qy_rmsnorm(g, x, y->ln1, c->eps);
@@ -105,8 +105,10 @@ static inline qy_tensor *tl_loss(qy_graph *g, const tl_model *m, const int32_t *
  * counted for the causal half. */
 static inline double tl_step_flops(const tl_config *c, int64_t B, int64_t T) {
     double HS = (double)c->C / (double)c->NH, C = (double)c->C, kv = (double)c->NKV * HS;
-    double per_tok = 2.0 * (C * C * 2 + C * kv * 2 + 3 * C * (double)c->FF) * (double)c->L + 2.0 * C * (double)c->V;
-    double attn = 2.0 * 2.0 * (double)c->NH * HS * ((double)T + 1) / 2.0 * (double)c->L; /* QK^T and PV per token */
+    double per_tok =
+        2.0 * (C * C * 2 + C * kv * 2 + 3 * C * (double)c->FF) * (double)c->L + 2.0 * C * (double)c->V;
+    double attn =
+        2.0 * 2.0 * (double)c->NH * HS * ((double)T + 1) / 2.0 * (double)c->L; /* QK^T and PV per token */
     return 3.0 * (per_tok + attn) * (double)(B * T);
 }
 

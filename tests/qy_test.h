@@ -54,16 +54,19 @@ static inline uint64_t qy_test_live_blocks(void) {
         }                                                                                                \
     } while (0)
 
-/* Path of a file under ../shared, or NULL (and a message) when it is absent. */
+/* Path of a file under ../shared (rel like "fixtures/models/llama-tiny/golden.json"), falling
+ * back to the vendored copy in tests/data/ (fixtures the core tests need); NULL, with a
+ * message saying what is missing, when neither exists. */
 static inline const char *qy_test_shared(const char *rel, char *buf, size_t cap) {
     const char *root = getenv("QUARRY_SHARED");
     if (!root) root = "../shared";
     snprintf(buf, cap, "%s/%s", root, rel);
-    if (!qy_file_exists(buf)) {
-        fprintf(stderr, "skip: %s not found (../shared is only in CI and developer checkouts)\n", buf);
-        return NULL;
-    }
-    return buf;
+    if (qy_file_exists(buf)) return buf;
+    const char *src = getenv("QUARRY_SOURCE_DIR");
+    snprintf(buf, cap, "%s/tests/data/%s", src ? src : ".", rel);
+    if (qy_file_exists(buf)) return buf;
+    fprintf(stderr, "skip: %s/%s not found (../shared is only in CI and developer checkouts)\n", root, rel);
+    return NULL;
 }
 
 /* Path of a file in the source tree (tests/data/...). */

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quarry/base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -91,6 +93,18 @@ int qy_st_open(const char *path, qy_st_file **out);
  * weight_map must agree with the shards exactly). */
 int qy_st_open_dir(const char *dir, qy_st_file **out);
 
+/* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard}}.
+ * Parsing checks that every shard is a plain file name (no path: shards stay in
+ * the model folder) and that no tensor is listed twice. */
+typedef struct qy_st_index qy_st_index;
+int qy_st_index_parse(const char *text, size_t len, const char *source, qy_st_index **out);
+void qy_st_index_free(qy_st_index *ix);
+size_t qy_st_index_count(const qy_st_index *ix);       /* weight_map entries */
+size_t qy_st_index_shard_count(const qy_st_index *ix); /* distinct shard files */
+const char *qy_st_index_shard(const qy_st_index *ix, size_t i);
+/* i-th weight_map entry: tensor name and the index of its shard */
+void qy_st_index_at(const qy_st_index *ix, size_t i, const char **tensor, size_t *shard);
+
 /* Validate a safetensors image held in memory. Nothing is copied: `data` must
  * outlive *out. `source` names the image in messages. */
 int qy_st_parse(const uint8_t *data, size_t size, const char *source, qy_st_file **out);
@@ -128,6 +142,10 @@ float qy_f16_to_f32(uint16_t h);
 float qy_bf16_to_f32(uint16_t h);
 uint16_t qy_f32_to_f16(float f);
 uint16_t qy_f32_to_bf16(float f);
+/* n little-endian halves at src (any alignment) widened into dst; the same
+ * results as the scalar functions, faster. */
+void qy_f16_to_f32_n(const void *src, float *dst, size_t n);
+void qy_bf16_to_f32_n(const void *src, float *dst, size_t n);
 
 /* Writer. Tensors are laid out as the reference implementation does (dtype
  * descending, then name), the header is compact JSON padded with spaces to a
@@ -227,6 +245,8 @@ typedef struct qy_lm_config {
     double rope_high_freq_factor; /* llama3 */
     int64_t rope_original_max_positions; /* llama3 */
 
+    double initializer_range; /* std of the normal init for training from scratch */
+
     int64_t pad_token_id;
     int64_t bos_token_id;
     int64_t eos_token_ids[QY_LM_MAX_EOS];
@@ -243,6 +263,11 @@ int qy_lm_config_parse(const char *text, size_t len, const char *source, qy_lm_c
 /* Read DIR/config.json, then DIR/generation_config.json if present (its
  * bos/eos/pad ids override the config's). */
 int qy_lm_config_read_dir(const char *dir, qy_lm_config *out);
+
+/* Write cfg as a config.json that transformers loads (HF field names of the
+ * family, RoPE as `rope_parameters` plus a top-level `rope_theta`), atomically.
+ * Reading it back gives the same qy_lm_config. */
+int qy_lm_config_write(const qy_lm_config *cfg, const char *path);
 
 /* generation_config.json: decoding defaults. Absent fields keep the values
  * set by qy_lm_gen_config_defaults. */
@@ -308,6 +333,35 @@ typedef struct qy_lm_memory {
     size_t weights, grads, adamw, total;
 } qy_lm_memory;
 int qy_lm_spec_memory(const qy_lm_spec *spec, qy_lm_memory *out);
+
+/* --------------------------------------------------------------- weights */
+
+/* Every parameter of a spec in one 64-byte-aligned f32 block, in spec order
+ * (the layout gradients and optimizer moments can share). */
+typedef struct qy_lm_weights {
+    float *data;            /* numel floats */
+    size_t numel;
+    size_t count;           /* == qy_lm_spec_count */
+    size_t *offset;         /* offset[i]: first float of parameter i */
+    unsigned char *present; /* 0 for an optional parameter the file lacks (zeros) */
+} qy_lm_weights;
+
+/* A zero-filled block for spec, every parameter present (to initialise a model
+ * from scratch). Free with qy_lm_weights_free. */
+int qy_lm_weights_new(const qy_lm_spec *spec, qy_lm_weights *out);
+/* Check st against the spec (qy_lm_spec_check) and convert every parameter to
+ * f32 into a new block, split over the threads of `pool` (NULL: this thread;
+ * the result is the same bits either way). Free with qy_lm_weights_free. */
+int qy_lm_weights_load(const qy_lm_spec *spec, const qy_st_file *st, qy_pool *pool, qy_lm_weights *out);
+void qy_lm_weights_free(qy_lm_weights *w);
+
+/* Save the weights under their Hugging Face names into DIR (model.safetensors,
+ * or shards above max_shard_bytes, 0 = one file) as F32, F16 or BF16, with
+ * __metadata__ {"format": "pt"} as save_pretrained writes. Absent optional
+ * parameters are left out. Loading a fixture and saving it as F32 gives back
+ * the identical file. */
+int qy_lm_weights_save(const qy_lm_spec *spec, const qy_lm_weights *w, qy_st_dtype dtype, const char *dir,
+                       size_t max_shard_bytes);
 
 #ifdef __cplusplus
 }

@@ -88,7 +88,7 @@ int qy_params_alloc(qy_params *ps);
 size_t qy_params_count(const qy_params *ps);
 qy_tensor *qy_params_at(const qy_params *ps, size_t i);
 qy_tensor *qy_params_find(const qy_params *ps, const char *name); /* NULL if absent */
-size_t qy_params_numel(const qy_params *ps);                    /* total elements */
+size_t qy_params_numel(const qy_params *ps);                      /* total elements */
 /* Zero all gradients (call once per optimizer step; backward accumulates, so
  * several micro-batches before one step give the summed gradient). */
 void qy_params_zero_grad(qy_params *ps);
@@ -113,6 +113,9 @@ int qy_graph_grad_enabled(const qy_graph *g);
 int qy_graph_status(const qy_graph *g); /* first error of the ops since reset */
 qy_pool *qy_graph_pool(const qy_graph *g);
 size_t qy_graph_peak_bytes(const qy_graph *g); /* arena high-water mark */
+/* what the forward passes had allocated when backward began (activations and saved
+ * state), the largest over the graph's life; peak - this = backward's working set */
+size_t qy_graph_forward_bytes(const qy_graph *g);
 size_t qy_graph_tape_len(const qy_graph *g);
 /* Seed d(loss)/d(loss) = 1 for a 1-element loss and run the tape backwards,
  * accumulating into .grad of every tensor that requires it (parameters included).
@@ -157,7 +160,7 @@ qy_tensor *qy_matmul(qy_graph *g, qy_tensor *a, qy_tensor *b, int trans_a, int t
 qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b);
-qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s);     /* a * s */
+qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s);      /* a * s */
 qy_tensor *qy_add_scalar(qy_graph *g, qy_tensor *a, float s); /* a + s */
 /* Same data, new shape (element counts must agree; one dim may be -1). */
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape);
@@ -171,6 +174,9 @@ qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx);
  * (a view sharing a's data when dim is the first dim, or all dims before it are 1). */
 qy_tensor *qy_concat(qy_graph *g, qy_tensor *const *ts, int count, int dim);
 qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t len);
+/* Split dim into count consecutive pieces of sizes[i] (summing to the dim's size);
+ * outs[i] receive the pieces (NULL on error, like the ops). Returns the graph status. */
+int qy_split(qy_graph *g, qy_tensor *a, int dim, const int64_t *sizes, int count, qy_tensor **outs);
 /* Normalisations over the last dim C. weight/bias (C); bias may be NULL. */
 qy_tensor *qy_layernorm(qy_graph *g, qy_tensor *x, qy_tensor *weight, qy_tensor *bias, float eps);
 qy_tensor *qy_rmsnorm(qy_graph *g, qy_tensor *x, qy_tensor *weight, float eps);
@@ -187,8 +193,8 @@ qy_tensor *qy_exp(qy_graph *g, qy_tensor *x);
 qy_tensor *qy_softmax(qy_graph *g, qy_tensor *x);     /* over the last dim */
 qy_tensor *qy_log_softmax(qy_graph *g, qy_tensor *x); /* over the last dim */
 /* Reductions. */
-qy_tensor *qy_sum(qy_graph *g, qy_tensor *x);  /* all elements -> (1) */
-qy_tensor *qy_mean(qy_graph *g, qy_tensor *x); /* all elements -> (1) */
+qy_tensor *qy_sum(qy_graph *g, qy_tensor *x);      /* all elements -> (1) */
+qy_tensor *qy_mean(qy_graph *g, qy_tensor *x);     /* all elements -> (1) */
 qy_tensor *qy_sum_last(qy_graph *g, qy_tensor *x); /* (..,C) -> (..) */
 /* Dropout with probability p (kept values scaled by 1/(1-p)); the mask depends
  * only on seed and element index. p == 0 or no-grad mode: identity. */
@@ -197,16 +203,17 @@ qy_tensor *qy_dropout(qy_graph *g, qy_tensor *x, float p, uint64_t seed);
 /* Rotary position embeddings on x (B,T,NH*HS) with heads of size hs.
  * pos: B*T positions (NULL: 0..T-1 for every row). interleaved = 0: Hugging Face
  * rotate-half layout (pairs i, i+HS/2); 1: GPT-J/Meta pairs (2i, 2i+1). */
-qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos,
-                   int interleaved);
+qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved);
 
-/* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,T,NKV*HS) with NH a
+/* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,Tk,NKV*HS) with NH a
  * multiple of NKV (grouped-query heads), scale = 1/sqrt(HS) when scale <= 0,
- * causal mask when causal, key_mask (B*T bytes, 1 = attend, 0 = padding) optional.
+ * causal mask when causal (aligned to the end when Tk != T: query i sees keys
+ * j <= i + Tk - T, i.e. new queries after a cached prefix), key_mask (B*Tk bytes,
+ * 1 = attend, 0 = padding) optional.
  * Out (B,T,NH*HS). Keeps only B*NH*T log-sum-exp values; the backward pass
  * recomputes the probabilities tile by tile. A query row with no visible key gets 0. */
-qy_tensor *qy_attention(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, int64_t nh,
-                        int64_t nkv, float scale, int causal, const uint8_t *key_mask);
+qy_tensor *qy_attention(qy_graph *g, qy_tensor *q, qy_tensor *k, qy_tensor *v, int64_t nh, int64_t nkv,
+                        float scale, int causal, const uint8_t *key_mask);
 
 /* ---------------------------------------------------------------- losses */
 
@@ -217,8 +224,8 @@ enum { QY_REDUCE_MEAN = 0, QY_REDUCE_SUM = 1, QY_REDUCE_NONE = 2 };
  * MEAN: sum(w_i l_i) / sum(w_i) over kept rows (PyTorch's mean when w = 1);
  * SUM: sum(w_i l_i); NONE: per-row losses (N) (0 for ignored rows).
  * A target outside [0,V) that is not ignore_index -> QY_ERR_RANGE. */
-qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targets,
-                            const float *weights, int32_t ignore_index, int reduction);
+qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targets, const float *weights,
+                            int32_t ignore_index, int reduction);
 /* KL divergence between softmax(p_logits/T) and softmax(q_logits/T) over the last dim,
  * KL(P || Q) = sum P (log P - log Q), summed over the last dim, averaged over rows
  * ("batchmean"), times T^2 (Hinton distillation). Both inputs may need gradients;
@@ -230,8 +237,8 @@ qy_tensor *qy_mse(qy_graph *g, qy_tensor *a, qy_tensor *b); /* mean((a-b)^2) */
 qy_tensor *qy_infonce(qy_graph *g, qy_tensor *q, qy_tensor *k, float tau);
 /* GRU cell as PyTorch's nn.GRUCell: x (B,I), h (B,H), w_ih (3H,I), w_hh (3H,H),
  * b_ih, b_hh (3H) (gate order r, z, n). Returns h' (B,H). Built from other ops. */
-qy_tensor *qy_gru_cell(qy_graph *g, qy_tensor *x, qy_tensor *h, qy_tensor *w_ih,
-                       qy_tensor *w_hh, qy_tensor *b_ih, qy_tensor *b_hh);
+qy_tensor *qy_gru_cell(qy_graph *g, qy_tensor *x, qy_tensor *h, qy_tensor *w_ih, qy_tensor *w_hh,
+                       qy_tensor *b_ih, qy_tensor *b_hh);
 
 /* Top-k along the last dim of t (N,V) (no gradient; use qy_gather_last on the
  * indices for a differentiable value): vals/idx have N*k entries, each row sorted
@@ -251,7 +258,7 @@ typedef struct qy_adamw_cfg {
 
 typedef struct qy_sgd_cfg {
     float lr;
-    float momentum;  /* 0 = plain SGD */
+    float momentum; /* 0 = plain SGD */
     float dampening;
     float weight_decay; /* coupled (added to the gradient), as torch.optim.SGD */
     int nesterov;
@@ -266,6 +273,8 @@ void qy_optim_free(qy_optim *o);
 /* Per-group settings: lr multiplier and weight decay (defaults: group 0 cfg's
  * weight decay, every other group 0; lr scale 1). */
 int qy_optim_set_group(qy_optim *o, int group, float lr_scale, float weight_decay);
+/* Run updates on pool (borrowed, may be NULL); results do not depend on it. */
+void qy_optim_set_pool(qy_optim *o, qy_pool *pool);
 /* One update with learning rate lr (pass the schedule's value). Frozen params skipped. */
 int qy_optim_step(qy_optim *o, float lr);
 int64_t qy_optim_steps(const qy_optim *o);
@@ -291,9 +300,8 @@ float qy_lr_at(const qy_lr_schedule *s, int64_t step);
 
 /* C = alpha op(A) op(B) + beta C, row-major (as cblas_sgemm), using OpenBLAS when
  * built with it; split over rows/cols on pool with ranges fixed by M and N. */
-void qy_sgemm(qy_pool *pool, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-              float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-              float *C, int64_t ldc);
+void qy_sgemm(qy_pool *pool, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Name of the matmul backend ("OpenBLAS 0.3.21 ..." or "quarry blocked"). */
 const char *qy_gemm_backend(void);
 

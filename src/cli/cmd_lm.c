@@ -1,8 +1,10 @@
 /* cmd_lm.c — `quarry lm VERB`: language models from Hugging Face folders.
- * Verbs: info (architecture, parameter count, memory, tensors); train, generate, score, chat
+ * Verbs: info (architecture, parameter count, memory, tensors), convert; train, generate, score, chat
  * (lm_train.c, lm_generate.c). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -192,14 +194,70 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
     }
 }
 
+/* `lm info FILE.safetensors`: the file alone, without a config */
+static int info_file(const char *path, const qy_cli_common *c) {
+    qy_st_file *st;
+    int s = qy_st_open(path, &st);
+    if (s) return qy_cli_fail(s);
+    char b1[64], b2[64], line[256];
+    size_t numel = 0;
+    for (size_t i = 0; i < qy_st_count(st); i++) numel += qy_st_at(st, i)->numel;
+    if (c->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", path);
+        cJSON_AddNumberToObject(o, "tensors", (double)qy_st_count(st));
+        cJSON_AddNumberToObject(o, "elements", (double)numel);
+        cJSON_AddNumberToObject(o, "bytes", (double)qy_st_total_bytes(st));
+        cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+        for (size_t i = 0; i < qy_st_metadata_count(st); i++) {
+            const char *k, *v;
+            qy_st_metadata_at(st, i, &k, &v);
+            cJSON_AddStringToObject(meta, k, v);
+        }
+        if (c->verbose) {
+            cJSON *arr = cJSON_AddArrayToObject(o, "list");
+            for (size_t i = 0; i < qy_st_count(st); i++) {
+                const qy_st_tensor *t = qy_st_at(st, i);
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "name", t->name);
+                cJSON_AddStringToObject(e, "dtype", qy_st_dtype_name(t->dtype));
+                cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+                for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+                cJSON_AddItemToArray(arr, e);
+            }
+        }
+        char *js = qy_json_print(o, 1);
+        if (js) puts(js);
+        qy_free(js);
+        cJSON_Delete(o);
+    } else {
+        dtypes_text(st, b1, sizeof b1);
+        printf("%-13s %s\n%-13s %zu tensors, %s, %s elements, %s\n", "file", path, "contents", qy_st_count(st), b1,
+               grouped(numel, line, sizeof line), human_bytes(qy_st_total_bytes(st), b2, sizeof b2));
+        for (size_t i = 0; i < qy_st_metadata_count(st); i++) {
+            const char *k, *v;
+            qy_st_metadata_at(st, i, &k, &v);
+            printf("%-13s %s = %s\n", i ? "" : "metadata", k, v);
+        }
+        for (size_t i = 0; c->verbose && i < qy_st_count(st); i++) {
+            const qy_st_tensor *t = qy_st_at(st, i);
+            qy_shape_text(t->shape, t->ndim, line, sizeof line);
+            printf("%-56s %-14s %s\n", t->name, line, qy_st_dtype_name(t->dtype));
+        }
+    }
+    qy_st_close(st);
+    return 0;
+}
+
 static int run_info(int argc, char **argv) {
     qy_cli_spec spec = {
-        .usage = "quarry lm info [options] DIR",
+        .usage = "quarry lm info [options] DIR|FILE.safetensors",
         .description = "Describe the Hugging Face model folder DIR (config.json, generation_config.json,\n"
                        "model.safetensors or a sharded model.safetensors.index.json): architecture,\n"
                        "parameter count, and the memory to train it in f32 (weights, gradients and\n"
                        "AdamW moments). Checks every tensor's name and shape against the config;\n"
-                       "--verbose lists them.",
+                       "--verbose lists them. Given a .safetensors file instead, validates it and\n"
+                       "lists its contents (tensors, dtypes, metadata).",
         .min_pos = 1,
         .max_pos = 1,
         .examples = "  quarry lm info models/llama-tiny\n  quarry lm info --verbose --json models/bert-tiny\n"};
@@ -209,6 +267,13 @@ static int run_info(int argc, char **argv) {
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
     const char *dir = pos[0];
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* cJSON builds through quarry's allocator once a first parse installed it */
+        qy_json *d;
+        if (qy_json_parse("{}", 2, "hooks", &d) == QY_OK) qy_json_free(d);
+        return info_file(dir, &c);
+    }
     qy_lm_config cfg;
     qy_st_file *st = NULL;
     qy_lm_spec *ms = NULL;
@@ -233,6 +298,120 @@ static int run_info(int argc, char **argv) {
     return s ? qy_cli_fail(s) : 0;
 }
 
+/* "5GB", "500MB", "2KiB", "123" -> bytes (decimal units as transformers' max_shard_size) */
+static int parse_size(const char *text, size_t *out) {
+    char *end;
+    double v = strtod(text, &end);
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1},         {"B", 1},           {"KB", 1e3},          {"MB", 1e6},          {"GB", 1e9},
+                 {"TB", 1e12},    {"KiB", 1024.0},    {"MiB", 1048576.0},   {"GiB", 1073741824.0}};
+    if (end == text || !(v >= 0)) return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit)) {
+            double b = v * units[i].mult;
+            if (b > 9e18) return -1;
+            *out = (size_t)b;
+            return 0;
+        }
+    return -1;
+}
+
+/* copy DIR/NAME to OUT/NAME if it exists */
+static int copy_if_present(const char *dir, const char *out, const char *name) {
+    char src[4096], dst[4096];
+    snprintf(src, sizeof src, "%s/%s", dir, name);
+    snprintf(dst, sizeof dst, "%s/%s", out, name);
+    if (!qy_file_exists(src)) return QY_OK;
+    char *buf;
+    size_t len;
+    int st = qy_read_file(src, 0, &buf, &len);
+    if (!st) st = qy_write_file_atomic(dst, buf, len);
+    qy_free(buf);
+    return st;
+}
+
+static int run_convert(int argc, char **argv) {
+    const char *dtype_name = "f32", *shard = NULL;
+    qy_opt opts[] = {{"dtype", 0, QY_OPT_STRING, "TYPE", "weights stored as f32 (default), f16 or bf16", &dtype_name},
+                     {"max-shard-size", 0, QY_OPT_STRING, "SIZE",
+                      "split the weights into shards of at most SIZE (5GB, 500MB, bytes) with an index", &shard},
+                     {NULL, 0, QY_OPT_FLAG, NULL, NULL, NULL}};
+    qy_cli_spec spec = {
+        .usage = "quarry lm convert [options] DIR OUT",
+        .description = "Load the model folder DIR (checked as `lm info` does) and write it to OUT as\n"
+                       "transformers saves one: config.json, model.safetensors (or shards and\n"
+                       "model.safetensors.index.json), and copies of generation_config.json and the\n"
+                       "tokenizer files. Tensor names and order are transformers' own, so converting\n"
+                       "a save_pretrained folder to f32 gives back the identical weights file.",
+        .opts = opts,
+        .min_pos = 2,
+        .max_pos = 2,
+        .examples = "  quarry lm convert --dtype bf16 models/llama models/llama-bf16\n"
+                    "  quarry lm convert --max-shard-size 2GB models/big models/big-sharded\n"};
+    qy_cli_common c;
+    int npos;
+    char **pos;
+    int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
+    if (rc != QY_CLI_CONTINUE) return rc;
+    qy_st_dtype dtype;
+    const char *torch_name;
+    if (!strcmp(dtype_name, "f32")) {
+        dtype = QY_ST_F32;
+        torch_name = "float32";
+    } else if (!strcmp(dtype_name, "f16")) {
+        dtype = QY_ST_F16;
+        torch_name = "float16";
+    } else if (!strcmp(dtype_name, "bf16")) {
+        dtype = QY_ST_BF16;
+        torch_name = "bfloat16";
+    } else {
+        fprintf(stderr, "quarry lm convert: --dtype must be f32, f16 or bf16, not '%s'\n", dtype_name);
+        return 2;
+    }
+    size_t max_shard = 0;
+    if (shard && parse_size(shard, &max_shard)) {
+        fprintf(stderr, "quarry lm convert: --max-shard-size: '%s' is not a size (5GB, 500MB, 1048576)\n", shard);
+        return 2;
+    }
+    const char *dir = pos[0], *out = pos[1];
+    qy_lm_config cfg;
+    qy_st_file *st = NULL;
+    qy_lm_spec *ms = NULL;
+    qy_lm_weights w = {0};
+    qy_pool *pool = NULL;
+    char path[4096];
+    uint64_t t0 = qy_now_ns();
+    int s = qy_pool_new(c.threads, &pool);
+    if (!s) s = qy_lm_config_read_dir(dir, &cfg);
+    if (!s) s = qy_st_open_dir(dir, &st);
+    if (!s) s = qy_lm_spec_new(&cfg, &ms);
+    if (!s) s = qy_lm_weights_load(ms, st, pool, &w);
+    if (!s) s = qy_mkdir_p(out);
+    if (!s) s = qy_lm_weights_save(ms, &w, dtype, out, max_shard);
+    if (!s) {
+        snprintf(cfg.dtype, sizeof cfg.dtype, "%s", torch_name);
+        snprintf(path, sizeof path, "%s/config.json", out);
+        s = qy_lm_config_write(&cfg, path);
+    }
+    static const char *const extra[] = {"generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                        "special_tokens_map.json", "vocab.txt"};
+    for (size_t i = 0; !s && i < sizeof extra / sizeof extra[0]; i++) s = copy_if_present(dir, out, extra[i]);
+    if (!s && !c.quiet) {
+        char b1[64];
+        double sec = qy_seconds_since(t0);
+        printf("converted %s -> %s: %zu parameters as %s (%s) in %.2f s (%.1f M parameters/s)\n", dir, out,
+               w.numel, qy_st_dtype_name(dtype), human_bytes(w.numel * qy_st_dtype_size(dtype), b1, sizeof b1), sec,
+               sec > 0 ? (double)w.numel / sec / 1e6 : 0.0);
+    }
+    qy_lm_weights_free(&w);
+    qy_lm_spec_free(ms);
+    qy_st_close(st);
+    qy_pool_free(pool);
+    return s ? qy_cli_fail(s) : 0;
+}
+
 static int run(int argc, char **argv) {
     static const qy_subcommand subs[] = {
         {"info", "architecture, parameter count, memory and tensors of a model folder", run_info},
@@ -240,9 +419,10 @@ static int run(int argc, char **argv) {
         {"generate", "continue a prompt: greedy, sampling, beam search, stop strings", qy_lm_cmd_generate},
         {"score", "per-token log-probabilities of continuations, batched, as JSON", qy_lm_cmd_score},
         {"chat", "interactive chat loop with the model's chat template", qy_lm_cmd_chat},
+        {"convert", "write a model folder again (f32/f16/bf16, sharded or not) as transformers saves it", run_convert},
         {NULL, NULL, NULL}};
     return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).", argc,
                            argv, subs);
 }
 
-const qy_command qy_command_lm = {"lm", "language models: info, train, generate, score, chat", run};
+const qy_command qy_command_lm = {"lm", "language models: info, convert, train, generate, score, chat", run};

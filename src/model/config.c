@@ -231,17 +231,23 @@ static int parse_gpt2(const qy_jref *r, qy_lm_config *c) {
     return st;
 }
 
-static int parse_bert(const qy_jref *r, qy_lm_config *c) {
+/* the sizes BERT, Llama and Qwen name alike; positions default per family */
+static int read_sizes(const qy_jref *r, qy_lm_config *c, int64_t positions_default) {
     static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".hidden_size", NULL},
                              *const lay[] = {".num_hidden_layers", NULL}, *const hd[] = {".num_attention_heads", NULL},
-                             *const pos[] = {".max_position_embeddings", NULL}, *const inner[] = {".intermediate_size", NULL},
-                             *const tv[] = {".type_vocab_size", NULL};
+                             *const pos[] = {".max_position_embeddings", NULL}, *const inner[] = {".intermediate_size", NULL};
     int st = get_size(r, vocab, 1, MAX_VOCAB, -1, &c->vocab_size);
     if (!st) st = get_size(r, hid, 1, MAX_HIDDEN, -1, &c->hidden_size);
     if (!st) st = get_size(r, lay, 1, MAX_LAYERS, -1, &c->num_layers);
     if (!st) st = get_size(r, hd, 1, MAX_HEADS, -1, &c->num_heads);
-    if (!st) st = get_size(r, pos, 1, MAX_POSITIONS, 512, &c->max_positions);
+    if (!st) st = get_size(r, pos, 1, MAX_POSITIONS, positions_default, &c->max_positions);
     if (!st) st = get_size(r, inner, 1, MAX_INTER, -1, &c->intermediate_size);
+    return st;
+}
+
+static int parse_bert(const qy_jref *r, qy_lm_config *c) {
+    static const char *const tv[] = {".type_vocab_size", NULL};
+    int st = read_sizes(r, c, 512);
     if (!st) st = get_size(r, tv, 1, 1 << 16, 2, &c->type_vocab_size);
     if (!st) st = qy_jref_number_or(r, ".layer_norm_eps", 1e-12, &c->norm_eps);
     if (!st) st = parse_act(r, ".hidden_act", "gelu", &c->act);
@@ -263,19 +269,10 @@ static int parse_bert(const qy_jref *r, qy_lm_config *c) {
 
 /* llama, qwen2, qwen3 */
 static int parse_llama_like(const qy_jref *r, qy_lm_config *c) {
-    static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".hidden_size", NULL},
-                             *const lay[] = {".num_hidden_layers", NULL}, *const hd[] = {".num_attention_heads", NULL},
-                             *const kv[] = {".num_key_value_heads", NULL}, *const pos[] = {".max_position_embeddings", NULL},
-                             *const inner[] = {".intermediate_size", NULL}, *const hdim[] = {".head_dim", NULL};
+    static const char *const kv[] = {".num_key_value_heads", NULL}, *const hdim[] = {".head_dim", NULL};
     const char *src = qy_json_source(r->doc);
-    int st = get_size(r, vocab, 1, MAX_VOCAB, -1, &c->vocab_size);
-    if (!st) st = get_size(r, hid, 1, MAX_HIDDEN, -1, &c->hidden_size);
-    if (!st) st = get_size(r, lay, 1, MAX_LAYERS, -1, &c->num_layers);
-    if (!st) st = get_size(r, hd, 1, MAX_HEADS, -1, &c->num_heads);
+    int st = read_sizes(r, c, c->family == QY_LM_LLAMA ? 2048 : 32768);
     if (!st) st = get_size(r, kv, 1, MAX_HEADS, c->num_heads, &c->num_kv_heads);
-    if (!st)
-        st = get_size(r, pos, 1, MAX_POSITIONS, c->family == QY_LM_LLAMA ? 2048 : 32768, &c->max_positions);
-    if (!st) st = get_size(r, inner, 1, MAX_INTER, -1, &c->intermediate_size);
     if (st) return st;
     /* transformers: Qwen3Config defaults head_dim to 128; the others derive it */
     int64_t derived = c->hidden_size / c->num_heads;
@@ -414,6 +411,9 @@ int qy_lm_config_parse(const char *text, size_t len, const char *source, qy_lm_c
         default: st = parse_llama_like(&r, &c); break;
         }
     }
+    if (!st) st = qy_jref_number_or(&r, ".initializer_range", 0.02, &c.initializer_range);
+    if (!st && !(c.initializer_range >= 0 && c.initializer_range <= 1e3))
+        st = qy_error(QY_ERR_RANGE, "%s: .initializer_range: %g is not a standard deviation", source, c.initializer_range);
     if (!st) st = get_token(&r, ".pad_token_id", &c.pad_token_id);
     if (!st) st = get_token(&r, ".bos_token_id", &c.bos_token_id);
     if (!st) st = get_eos(&r, ".eos_token_id", c.eos_token_ids, &c.n_eos);
@@ -502,5 +502,155 @@ int qy_lm_gen_config_parse(const char *text, size_t len, const char *source, qy_
         st = qy_error(QY_ERR_RANGE, "%s: .repetition_penalty: %g must be positive", source, n.repetition_penalty);
     qy_json_free(doc);
     if (!st) *g = n;
+    return st;
+}
+
+/* ----------------------------------------------------------- writing */
+
+static const char *act_hf_name(const qy_lm_config *c) {
+    switch (c->act) {
+    case QY_ACT_GELU: return "gelu";
+    case QY_ACT_GELU_TANH: return c->family == QY_LM_GPT2 ? "gelu_new" : "gelu_pytorch_tanh";
+    case QY_ACT_SILU: return "silu";
+    case QY_ACT_RELU: return "relu";
+    }
+    return "gelu";
+}
+
+static void add_token(cJSON *o, const char *key, int64_t id) {
+    if (id < 0)
+        cJSON_AddNullToObject(o, key);
+    else
+        cJSON_AddNumberToObject(o, key, (double)id);
+}
+
+/* cJSON allocates through quarry's hooks only once they are installed, which
+ * the first parse does: parse an empty object before building a tree */
+static int json_hooks_ready(void) {
+    qy_json *d;
+    int st = qy_json_parse("{}", 2, "hooks", &d);
+    qy_json_free(d);
+    return st;
+}
+
+static cJSON *config_json(const qy_lm_config *c) {
+    static const char *const default_arch[QY_LM_FAMILY_COUNT] = {"GPT2LMHeadModel", "LlamaForCausalLM",
+                                                                  "Qwen2ForCausalLM", "Qwen3ForCausalLM", "BertModel"};
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
+    if (arch)
+        cJSON_AddItemToArray(arch, cJSON_CreateString(c->architecture[0] ? c->architecture : default_arch[c->family]));
+    cJSON_AddStringToObject(o, "model_type", qy_lm_family_name(c->family));
+    cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
+    if (c->family == QY_LM_GPT2) {
+        cJSON_AddNumberToObject(o, "n_embd", (double)c->hidden_size);
+        cJSON_AddNumberToObject(o, "n_layer", (double)c->num_layers);
+        cJSON_AddNumberToObject(o, "n_head", (double)c->num_heads);
+        cJSON_AddNumberToObject(o, "n_positions", (double)c->max_positions);
+        cJSON_AddNumberToObject(o, "n_inner", (double)c->intermediate_size);
+        cJSON_AddStringToObject(o, "activation_function", act_hf_name(c));
+        cJSON_AddNumberToObject(o, "layer_norm_epsilon", c->norm_eps);
+    } else {
+        cJSON_AddNumberToObject(o, "hidden_size", (double)c->hidden_size);
+        cJSON_AddNumberToObject(o, "num_hidden_layers", (double)c->num_layers);
+        cJSON_AddNumberToObject(o, "num_attention_heads", (double)c->num_heads);
+        cJSON_AddNumberToObject(o, "intermediate_size", (double)c->intermediate_size);
+        cJSON_AddNumberToObject(o, "max_position_embeddings", (double)c->max_positions);
+        cJSON_AddStringToObject(o, "hidden_act", act_hf_name(c));
+    }
+    if (c->family == QY_LM_BERT) {
+        cJSON_AddNumberToObject(o, "type_vocab_size", (double)c->type_vocab_size);
+        cJSON_AddNumberToObject(o, "layer_norm_eps", c->norm_eps);
+        cJSON_AddStringToObject(o, "position_embedding_type", "absolute");
+    } else if (c->family != QY_LM_GPT2) {
+        cJSON_AddNumberToObject(o, "num_key_value_heads", (double)c->num_kv_heads);
+        cJSON_AddNumberToObject(o, "head_dim", (double)c->head_dim);
+        cJSON_AddNumberToObject(o, "rms_norm_eps", c->norm_eps);
+        if (c->family != QY_LM_QWEN2) cJSON_AddBoolToObject(o, "attention_bias", c->qkv_bias);
+        if (c->family == QY_LM_LLAMA) cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias);
+        if (c->family != QY_LM_LLAMA) cJSON_AddBoolToObject(o, "use_sliding_window", 0);
+        cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta); /* what transformers 4 reads */
+        cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
+        if (rp) {
+            cJSON_AddStringToObject(rp, "rope_type", c->rope_scaling == QY_ROPE_LINEAR   ? "linear"
+                                                     : c->rope_scaling == QY_ROPE_LLAMA3 ? "llama3"
+                                                                                         : "default");
+            cJSON_AddNumberToObject(rp, "rope_theta", c->rope_theta);
+            if (c->rope_scaling != QY_ROPE_DEFAULT) cJSON_AddNumberToObject(rp, "factor", c->rope_factor);
+            if (c->rope_scaling == QY_ROPE_LLAMA3) {
+                cJSON_AddNumberToObject(rp, "low_freq_factor", c->rope_low_freq_factor);
+                cJSON_AddNumberToObject(rp, "high_freq_factor", c->rope_high_freq_factor);
+                cJSON_AddNumberToObject(rp, "original_max_position_embeddings", (double)c->rope_original_max_positions);
+            }
+        }
+    }
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
+    cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);
+    if (c->dtype[0]) cJSON_AddStringToObject(o, "torch_dtype", c->dtype);
+    add_token(o, "bos_token_id", c->bos_token_id);
+    add_token(o, "pad_token_id", c->pad_token_id);
+    if (c->n_eos == 1) {
+        cJSON_AddNumberToObject(o, "eos_token_id", (double)c->eos_token_ids[0]);
+    } else if (c->n_eos == 0) {
+        cJSON_AddNullToObject(o, "eos_token_id");
+    } else {
+        cJSON *e = cJSON_AddArrayToObject(o, "eos_token_id");
+        for (int i = 0; e && i < c->n_eos; i++) cJSON_AddItemToArray(e, cJSON_CreateNumber((double)c->eos_token_ids[i]));
+    }
+    return o;
+}
+
+/* every field that config_json writes reads back equal */
+static int config_same(const qy_lm_config *a, const qy_lm_config *b) {
+    int same = a->family == b->family && a->vocab_size == b->vocab_size && a->hidden_size == b->hidden_size &&
+               a->num_layers == b->num_layers && a->num_heads == b->num_heads && a->num_kv_heads == b->num_kv_heads &&
+               a->head_dim == b->head_dim && a->intermediate_size == b->intermediate_size &&
+               a->max_positions == b->max_positions && a->type_vocab_size == b->type_vocab_size &&
+               a->norm_eps == b->norm_eps && a->rms_norm == b->rms_norm && a->act == b->act &&
+               a->tie_word_embeddings == b->tie_word_embeddings && a->qkv_bias == b->qkv_bias &&
+               a->o_bias == b->o_bias && a->mlp_bias == b->mlp_bias && a->qk_norm == b->qk_norm &&
+               a->is_decoder == b->is_decoder && a->use_rope == b->use_rope &&
+               a->initializer_range == b->initializer_range && a->pad_token_id == b->pad_token_id &&
+               a->bos_token_id == b->bos_token_id && a->n_eos == b->n_eos && !strcmp(a->dtype, b->dtype);
+    if (same && a->use_rope)
+        same = a->rope_theta == b->rope_theta && a->rope_scaling == b->rope_scaling &&
+               (a->rope_scaling == QY_ROPE_DEFAULT || a->rope_factor == b->rope_factor) &&
+               (a->rope_scaling != QY_ROPE_LLAMA3 ||
+                (a->rope_low_freq_factor == b->rope_low_freq_factor &&
+                 a->rope_high_freq_factor == b->rope_high_freq_factor &&
+                 a->rope_original_max_positions == b->rope_original_max_positions));
+    for (int i = 0; same && i < a->n_eos; i++) same = a->eos_token_ids[i] == b->eos_token_ids[i];
+    return same;
+}
+
+int qy_lm_config_write(const qy_lm_config *c, const char *path) {
+    if ((unsigned)c->family >= QY_LM_FAMILY_COUNT) return qy_error(QY_ERR_ARG, "%s: unknown model family", path);
+    int st = json_hooks_ready();
+    if (st) return st;
+    cJSON *o = config_json(c);
+    if (!o) return qy_error(QY_ERR_NOMEM, "%s: out of memory", path);
+    /* verify the tree is whole (a failed add leaves items out) by reading it back */
+    char *text = qy_json_print(o, 1);
+    cJSON_Delete(o);
+    if (!text) return QY_ERR_NOMEM;
+    qy_lm_config back;
+    st = qy_lm_config_parse(text, strlen(text), path, &back);
+    if (!st && !config_same(&back, c))
+        st = qy_error(QY_ERR_NOMEM, "%s: out of memory while building the config", path);
+    if (!st) {
+        size_t len = strlen(text);
+        qy_afile *f = NULL;
+        st = qy_afile_open(path, &f);
+        if (!st) st = qy_afile_write(f, text, len);
+        if (!st) st = qy_afile_write(f, "\n", 1);
+        if (f) {
+            if (st)
+                qy_afile_abort(f);
+            else
+                st = qy_afile_commit(f);
+        }
+    }
+    qy_free(text);
     return st;
 }

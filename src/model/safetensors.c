@@ -10,6 +10,7 @@
 #include "model/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -122,6 +123,50 @@ uint16_t qy_f32_to_f16(float f) {
     uint32_t rem = v & 0x1fffu;
     if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) q++;
     return (uint16_t)(sign | q);
+}
+
+/* Bulk widening in blocks: copy the halves into an aligned local array, widen
+ * with plain integer/float ops the compiler vectorises, copy the result out
+ * (memcpy keeps unaligned sources and aliasing legal). Held to the scalar
+ * functions above for every one of the 65536 patterns by the tests. */
+enum { WIDEN_BLOCK = 256 };
+
+void qy_bf16_to_f32_n(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    uint16_t h[WIDEN_BLOCK];
+    uint32_t u[WIDEN_BLOCK];
+    for (size_t i = 0; i < n; i += WIDEN_BLOCK) {
+        size_t m = n - i < WIDEN_BLOCK ? n - i : WIDEN_BLOCK;
+        memcpy(h, p + 2 * i, 2 * m);
+        for (size_t j = 0; j < m; j++) u[j] = (uint32_t)h[j] << 16;
+        memcpy(dst + i, u, 4 * m);
+    }
+}
+
+void qy_f16_to_f32_n(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    uint16_t h[WIDEN_BLOCK];
+    float f[WIDEN_BLOCK];
+    for (size_t i = 0; i < n; i += WIDEN_BLOCK) {
+        size_t m = n - i < WIDEN_BLOCK ? n - i : WIDEN_BLOCK;
+        memcpy(h, p + 2 * i, 2 * m);
+        for (size_t j = 0; j < m; j++) {
+            /* exponent and mantissa moved into f32 position, then scaled by 2^112
+             * (rebias 15 -> 127; exact, subnormal halves become normal floats);
+             * inf/NaN (exponent 31) get the f32 all-ones exponent */
+            uint32_t em = (uint32_t)(h[j] & 0x7fffu) << 13;
+            uint32_t sign = (uint32_t)(h[j] & 0x8000u) << 16;
+            float v;
+            memcpy(&v, &em, 4);
+            v *= 0x1p112f;
+            uint32_t bits;
+            memcpy(&bits, &v, 4);
+            bits |= em >= (0x7c00u << 13) ? 0x7f800000u : 0u;
+            bits |= sign;
+            memcpy(&f[j], &bits, 4);
+        }
+        memcpy(dst + i, f, 4 * m);
+    }
 }
 
 /* ------------------------------------------------------------ the reader */
@@ -548,59 +593,138 @@ static int shard_name_ok(const char *s) {
     return s[0] && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") && strcmp(s, "..");
 }
 
-static int open_index(const char *dir, const char *index_path, qy_st_file **out) {
+struct qy_st_index {
     qy_json *doc;
-    int st = qy_json_read_file(index_path, &doc);
-    if (st) return st;
-    qy_jref root = qy_json_ref(doc), wm;
-    size_t n = 0;
-    st = qy_jref_object(&root, ".weight_map", &wm, &n);
-    qy_st_file *f = NULL;
-    if (!st && n == 0) st = qy_error(QY_ERR_FORMAT, "%s: .weight_map: is empty", index_path);
-    if (!st) st = file_new(index_path, &f);
-    /* distinct shard files in order of first appearance */
-    const char **names = NULL;
-    size_t nnames = 0;
-    if (!st && !(names = qy_mallocn(n, sizeof *names))) st = QY_ERR_NOMEM;
-    for (const cJSON *c = st ? NULL : wm.node->child; c && !st; c = c->next) {
-        if (!cJSON_IsString(c)) {
-            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: expected a file name", index_path, c->string);
-            break;
-        }
-        if (!shard_name_ok(c->valuestring)) {
-            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: '%.200s' is not a file name in the model folder",
-                          index_path, c->string, c->valuestring);
-            break;
-        }
-        size_t k = 0;
-        while (k < nnames && strcmp(names[k], c->valuestring)) k++;
-        if (k == nnames) names[nnames++] = c->valuestring;
+    const char **tensors; /* weight_map keys, in file order (point into doc) */
+    size_t *shard_of;     /* shard index of each */
+    size_t count;
+    size_t *by_name;      /* entry indexes sorted by tensor name */
+    const char **shards;  /* distinct shard names in order of first appearance */
+    size_t nshards;
+};
+
+void qy_st_index_free(qy_st_index *ix) {
+    if (!ix) return;
+    qy_json_free(ix->doc);
+    qy_free(ix->tensors);
+    qy_free(ix->shard_of);
+    qy_free(ix->by_name);
+    qy_free(ix->shards);
+    qy_free(ix);
+}
+
+size_t qy_st_index_count(const qy_st_index *ix) { return ix->count; }
+size_t qy_st_index_shard_count(const qy_st_index *ix) { return ix->nshards; }
+const char *qy_st_index_shard(const qy_st_index *ix, size_t i) { return i < ix->nshards ? ix->shards[i] : NULL; }
+
+void qy_st_index_at(const qy_st_index *ix, size_t i, const char **tensor, size_t *shard) {
+    *tensor = i < ix->count ? ix->tensors[i] : NULL;
+    *shard = i < ix->count ? ix->shard_of[i] : 0;
+}
+
+static int cmp_index_name(const void *ctx, size_t a, size_t b) {
+    const qy_st_index *ix = ctx;
+    int c = strcmp(ix->tensors[a], ix->tensors[b]);
+    return c ? c : tie(a, b);
+}
+
+/* entry of `name` in the index, or -1 */
+static long index_find(const qy_st_index *ix, const char *name) {
+    size_t lo = 0, hi = ix->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->tensors[ix->by_name[mid]], name);
+        if (c == 0) return (long)ix->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return -1;
+}
+
+int qy_st_index_parse(const char *text, size_t len, const char *source, qy_st_index **out) {
+    *out = NULL;
+    if (!source) source = "model.safetensors.index.json";
+    qy_st_index *ix = qy_calloc(1, sizeof *ix);
+    if (!ix) return QY_ERR_NOMEM;
+    int st = qy_json_parse(text, len, source, &ix->doc);
+    qy_jref root, wm;
+    size_t n = 0;
+    if (!st) {
+        root = qy_json_ref(ix->doc);
+        st = qy_jref_object(&root, ".weight_map", &wm, &n);
+    }
+    if (!st && n == 0) st = qy_error(QY_ERR_FORMAT, "%s: .weight_map: is empty", source);
+    if (!st && (!(ix->tensors = qy_mallocn(n, sizeof *ix->tensors)) || !(ix->shard_of = qy_mallocn(n, sizeof *ix->shard_of)) ||
+                !(ix->by_name = qy_mallocn(n, sizeof *ix->by_name)) || !(ix->shards = qy_mallocn(n, sizeof *ix->shards))))
+        st = QY_ERR_NOMEM;
+    for (const cJSON *c = st ? NULL : wm.node->child; c && !st; c = c->next) {
+        if (!c->string[0])
+            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map: a tensor has an empty name", source);
+        else if (!cJSON_IsString(c))
+            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: expected a file name", source, c->string);
+        else if (!shard_name_ok(c->valuestring))
+            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: '%.200s' is not a file name in the model folder",
+                          source, c->string, c->valuestring);
+        if (st) break;
+        size_t k = 0;
+        while (k < ix->nshards && strcmp(ix->shards[k], c->valuestring)) k++;
+        if (k == ix->nshards) ix->shards[ix->nshards++] = c->valuestring;
+        ix->tensors[ix->count] = c->string;
+        ix->shard_of[ix->count] = k;
+        ix->by_name[ix->count] = ix->count;
+        ix->count++;
+    }
+    if (!st) {
+        sort_idx(ix->by_name, ix->count, cmp_index_name, ix);
+        for (size_t i = 1; i < ix->count && !st; i++)
+            if (!strcmp(ix->tensors[ix->by_name[i - 1]], ix->tensors[ix->by_name[i]]))
+                st = qy_error(QY_ERR_FORMAT, "%s: .weight_map lists tensor '%.200s' twice", source,
+                              ix->tensors[ix->by_name[i]]);
+    }
+    if (st) {
+        qy_st_index_free(ix);
+        return st;
+    }
+    *out = ix;
+    return QY_OK;
+}
+
+static int open_index(const char *dir, const char *index_path, qy_st_file **out) {
+    char *text;
+    size_t len;
+    int st = qy_read_file(index_path, 64u << 20, &text, &len);
+    if (st) return st;
+    qy_st_index *ix = NULL;
+    st = qy_st_index_parse(text, len, index_path, &ix);
+    qy_free(text);
+    qy_st_file *f = NULL;
+    if (!st) st = file_new(index_path, &f);
     char path[4096];
-    for (size_t k = 0; k < nnames && !st; k++) {
-        st = join_path(path, sizeof path, dir, names[k]);
-        if (!st) st = open_shard(f, path);
+    for (size_t k = 0; !st && k < ix->nshards; k++) {
+        st = join_path(path, sizeof path, dir, ix->shards[k]);
+        if (!st) st = open_shard(f, path); /* shard k of f is shard k of the index */
         if (st == QY_ERR_NOT_FOUND)
             st = qy_error(QY_ERR_NOT_FOUND, "%s: shard %s is listed in the weight_map but missing", index_path,
-                          names[k]);
+                          ix->shards[k]);
     }
     if (!st) st = finish(f);
     /* the weight_map and the shards must agree exactly */
-    for (const cJSON *c = st ? NULL : wm.node->child; c && !st; c = c->next) {
-        const qy_st_tensor *t = qy_st_find(f, c->string);
+    for (size_t i = 0; !st && i < ix->count; i++) {
+        const qy_st_tensor *t = qy_st_find(f, ix->tensors[i]);
         if (!t)
             st = qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s' is listed in %s but that file does not hold it",
-                          index_path, c->string, c->valuestring);
-        else if (strcmp(f->shards[t->shard].path + strlen(dir) + 1, c->valuestring))
+                          index_path, ix->tensors[i], ix->shards[ix->shard_of[i]]);
+        else if ((size_t)t->shard != ix->shard_of[i])
             st = qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s' is listed in %s but found in %s", index_path,
-                          c->string, c->valuestring, f->shards[t->shard].path);
+                          ix->tensors[i], ix->shards[ix->shard_of[i]], ix->shards[t->shard]);
     }
     for (size_t i = 0; !st && i < f->count; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(wm.node, f->entries[i].t.name))
+        if (index_find(ix, f->entries[i].t.name) < 0)
             st = qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s' of %s is missing from the weight_map", index_path,
-                          f->entries[i].t.name, f->shards[f->entries[i].t.shard].path);
-    qy_free(names);
-    qy_json_free(doc);
+                          f->entries[i].t.name, ix->shards[f->entries[i].t.shard]);
+    qy_st_index_free(ix);
     if (st) {
         qy_st_close(f);
         return st;
@@ -684,11 +808,10 @@ int qy_st_read_f32(const qy_st_tensor *t, float *out, size_t n) {
         if (n) memcpy(out, p, n * 4);
         return QY_OK;
     case QY_ST_F16:
+        qy_f16_to_f32_n(p, out, n);
+        return QY_OK;
     case QY_ST_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
-            out[i] = t->dtype == QY_ST_F16 ? qy_f16_to_f32(h) : qy_bf16_to_f32(h);
-        }
+        qy_bf16_to_f32_n(p, out, n);
         return QY_OK;
     case QY_ST_F64:
         for (size_t i = 0; i < n; i++) {
@@ -1067,6 +1190,22 @@ static void remove_stale(const char *dir, const char *what) {
     if (snprintf(p, sizeof p, "%s/%s", dir, what) < (int)sizeof p && qy_file_exists(p)) unlink(p);
 }
 
+/* remove shards "model-K-of-N.safetensors" of an earlier save whose N differs
+ * from the `keep_of` just written (0: remove all), as save_pretrained does */
+static void remove_stale_shards(const char *dir, size_t keep_of) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned k, of;
+        char tail[32];
+        if (sscanf(e->d_name, "model-%5u-of-%5u%31s", &k, &of, tail) == 3 && !strcmp(tail, ".safetensors") &&
+            strlen(e->d_name) == 32 && of != keep_of)
+            remove_stale(dir, e->d_name);
+    }
+    closedir(d);
+}
+
 int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_bytes) {
     int st = qy_mkdir_p(dir);
     if (st) return st;
@@ -1080,6 +1219,7 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
         st = join_path(path, sizeof path, dir, "model.safetensors");
         if (!st) st = write_subset(w, idx, w->count, path);
         if (!st) remove_stale(dir, "model.safetensors.index.json");
+        if (!st) remove_stale_shards(dir, 0);
         qy_free(idx);
         return st;
     }
@@ -1134,6 +1274,7 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
     if (!st) st = join_path(path, sizeof path, dir, "model.safetensors.index.json");
     if (!st) st = qy_write_file_atomic(path, b.p, b.len);
     if (!st) remove_stale(dir, "model.safetensors");
+    if (!st) remove_stale_shards(dir, nshards);
     qy_free(b.p);
     qy_free(by_name);
     qy_free(shard_of);

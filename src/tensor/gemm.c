@@ -18,9 +18,8 @@
 
 /* fallback: C = alpha op(A) op(B) + beta C, i-k-j loop over 64x256 panels so the
  * inner loop runs over contiguous rows of B (vectorised by the compiler). */
-void qy_sgemm_fallback(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                          float *C, int64_t ldc) {
+void qy_sgemm_fallback(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++) {
         float *c = C + i * ldc;
         if (beta == 0.0f)
@@ -75,9 +74,8 @@ void qy_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alph
         return;
     }
 #ifdef QY_HAVE_OPENBLAS
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-                C, (blasint)ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
+                (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 #else
     qy_sgemm_fallback(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
@@ -110,18 +108,17 @@ static void gemm_range(void *vctx, size_t b, size_t e, int tid) {
     }
 }
 
-
-void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-              int64_t ldc) {
+void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     blas_single_thread();
     if (M <= 0 || N <= 0) return;
-    /* blocks of >= 128 rows (or columns) and at most 16 of them: enough work per
-     * call to amortise packing, enough blocks for a 16-core machine */
+    /* blocks of >= 256 rows (or columns) and at most 8 of them: enough work per
+     * call to amortise OpenBLAS's packing of the shared operand (measured: 3% less
+     * CPU per training step than 128/16) */
     gemm_job j = {ta, tb, M >= N, M, N, K, 0, alpha, beta, A, B, C, lda, ldb, ldc};
     int64_t dim = j.split_rows ? M : N;
-    int64_t block = (dim + 15) / 16;
-    if (block < 128) block = 128;
+    int64_t block = (dim + 7) / 8;
+    if (block < 256) block = 256;
     block = (block + 15) & ~(int64_t)15;
     j.block = block;
     size_t nblocks = (size_t)((dim + block - 1) / block);

@@ -31,8 +31,7 @@ static void mm_batch_range(void *vctx, size_t b, size_t e, int tid) {
     const mm_job *j = vctx;
     for (size_t i = b; i < e; i++)
         qy_sgemm(j->pool, j->ta, j->tb, j->d.M, j->d.N, j->d.K, 1.0f, j->A + i * j->d.sa, j->lda,
-                 j->B + (j->d.b_shared ? 0 : i * j->d.sb), j->ldb, j->beta, j->C + i * j->d.sc,
-                 j->d.N);
+                 j->B + (j->d.b_shared ? 0 : i * j->d.sb), j->ldb, j->beta, j->C + i * j->d.sc, j->d.N);
 }
 
 static void mm_bw(qy_graph *g, qy_node *nd) {
@@ -42,32 +41,36 @@ static void mm_bw(qy_graph *g, qy_node *nd) {
     memcpy(&d, nd->p[0], sizeof d);
     const float *dC = nd->out->grad;
     int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
-    float *dA = qy_grad_of(g, a), *dB = qy_grad_of(g, b);
+    int fresh;
+    float *dA = qy_grad_fresh(g, a, &fresh);
     if (g->status) return;
+    float beta = fresh ? 0.0f : 1.0f; /* a new buffer is written, not accumulated */
     /* dA: !ta: dC (M,N) op(B)^T; ta: op(B) dC^T (K,M) */
     if (dA) {
         for (int64_t i = 0; i < d.batch; i++) {
             const float *Bi = b->data + (d.b_shared ? 0 : i * d.sb);
             if (!ta)
-                qy_sgemm(g->pool, 0, !tb, d.M, d.K, d.N, 1.0f, dC + i * d.sc, d.N, Bi, ldb, 1.0f,
+                qy_sgemm(g->pool, 0, !tb, d.M, d.K, d.N, 1.0f, dC + i * d.sc, d.N, Bi, ldb, beta,
                          dA + i * d.sa, lda);
             else
-                qy_sgemm(g->pool, tb, 1, d.K, d.M, d.N, 1.0f, Bi, ldb, dC + i * d.sc, d.N, 1.0f,
+                qy_sgemm(g->pool, tb, 1, d.K, d.M, d.N, 1.0f, Bi, ldb, dC + i * d.sc, d.N, beta,
                          dA + i * d.sa, lda);
         }
     }
+    float *dB = qy_grad_fresh(g, b, &fresh); /* after dA: a and b may be one tensor */
+    if (g->status) return;
     /* dB: !tb: op(A)^T dC (K,N); tb: dC^T op(A) (N,K); summed over batches in order
      * when b is shared */
     if (dB) {
         for (int64_t i = 0; i < d.batch; i++) {
             const float *Ai = a->data + i * d.sa;
             float *dBi = dB + (d.b_shared ? 0 : i * d.sb);
+            /* shared b: the first batch may store, the others accumulate */
+            float bb = (fresh && (i == 0 || !d.b_shared)) ? 0.0f : 1.0f;
             if (!tb)
-                qy_sgemm(g->pool, !ta, 0, d.K, d.N, d.M, 1.0f, Ai, lda, dC + i * d.sc, d.N, 1.0f,
-                         dBi, ldb);
+                qy_sgemm(g->pool, !ta, 0, d.K, d.N, d.M, 1.0f, Ai, lda, dC + i * d.sc, d.N, bb, dBi, ldb);
             else
-                qy_sgemm(g->pool, 1, ta, d.N, d.K, d.M, 1.0f, dC + i * d.sc, d.N, Ai, lda, 1.0f,
-                         dBi, ldb);
+                qy_sgemm(g->pool, 1, ta, d.N, d.K, d.M, 1.0f, dC + i * d.sc, d.N, Ai, lda, bb, dBi, ldb);
         }
     }
 }
@@ -150,9 +153,15 @@ QY_VEC static void bin_fw_range(void *vctx, size_t s, size_t e, int tid) {
         const float *b = j->b;
         size_t nb = j->nb;
         switch (j->kind) {
-        case BIN_ADD: for (size_t i = 0; i < nb; i++) y[i] = a[i] + b[i]; break;
-        case BIN_SUB: for (size_t i = 0; i < nb; i++) y[i] = a[i] - b[i]; break;
-        default: for (size_t i = 0; i < nb; i++) y[i] = a[i] * b[i]; break;
+        case BIN_ADD:
+            for (size_t i = 0; i < nb; i++) y[i] = a[i] + b[i];
+            break;
+        case BIN_SUB:
+            for (size_t i = 0; i < nb; i++) y[i] = a[i] - b[i];
+            break;
+        default:
+            for (size_t i = 0; i < nb; i++) y[i] = a[i] * b[i];
+            break;
         }
     }
 }
@@ -194,12 +203,16 @@ QY_VEC static void bin_bw_b_range(void *vctx, size_t s, size_t e, int tid) {
 static void bin_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *a = nd->in[0], *b = nd->in[1];
     bin_job j = {(int)nd->i[0], a->data, b->data, nd->out->grad, NULL, NULL, NULL, a->n, b->n};
-    j.da = qy_grad_of(g, a);
     j.db = qy_grad_of(g, b);
     if (g->status) return;
-    size_t rows = a->n / b->n;
-    if (j.da) qy_pool_for(g->pool, rows, (4096 + b->n - 1) / b->n, bin_bw_a_range, &j);
     if (j.db) qy_pool_for(g->pool, b->n, 64, bin_bw_b_range, &j);
+    /* add/sub: da = dy; when a has no gradient yet, it takes over dy's buffer
+     * (dead after this node) instead of a zeroed copy: residual streams then pass
+     * one buffer down the layers */
+    if (j.kind != BIN_MUL && qy_grad_take(g, a, nd->out)) return;
+    j.da = qy_grad_of(g, a);
+    if (g->status || !j.da) return;
+    qy_pool_for(g->pool, a->n / b->n, (4096 + b->n - 1) / b->n, bin_bw_a_range, &j);
 }
 
 static qy_tensor *binary(qy_graph *g, int kind, const char *op, qy_tensor *a, qy_tensor *b) {
@@ -210,8 +223,8 @@ static qy_tensor *binary(qy_graph *g, int kind, const char *op, qy_tensor *a, qy
     if (!ok) {
         char sa[64], sb[64];
         return qy_op_fail(g, QY_ERR_SHAPE,
-                          "%s: a %s and b %s: b must equal the trailing dims of a (or be 1 element)",
-                          op, SHP(a, sa), SHP(b, sb));
+                          "%s: a %s and b %s: b must equal the trailing dims of a (or be 1 element)", op,
+                          SHP(a, sa), SHP(b, sb));
     }
     qy_tensor *in[2] = {a, b};
     qy_tensor *out = qy_op_out(g, a->ndim, a->shape, in, 2);
@@ -229,10 +242,7 @@ qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BI
 
 /* --------------------------------------------------------- unary pointwise */
 
-enum {
-    UN_SCALE, UN_ADDS, UN_GELU_TANH, UN_GELU_ERF, UN_SILU, UN_RELU, UN_TANH, UN_SIGMOID, UN_EXP,
-    UN_COPY
-};
+enum { UN_SCALE, UN_ADDS, UN_GELU_TANH, UN_GELU_ERF, UN_SILU, UN_RELU, UN_TANH, UN_SIGMOID, UN_EXP, UN_COPY };
 
 typedef struct un_job {
     int kind;
@@ -248,23 +258,37 @@ QY_VEC static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
     const float *x = j->x;
     float *y = j->out, s = j->s;
     switch (j->kind) {
-    case UN_SCALE: for (size_t i = b; i < e; i++) y[i] = x[i] * s; break;
-    case UN_ADDS: for (size_t i = b; i < e; i++) y[i] = x[i] + s; break;
+    case UN_SCALE:
+        for (size_t i = b; i < e; i++) y[i] = x[i] * s;
+        break;
+    case UN_ADDS:
+        for (size_t i = b; i < e; i++) y[i] = x[i] + s;
+        break;
     case UN_COPY: memcpy(y + b, x + b, (e - b) * sizeof(float)); break;
     case UN_GELU_TANH:
         for (size_t i = b; i < e; i++) {
             float v = x[i];
-            y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+            y[i] = 0.5f * v * (1.0f + qy_ftanh_abs(GELU_K * (v + 0.044715f * v * v * v)));
         }
         break;
     case UN_GELU_ERF:
         for (size_t i = b; i < e; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
-    case UN_SILU: for (size_t i = b; i < e; i++) y[i] = x[i] / (1.0f + qy_fexp(-x[i])); break;
-    case UN_RELU: for (size_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
-    case UN_TANH: for (size_t i = b; i < e; i++) y[i] = tanhf(x[i]); break;
-    case UN_SIGMOID: for (size_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + qy_fexp(-x[i])); break;
-    default: for (size_t i = b; i < e; i++) y[i] = qy_fexp(x[i]); break;
+    case UN_SILU:
+        for (size_t i = b; i < e; i++) y[i] = x[i] / (1.0f + qy_fexp(-x[i]));
+        break;
+    case UN_RELU:
+        for (size_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case UN_TANH:
+        for (size_t i = b; i < e; i++) y[i] = tanhf(x[i]);
+        break;
+    case UN_SIGMOID:
+        for (size_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + qy_fexp(-x[i]));
+        break;
+    default:
+        for (size_t i = b; i < e; i++) y[i] = qy_fexp(x[i]);
+        break;
     }
 }
 
@@ -273,12 +297,16 @@ QY_VEC static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const float *x = j->x, *y = j->y, *dy = j->dy;
     float *dx = j->dx, s = j->s;
     switch (j->kind) {
-    case UN_SCALE: for (size_t i = b; i < e; i++) dx[i] += dy[i] * s; break;
+    case UN_SCALE:
+        for (size_t i = b; i < e; i++) dx[i] += dy[i] * s;
+        break;
     case UN_ADDS:
-    case UN_COPY: for (size_t i = b; i < e; i++) dx[i] += dy[i]; break;
+    case UN_COPY:
+        for (size_t i = b; i < e; i++) dx[i] += dy[i];
+        break;
     case UN_GELU_TANH:
         for (size_t i = b; i < e; i++) {
-            float v = x[i], u = GELU_K * (v + 0.044715f * v * v * v), t = tanhf(u);
+            float v = x[i], u = GELU_K * (v + 0.044715f * v * v * v), t = qy_ftanh_abs(u);
             float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
             dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
         }
@@ -297,10 +325,18 @@ QY_VEC static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
             dx[i] += dy[i] * sg * (1.0f + x[i] * (1.0f - sg));
         }
         break;
-    case UN_RELU: for (size_t i = b; i < e; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f; break;
-    case UN_TANH: for (size_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]); break;
-    case UN_SIGMOID: for (size_t i = b; i < e; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]); break;
-    default: for (size_t i = b; i < e; i++) dx[i] += dy[i] * y[i]; break;
+    case UN_RELU:
+        for (size_t i = b; i < e; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case UN_TANH:
+        for (size_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case UN_SIGMOID:
+        for (size_t i = b; i < e; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    default:
+        for (size_t i = b; i < e; i++) dx[i] += dy[i] * y[i];
+        break;
     }
 }
 
@@ -340,6 +376,7 @@ qy_tensor *qy_exp(qy_graph *g, qy_tensor *x) { return unary(g, UN_EXP, "exp", x,
 typedef struct swiglu_job {
     const float *gate, *up, *dy;
     float *y, *dg, *du;
+    int store; /* both gradients are new buffers: write, do not accumulate */
 } swiglu_job;
 
 QY_VEC static void swiglu_fw_range(void *vctx, size_t b, size_t e, int tid) {
@@ -354,7 +391,13 @@ QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
     const swiglu_job *j = vctx;
     const float *gate = j->gate, *up = j->up, *dy = j->dy;
     float *du = j->du, *dg = j->dg;
-    if (du && dg) /* separate loops so that each one vectorises */
+    if (j->store) /* separate loops so that each one vectorises */
+        for (size_t i = b; i < e; i++) {
+            float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
+            du[i] = dy[i] * x * sg;
+            dg[i] = dy[i] * up[i] * sg * (1.0f + x * (1.0f - sg));
+        }
+    else if (du && dg)
         for (size_t i = b; i < e; i++) {
             float x = gate[i], sg = 1.0f / (1.0f + qy_fexp(-x));
             du[i] += dy[i] * x * sg;
@@ -373,10 +416,17 @@ QY_VEC static void swiglu_bw_range(void *vctx, size_t b, size_t e, int tid) {
 }
 
 static void swiglu_bw(qy_graph *g, qy_node *nd) {
-    swiglu_job j = {nd->in[0]->data, nd->in[1]->data, nd->out->grad, NULL, NULL, NULL};
-    j.dg = qy_grad_of(g, nd->in[0]);
-    j.du = qy_grad_of(g, nd->in[1]);
+    swiglu_job j = {nd->in[0]->data, nd->in[1]->data, nd->out->grad, NULL, NULL, NULL, 0};
+    int fg = 0, fu = 0;
+    j.dg = qy_grad_fresh(g, nd->in[0], &fg);
+    j.du = nd->in[1] == nd->in[0] ? qy_grad_of(g, nd->in[1]) : qy_grad_fresh(g, nd->in[1], &fu);
     if (g->status) return;
+    /* store into new buffers only when both are new (the common case), else zero them */
+    j.store = fg && fu;
+    if (!j.store) {
+        if (fg) memset(j.dg, 0, nd->in[0]->n * sizeof(float));
+        if (fu) memset(j.du, 0, nd->in[1]->n * sizeof(float));
+    }
     qy_pool_for(g->pool, nd->out->n, 8192, swiglu_bw_range, &j);
 }
 
@@ -390,13 +440,17 @@ qy_tensor *qy_swiglu(qy_graph *g, qy_tensor *gate, qy_tensor *up) {
     qy_tensor *in[2] = {gate, up};
     qy_tensor *out = qy_op_out(g, gate->ndim, gate->shape, in, 2);
     if (!out) return NULL;
-    swiglu_job j = {gate->data, up->data, NULL, out->data, NULL, NULL};
+    swiglu_job j = {gate->data, up->data, NULL, out->data, NULL, NULL, 0};
     qy_pool_for(g->pool, out->n, 8192, swiglu_fw_range, &j);
     qy_op_record(g, "swiglu", swiglu_bw, out, in, 2);
     return g->status ? NULL : out;
 }
 
 /* ---------------------------------------------------------------- reshape */
+
+static void reshape_bw(qy_graph *g, qy_node *nd) {
+    if (!qy_grad_take(g, nd->in[0], nd->out)) un_bw(g, nd);
+}
 
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape) {
     if (qy_op_bad(g, a)) return NULL;
@@ -411,8 +465,8 @@ qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape)
         if (shape[i] == -1 && infer < 0)
             infer = i;
         else if (shape[i] < 1)
-            return qy_op_fail(g, QY_ERR_SHAPE, "reshape: %s: dim %d of the new shape is %lld", SHP(a, sa),
-                              i, (long long)shape[i]);
+            return qy_op_fail(g, QY_ERR_SHAPE, "reshape: %s: dim %d of the new shape is %lld", SHP(a, sa), i,
+                              (long long)shape[i]);
         else
             known *= (size_t)shape[i];
     }
@@ -424,8 +478,8 @@ qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape)
         known = a->n;
     }
     if (known != a->n)
-        return qy_op_fail(g, QY_ERR_SHAPE, "reshape: %s has %zu elements, the new shape %zu",
-                          SHP(a, sa), a->n, known);
+        return qy_op_fail(g, QY_ERR_SHAPE, "reshape: %s has %zu elements, the new shape %zu", SHP(a, sa),
+                          a->n, known);
     /* a view: shares data with a; the gradient is copied back (un_bw UN_COPY) */
     qy_tensor *out = qy_graph_alloc(g, sizeof *out);
     if (!out) return NULL;
@@ -435,7 +489,7 @@ qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape)
     out->flags = (g->grad_enabled && (a->flags & QY_T_REQUIRES_GRAD)) ? QY_T_REQUIRES_GRAD : 0;
     out->ndim = ndim;
     for (int i = 0; i < QY_MAX_DIMS; i++) out->shape[i] = i < ndim ? s[i] : 1;
-    qy_node *nd = qy_op_record(g, "reshape", un_bw, out, &a, 1);
+    qy_node *nd = qy_op_record(g, "reshape", reshape_bw, out, &a, 1);
     if (nd) nd->i[0] = UN_COPY;
     return g->status ? NULL : out;
 }
@@ -504,7 +558,8 @@ typedef struct sel_job {
 
 static void sel_fw_range(void *vctx, size_t b, size_t e, int tid) {
     const sel_job *j = vctx;
-    for (size_t r = b; r < e; r++) memcpy(j->dst + r * j->C, j->src + (size_t)j->ids[r] * j->C, j->C * sizeof(float));
+    for (size_t r = b; r < e; r++)
+        memcpy(j->dst + r * j->C, j->src + (size_t)j->ids[r] * j->C, j->C * sizeof(float));
 }
 
 /* scatter-add split over columns: every row of ids visited in order, so repeated
@@ -540,8 +595,9 @@ qy_tensor *qy_index_select(qy_graph *g, qy_tensor *src, const int32_t *ids, size
     size_t C = src->ndim == 1 ? 1 : (size_t)src->shape[1];
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V)
-            return qy_op_fail(g, QY_ERR_RANGE, "index_select: id %d at position %zu is outside [0,%lld) of %s",
-                              ids[i], i, (long long)V, SHP(src, ss));
+            return qy_op_fail(g, QY_ERR_RANGE,
+                              "index_select: id %d at position %zu is outside [0,%lld) of %s", ids[i], i,
+                              (long long)V, SHP(src, ss));
     int64_t shape[2] = {(int64_t)n, (int64_t)C};
     qy_tensor *out = qy_op_out(g, src->ndim == 1 ? 1 : 2, shape, &src, 1);
     if (!out) return NULL;
@@ -649,7 +705,8 @@ qy_tensor *qy_concat(qy_graph *g, qy_tensor *const *ts, int count, int dim) {
     for (int k = 0; k < count; k++) {
         size_t D = (size_t)ts[k]->shape[dim];
         for (size_t o = 0; o < outer; o++)
-            memcpy(out->data + (o * Dout + off) * inner, ts[k]->data + o * D * inner, D * inner * sizeof(float));
+            memcpy(out->data + (o * Dout + off) * inner, ts[k]->data + o * D * inner,
+                   D * inner * sizeof(float));
         off += D;
     }
     qy_node *nd = qy_op_record(g, "concat", concat_bw, out, ts, count);
@@ -709,6 +766,26 @@ qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t l
         nd->i[2] = len;
     }
     return g->status ? NULL : out;
+}
+
+int qy_split(qy_graph *g, qy_tensor *a, int dim, const int64_t *sizes, int count, qy_tensor **outs) {
+    for (int i = 0; i < count; i++) outs[i] = NULL;
+    if (qy_op_bad(g, a)) return g->status;
+    int d = dim < 0 ? dim + a->ndim : dim;
+    int64_t total = 0;
+    for (int i = 0; i < count; i++) total += sizes[i];
+    if (count < 1 || d < 0 || d >= a->ndim || total != a->shape[d]) {
+        char sa[64];
+        qy_op_fail(g, QY_ERR_SHAPE, "split: %d pieces totalling %lld do not cover dim %d of %s", count,
+                   (long long)total, dim, SHP(a, sa));
+        return g->status;
+    }
+    int64_t start = 0;
+    for (int i = 0; i < count; i++) {
+        outs[i] = qy_slice(g, a, d, start, sizes[i]);
+        start += sizes[i];
+    }
+    return g->status;
 }
 
 /* ------------------------------------------------------------- reductions */
@@ -831,7 +908,7 @@ qy_tensor *qy_dropout(qy_graph *g, qy_tensor *x, float p, uint64_t seed) {
     qy_tensor *out = qy_op_out(g, x->ndim, x->shape, &x, 1);
     if (!out) return NULL;
     double th = (double)p * 4294967296.0;
-    drop_job j = {x->data, out->data, seed, th >= 4294967295.0 ? 4294967295u : (uint32_t)th,
+    drop_job j = {x->data,           out->data, seed, th >= 4294967295.0 ? 4294967295u : (uint32_t)th,
                   1.0f / (1.0f - p), 0};
     qy_pool_for(g->pool, x->n, 8192, drop_range, &j);
     qy_node *nd = qy_op_record(g, "dropout", drop_bw, out, &x, 1);

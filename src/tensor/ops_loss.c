@@ -18,6 +18,7 @@ typedef struct ce_job {
     int32_t ignore;
     int reduction;
     float coef; /* MEAN/SUM: dy * (1/denominator) */
+    int store;  /* dx is a new buffer: write every element */
 } ce_job;
 
 QY_VEC static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
@@ -38,27 +39,35 @@ QY_VEC static void ce_fw_range(void *vctx, size_t s, size_t e, int tid) {
 QY_VEC static void ce_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const ce_job *j = vctx;
     for (size_t r = s; r < e; r++) {
-        if (j->tg[r] == j->ignore) continue;
+        float *dx = j->dx + r * j->V;
+        if (j->tg[r] == j->ignore) {
+            if (j->store) memset(dx, 0, j->V * sizeof(float));
+            continue;
+        }
         float c = (j->reduction == QY_REDUCE_NONE ? j->dy[r] : j->coef) * (j->w ? j->w[r] : 1.0f);
         const float *x = j->x + r * j->V;
-        float *dx = j->dx + r * j->V;
-        for (size_t k = 0; k < j->V; k++) dx[k] += c * qy_fexp(x[k] - j->lse[r]);
+        float l = j->lse[r];
+        if (j->store)
+            for (size_t k = 0; k < j->V; k++) dx[k] = c * qy_fexp(x[k] - l);
+        else
+            for (size_t k = 0; k < j->V; k++) dx[k] += c * qy_fexp(x[k] - l);
         dx[j->tg[r]] -= c;
     }
 }
 
 static void ce_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *x = nd->in[0];
-    ce_job j = {x->data, nd->p[1], nd->out->grad, nd->p[0], (float *)nd->p[2], NULL, NULL,
-                (size_t)qy_last(x), (int32_t)nd->i[0], (int)nd->i[1], 0.0f};
-    j.dx = qy_grad_of(g, x);
+    ce_job j = {x->data,           nd->p[1],      nd->out->grad, nd->p[0],
+                (float *)nd->p[2], NULL,          NULL,          (size_t)qy_last(x),
+                (int32_t)nd->i[0], (int)nd->i[1], 0.0f,          0};
+    j.dx = qy_grad_fresh(g, x, &j.store);
     if (!j.dx) return;
     if (j.reduction != QY_REDUCE_NONE) j.coef = nd->out->grad[0] * nd->f[0];
     qy_pool_for(g->pool, qy_rows(x), 4, ce_bw_range, &j);
 }
 
-qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targets,
-                            const float *weights, int32_t ignore_index, int reduction) {
+qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targets, const float *weights,
+                            int32_t ignore_index, int reduction) {
     if (qy_op_bad(g, logits)) return NULL;
     char sl[64];
     if (reduction < QY_REDUCE_MEAN || reduction > QY_REDUCE_NONE)
@@ -83,7 +92,7 @@ qy_tensor *qy_cross_entropy(qy_graph *g, qy_tensor *logits, const int32_t *targe
     }
     qy_tensor *out = qy_op_out(g, ndim, shape, &logits, 1);
     if (!out) return NULL;
-    ce_job j = {logits->data, w, NULL, tg, lse, loss, NULL, V, ignore_index, reduction, 0.0f};
+    ce_job j = {logits->data, w, NULL, tg, lse, loss, NULL, V, ignore_index, reduction, 0.0f, 0};
     qy_pool_for(g->pool, N, 4, ce_fw_range, &j);
     double total = 0, denom = 0;
     for (size_t r = 0; r < N; r++) {
@@ -118,8 +127,10 @@ qy_tensor *qy_kl_div(qy_graph *g, qy_tensor *p_logits, qy_tensor *q_logits, floa
     if (qy_op_bad(g, p_logits) || qy_op_bad(g, q_logits)) return NULL;
     char sp[64], sq[64];
     if (p_logits->n != q_logits->n || qy_last(p_logits) != qy_last(q_logits))
-        return qy_op_fail(g, QY_ERR_SHAPE, "kl_div: p %s and q %s differ", SHP(p_logits, sp), SHP(q_logits, sq));
-    if (!(temperature > 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "kl_div: temperature %g must be > 0", temperature);
+        return qy_op_fail(g, QY_ERR_SHAPE, "kl_div: p %s and q %s differ", SHP(p_logits, sp),
+                          SHP(q_logits, sq));
+    if (!(temperature > 0.0f))
+        return qy_op_fail(g, QY_ERR_ARG, "kl_div: temperature %g must be > 0", temperature);
     float inv_t = 1.0f / temperature;
     qy_tensor *lp = qy_log_softmax(g, temperature == 1.0f ? p_logits : qy_scale(g, p_logits, inv_t));
     qy_tensor *lq = qy_log_softmax(g, temperature == 1.0f ? q_logits : qy_scale(g, q_logits, inv_t));
@@ -142,7 +153,8 @@ qy_tensor *qy_infonce(qy_graph *g, qy_tensor *q, qy_tensor *k, float tau) {
     if (qy_op_bad(g, q) || qy_op_bad(g, k)) return NULL;
     char sq[64], sk[64];
     if (q->ndim != 2 || k->ndim != 2 || q->shape[0] != k->shape[0] || q->shape[1] != k->shape[1])
-        return qy_op_fail(g, QY_ERR_SHAPE, "infonce: q %s and k %s must both be (N,D)", SHP(q, sq), SHP(k, sk));
+        return qy_op_fail(g, QY_ERR_SHAPE, "infonce: q %s and k %s must both be (N,D)", SHP(q, sq),
+                          SHP(k, sk));
     if (!(tau > 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "infonce: temperature %g must be > 0", tau);
     size_t N = (size_t)q->shape[0];
     int32_t *diag = qy_graph_alloc(g, N * sizeof *diag);
@@ -170,7 +182,8 @@ qy_tensor *qy_gru_cell(qy_graph *g, qy_tensor *x, qy_tensor *h, qy_tensor *w_ih,
     if (b_hh) gh = qy_add(g, gh, b_hh);
     qy_tensor *r = qy_sigmoid(g, qy_add(g, qy_slice(g, gi, 1, 0, H), qy_slice(g, gh, 1, 0, H)));
     qy_tensor *z = qy_sigmoid(g, qy_add(g, qy_slice(g, gi, 1, H, H), qy_slice(g, gh, 1, H, H)));
-    qy_tensor *n = qy_tanh(g, qy_add(g, qy_slice(g, gi, 1, 2 * H, H), qy_mul(g, r, qy_slice(g, gh, 1, 2 * H, H))));
+    qy_tensor *n =
+        qy_tanh(g, qy_add(g, qy_slice(g, gi, 1, 2 * H, H), qy_mul(g, r, qy_slice(g, gh, 1, 2 * H, H))));
     /* h' = (1 - z) n + z h = n + z (h - n) */
     return qy_add(g, n, qy_mul(g, z, qy_sub(g, h, n)));
 }

@@ -20,6 +20,23 @@ typedef struct norm_job {
     qy_chunks ch;
 } norm_job;
 
+/* lane-wise sums (8 lanes, combined in a fixed order): vectorise, same bits on
+ * every CPU */
+#define LANES 8
+static inline float lanes_total(const float *l) {
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+/* sum of (x - m)^2 */
+static inline float sum_sq_dev(const float *x, float m, size_t C) {
+    float l[LANES] = {0};
+    size_t c = 0;
+    for (; c + LANES <= C; c += LANES)
+        for (int k = 0; k < LANES; k++) l[k] += (x[c + k] - m) * (x[c + k] - m);
+    for (; c < C; c++) l[c % LANES] += (x[c] - m) * (x[c] - m);
+    return lanes_total(l);
+}
+
 QY_VEC static void norm_fw_range(void *vctx, size_t s, size_t e, int tid) {
     const norm_job *j = vctx;
     size_t C = j->C;
@@ -27,72 +44,81 @@ QY_VEC static void norm_fw_range(void *vctx, size_t s, size_t e, int tid) {
         const float *x = j->x + r * C;
         float *y = j->y + r * C;
         if (j->kind == NORM_LAYER) {
-            double m = 0, v = 0;
-            for (size_t c = 0; c < C; c++) m += x[c];
-            m /= (double)C;
-            for (size_t c = 0; c < C; c++) v += ((double)x[c] - m) * ((double)x[c] - m);
-            v /= (double)C;
-            float mf = (float)m, rs = (float)(1.0 / sqrt(v + (double)j->eps));
+            float mf = qy_vsum(x, C) / (float)C;
+            float var = sum_sq_dev(x, mf, C) / (float)C;
+            float rs = 1.0f / sqrtf(var + j->eps);
             j->mean[r] = mf;
             j->rstd[r] = rs;
-            for (size_t c = 0; c < C; c++) {
-                float h = (x[c] - mf) * rs;
-                y[c] = h * j->w[c] + (j->b ? j->b[c] : 0.0f);
-            }
+            if (j->b)
+                for (size_t c = 0; c < C; c++) y[c] = (x[c] - mf) * rs * j->w[c] + j->b[c];
+            else
+                for (size_t c = 0; c < C; c++) y[c] = (x[c] - mf) * rs * j->w[c];
         } else if (j->kind == NORM_RMS) {
-            double ss = 0;
-            for (size_t c = 0; c < C; c++) ss += (double)x[c] * x[c];
-            float rs = (float)(1.0 / sqrt(ss / (double)C + (double)j->eps));
+            float rs = 1.0f / sqrtf(sum_sq_dev(x, 0.0f, C) / (float)C + j->eps);
             j->rstd[r] = rs;
             for (size_t c = 0; c < C; c++) y[c] = j->w[c] * (x[c] * rs);
         } else {
-            double ss = 0;
-            for (size_t c = 0; c < C; c++) ss += (double)x[c] * x[c];
-            double nrm = sqrt(ss);
-            if (nrm < (double)j->eps) nrm = (double)j->eps;
-            float inv = (float)(1.0 / nrm);
+            float nrm = sqrtf(sum_sq_dev(x, 0.0f, C));
+            int clamped = !(nrm >= j->eps);
+            float inv = 1.0f / (clamped ? j->eps : nrm);
             j->rstd[r] = inv;
-            j->mean[r] = (float)sqrt(ss) >= j->eps ? 1.0f : 0.0f; /* 1: the norm was not clamped */
+            j->mean[r] = clamped ? 0.0f : 1.0f; /* 1: the norm was not clamped */
             for (size_t c = 0; c < C; c++) y[c] = x[c] * inv;
         }
     }
 }
 
-/* backward, one fixed chunk of rows per call */
+/* backward, one fixed chunk of rows per call; pw/pb (this chunk's partial dw, db)
+ * always exist */
 QY_VEC static void norm_bw_range(void *vctx, size_t s, size_t e, int tid) {
     const norm_job *j = vctx;
     size_t C = j->C;
     for (size_t ci = s; ci < e; ci++) {
         size_t r0 = ci * j->ch.per, r1 = r0 + j->ch.per < j->ch.rows ? r0 + j->ch.per : j->ch.rows;
-        float *pw = j->pw ? j->pw + ci * C : NULL, *pb = j->pb ? j->pb + ci * C : NULL;
-        if (pw) memset(pw, 0, C * sizeof(float));
-        if (pb) memset(pb, 0, C * sizeof(float));
+        float *pw = j->pw + ci * C, *pb = j->pb + ci * C;
+        memset(pw, 0, C * sizeof(float));
+        memset(pb, 0, C * sizeof(float));
         for (size_t r = r0; r < r1; r++) {
             const float *x = j->x + r * C, *dy = j->dy + r * C;
             float rs = j->rstd[r], mf = j->kind == NORM_LAYER ? j->mean[r] : 0.0f;
             if (j->kind == NORM_L2) {
                 if (!j->dx) continue;
                 /* y = x/n: dx = (dy - y (y.dy)) / n when not clamped, dy/eps otherwise */
-                double yd = 0;
-                for (size_t c = 0; c < C; c++) yd += (double)x[c] * rs * dy[c];
-                float k = j->mean[r] != 0.0f ? (float)yd : 0.0f;
-                for (size_t c = 0; c < C; c++) j->dx[r * C + c] += (dy[c] - x[c] * rs * k) * rs;
+                float l[LANES] = {0};
+                size_t c = 0;
+                for (; c + LANES <= C; c += LANES)
+                    for (int k = 0; k < LANES; k++) l[k] += x[c + k] * rs * dy[c + k];
+                for (; c < C; c++) l[c % LANES] += x[c] * rs * dy[c];
+                float kk = j->mean[r] != 0.0f ? lanes_total(l) : 0.0f;
+                for (c = 0; c < C; c++) j->dx[r * C + c] += (dy[c] - x[c] * rs * kk) * rs;
                 continue;
             }
-            double a = 0, bsum = 0; /* mean(dxhat), mean(dxhat * xhat) */
-            for (size_t c = 0; c < C; c++) {
-                float h = (x[c] - mf) * rs, dh = dy[c] * j->w[c];
-                a += dh;
-                bsum += (double)dh * h;
-                if (pw) pw[c] += dy[c] * h;
-                if (pb) pb[c] += dy[c];
+            /* sums of dxhat and dxhat * xhat; weight/bias partials */
+            float la[LANES] = {0}, lb[LANES] = {0};
+            const float *w = j->w;
+            size_t c = 0;
+            for (; c + LANES <= C; c += LANES)
+                for (int k = 0; k < LANES; k++) {
+                    float h = (x[c + k] - mf) * rs, dh = dy[c + k] * w[c + k];
+                    la[k] += dh;
+                    lb[k] += dh * h;
+                    pw[c + k] += dy[c + k] * h;
+                    pb[c + k] += dy[c + k];
+                }
+            for (; c < C; c++) {
+                float h = (x[c] - mf) * rs, dh = dy[c] * w[c];
+                la[c % LANES] += dh;
+                lb[c % LANES] += dh * h;
+                pw[c] += dy[c] * h;
+                pb[c] += dy[c];
             }
             if (!j->dx) continue;
-            float ma = j->kind == NORM_LAYER ? (float)(a / (double)C) : 0.0f;
-            float mb = (float)(bsum / (double)C);
-            for (size_t c = 0; c < C; c++) {
-                float h = (x[c] - mf) * rs, dh = dy[c] * j->w[c];
-                j->dx[r * C + c] += rs * (dh - ma - h * mb);
+            float ma = j->kind == NORM_LAYER ? lanes_total(la) / (float)C : 0.0f;
+            float mb = lanes_total(lb) / (float)C;
+            float *dx = j->dx + r * C;
+            for (c = 0; c < C; c++) {
+                float h = (x[c] - mf) * rs, dh = dy[c] * w[c];
+                dx[c] += rs * (dh - ma - h * mb);
             }
         }
     }
@@ -111,8 +137,8 @@ static void norm_bw(qy_graph *g, qy_node *nd) {
     j.ch = qy_chunks_of(qy_rows(x), 16);
     j.dx = qy_grad_of(g, x);
     float *dw = w ? qy_grad_of(g, w) : NULL, *db = b ? qy_grad_of(g, b) : NULL;
-    if (dw) j.pw = qy_graph_floats(g, j.ch.count * j.C, 0);
-    if (db) j.pb = qy_graph_floats(g, j.ch.count * j.C, 0);
+    j.pw = qy_graph_floats(g, j.ch.count * j.C, 0);
+    j.pb = qy_graph_floats(g, j.ch.count * j.C, 0);
     if (g->status) return;
     qy_pool_for(g->pool, j.ch.count, 1, norm_bw_range, &j);
     for (size_t ci = 0; ci < j.ch.count; ci++)
@@ -122,8 +148,8 @@ static void norm_bw(qy_graph *g, qy_node *nd) {
         }
 }
 
-static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_tensor *w,
-                       qy_tensor *b, float eps) {
+static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_tensor *w, qy_tensor *b,
+                       float eps) {
     if (qy_op_bad(g, x)) return NULL;
     if (kind != NORM_L2 && qy_op_bad(g, w)) return NULL;
     int64_t C = qy_last(x);
@@ -132,8 +158,8 @@ static qy_tensor *norm(qy_graph *g, int kind, const char *op, qy_tensor *x, qy_t
         return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and weight %s: weight needs %lld elements", op,
                           SHP(x, sx), SHP(w, sw), (long long)C);
     if (b && (b->n != (size_t)C))
-        return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and bias %s: bias needs %lld elements", op,
-                          SHP(x, sx), SHP(b, sw), (long long)C);
+        return qy_op_fail(g, QY_ERR_SHAPE, "%s: x %s and bias %s: bias needs %lld elements", op, SHP(x, sx),
+                          SHP(b, sw), (long long)C);
     if (!(eps >= 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "%s: eps %g is negative", op, eps);
     qy_tensor *in[3] = {x, w, b};
     int nin = b ? 3 : (w ? 2 : 1);

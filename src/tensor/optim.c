@@ -62,8 +62,10 @@ int qy_adamw_new(qy_params *ps, const qy_adamw_cfg *cfg, qy_optim **out) {
     }
     if (c.eps == 0.0f) c.eps = 1e-8f;
     if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1 && c.eps > 0 && c.weight_decay >= 0))
-        return qy_error(QY_ERR_ARG, "adamw: betas must be in [0,1), eps > 0, weight decay >= 0 "
-                                    "(got %g, %g, %g, %g)", c.beta1, c.beta2, c.eps, c.weight_decay);
+        return qy_error(QY_ERR_ARG,
+                        "adamw: betas must be in [0,1), eps > 0, weight decay >= 0 "
+                        "(got %g, %g, %g, %g)",
+                        c.beta1, c.beta2, c.eps, c.weight_decay);
     int st = optim_new(ps, OPT_ADAMW, 2, out);
     if (st) return st;
     (*out)->adam = c;
@@ -101,6 +103,7 @@ int qy_optim_set_group(qy_optim *o, int group, float lr_scale, float weight_deca
 }
 
 int64_t qy_optim_steps(const qy_optim *o) { return o->steps; }
+void qy_optim_set_pool(qy_optim *o, qy_pool *pool) { o->pool = pool; }
 size_t qy_optim_state_bytes(const qy_optim *o) { return o->state_floats * sizeof(float); }
 
 typedef struct upd_job {
@@ -180,28 +183,57 @@ int qy_optim_step(qy_optim *o, float lr) {
     return QY_OK;
 }
 
+typedef struct sq_job {
+    float *g;
+    size_t n;
+    qy_chunks ch;
+    double partial[64];
+    float coef;
+} sq_job;
+
+static void sumsq_range(void *vctx, size_t b, size_t e, int tid) {
+    sq_job *j = vctx;
+    for (size_t c = b; c < e; c++) {
+        size_t s = c * j->ch.per, t = s + j->ch.per < j->n ? s + j->ch.per : j->n;
+        double acc = 0;
+        for (size_t k = s; k < t; k++) acc += (double)j->g[k] * j->g[k];
+        j->partial[c] = acc;
+    }
+}
+
+QY_VEC static void scale_range(void *vctx, size_t b, size_t e, int tid) {
+    sq_job *j = vctx;
+    for (size_t k = b; k < e; k++) j->g[k] *= j->coef;
+}
+
 int qy_clip_grad_norm(qy_params *ps, float max_norm, qy_pool *pool, float *norm_out) {
     if (!(max_norm > 0.0f)) return qy_error(QY_ERR_ARG, "clip_grad_norm: max norm %g must be > 0", max_norm);
     double total = 0;
     size_t np = qy_params_count(ps);
+    sq_job j;
     for (size_t i = 0; i < np; i++) {
         qy_tensor *p = qy_params_at(ps, i);
         if (p->flags & QY_T_FROZEN) continue;
+        /* double partial sums over chunks fixed by the size, added in order */
+        j.g = p->grad;
+        j.n = p->n;
+        j.ch = qy_chunks_of(p->n, 16384);
+        qy_pool_for(pool, j.ch.count, 1, sumsq_range, &j);
         double s = 0;
-        for (size_t k = 0; k < p->n; k++) s += (double)p->grad[k] * p->grad[k];
+        for (size_t c = 0; c < j.ch.count; c++) s += j.partial[c];
         float pn = (float)sqrt(s); /* per-tensor norm in f32, as torch.norm */
         total += (double)pn * pn;
     }
     float norm = (float)sqrt(total);
     if (norm_out) *norm_out = norm;
-    float coef = max_norm / (norm + 1e-6f);
-    if (coef > 1.0f) coef = 1.0f;
+    j.coef = max_norm / (norm + 1e-6f);
+    if (j.coef > 1.0f) j.coef = 1.0f;
     for (size_t i = 0; i < np; i++) {
         qy_tensor *p = qy_params_at(ps, i);
         if (p->flags & QY_T_FROZEN) continue;
-        for (size_t k = 0; k < p->n; k++) p->grad[k] *= coef;
+        j.g = p->grad;
+        qy_pool_for(pool, p->n, 16384, scale_range, &j);
     }
-    (void)pool;
     return QY_OK;
 }
 

@@ -43,8 +43,7 @@ static int check_shape(const char *what, int ndim, const int64_t *shape, size_t 
         if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40))
             return qy_error(QY_ERR_SHAPE, "%s: dim %d has size %lld", what, i, (long long)shape[i]);
         if (qy_size_mul(n, (size_t)shape[i], &n) != QY_OK || n > ((size_t)1 << 40))
-            return qy_error(QY_ERR_RANGE, "%s: %lld-element shape is too large", what,
-                            (long long)n);
+            return qy_error(QY_ERR_RANGE, "%s: %lld-element shape is too large", what, (long long)n);
     }
     *n_out = n;
     return QY_OK;
@@ -138,8 +137,7 @@ void qy_param_set_frozen(qy_tensor *t, int frozen) {
 }
 
 void qy_param_init_normal(qy_tensor *t, qy_rng *rng, float std, float constant) {
-    for (size_t i = 0; i < t->n; i++)
-        t->data[i] = std > 0 ? (float)(qy_rng_normal(rng) * std) : constant;
+    for (size_t i = 0; i < t->n; i++) t->data[i] = std > 0 ? (float)(qy_rng_normal(rng) * std) : constant;
 }
 
 /* ------------------------------------------------------------------ arena */
@@ -228,6 +226,7 @@ int qy_graph_grad_enabled(const qy_graph *g) { return g->grad_enabled; }
 int qy_graph_status(const qy_graph *g) { return g->status; }
 qy_pool *qy_graph_pool(const qy_graph *g) { return g->pool; }
 size_t qy_graph_peak_bytes(const qy_graph *g) { return g->arena.peak; }
+size_t qy_graph_forward_bytes(const qy_graph *g) { return g->arena.forward_peak; }
 size_t qy_graph_tape_len(const qy_graph *g) { return g->ntape; }
 
 void *qy_graph_alloc(qy_graph *g, size_t bytes) {
@@ -289,8 +288,8 @@ qy_tensor *qy_op_out(qy_graph *g, int ndim, const int64_t *shape, qy_tensor *con
     return t;
 }
 
-qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out,
-                      qy_tensor *const *in, int nin) {
+qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out, qy_tensor *const *in,
+                      int nin) {
     if (!(out->flags & QY_T_REQUIRES_GRAD)) return NULL;
     QY_ASSERT(nin <= QY_NODE_MAX_IN);
     if (g->ntape == g->cap_tape) {
@@ -313,19 +312,37 @@ qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor 
     return nd;
 }
 
-float *qy_grad_of(qy_graph *g, qy_tensor *t) {
+float *qy_grad_fresh(qy_graph *g, qy_tensor *t, int *fresh) {
+    *fresh = 0;
     if (!t || !(t->flags & QY_T_REQUIRES_GRAD)) return NULL;
     if (t->grad) return t->grad;
+    *fresh = 1;
     for (qy_free_grad **pp = &g->free_grads; *pp; pp = &(*pp)->next) {
         qy_free_grad *f = *pp;
         if (f->n != t->n) continue;
         *pp = f->next;
         f->next = g->spare_nodes;
         g->spare_nodes = f;
-        memset(f->p, 0, f->n * sizeof(float));
         return t->grad = f->p;
     }
-    return t->grad = qy_graph_floats(g, t->n, 1);
+    return t->grad = qy_graph_floats(g, t->n, 0);
+}
+
+float *qy_grad_of(qy_graph *g, qy_tensor *t) {
+    int fresh;
+    float *p = qy_grad_fresh(g, t, &fresh);
+    if (p && fresh) memset(p, 0, t->n * sizeof(float));
+    return p;
+}
+
+int qy_grad_take(qy_graph *g, qy_tensor *to, qy_tensor *from) {
+    (void)g;
+    if (!(to->flags & QY_T_REQUIRES_GRAD) || to->grad || !from->grad || to->n != from->n ||
+        (from->flags & (QY_T_RETAIN_GRAD | QY_T_PARAM)))
+        return 0;
+    to->grad = from->grad;
+    from->grad = NULL;
+    return 1;
 }
 
 /* after its producer's backward, an intermediate gradient is dead: recycle it */
@@ -372,6 +389,8 @@ int qy_graph_backward_from(qy_graph *g, qy_tensor *t, const float *seed) {
     if (!(t->flags & QY_T_REQUIRES_GRAD))
         return qy_error(QY_ERR_ARG, "backward: the tensor does not depend on anything that "
                                     "requires a gradient (no-grad mode, or all inputs frozen)");
+    size_t fwd = g->arena.used + g->arena.extra_bytes;
+    if (fwd > g->arena.forward_peak) g->arena.forward_peak = fwd;
     float *gr = qy_grad_of(g, t);
     if (!gr) return g->status;
     for (size_t i = 0; i < t->n; i++) gr[i] += seed[i];
@@ -397,8 +416,8 @@ qy_tensor *qy_tap(qy_graph *g, const char *name, qy_tensor *t) {
     if (!r) return qy_op_fail(g, QY_ERR_ARG, "hook at %s returned no tensor", nm);
     if (r->n != t->n) {
         char a[64], b[64];
-        return qy_op_fail(g, QY_ERR_SHAPE, "hook at %s: replaced %s by %s", nm,
-                          qy_shape_str(t, a, sizeof a), qy_shape_str(r, b, sizeof b));
+        return qy_op_fail(g, QY_ERR_SHAPE, "hook at %s: replaced %s by %s", nm, qy_shape_str(t, a, sizeof a),
+                          qy_shape_str(r, b, sizeof b));
     }
     return r;
 }

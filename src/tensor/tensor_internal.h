@@ -31,7 +31,8 @@ typedef struct qy_tarena {
     size_t cap, used;
     struct tarena_extra *extra; /* overflow allocations of this step */
     size_t extra_bytes;
-    size_t peak; /* high-water mark of used + extra_bytes */
+    size_t peak;         /* high-water mark of used + extra_bytes */
+    size_t forward_peak; /* largest used + extra_bytes seen when a backward began */
 } qy_tarena;
 
 /* a released gradient buffer of an intermediate tensor, reused for the next
@@ -59,17 +60,23 @@ struct qy_graph {
 void *qy_graph_alloc(qy_graph *g, size_t bytes);
 float *qy_graph_floats(qy_graph *g, size_t n, int zero);
 /* Record an op failure (message formatted, op name first) and return NULL. */
-qy_tensor *qy_op_fail(qy_graph *g, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+qy_tensor *qy_op_fail(qy_graph *g, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* New output tensor of the given shape (data uninitialised); requires grad when the
  * graph is recording and any of the inputs requires it. */
 qy_tensor *qy_op_out(qy_graph *g, int ndim, const int64_t *shape, qy_tensor *const *in, int nin);
 /* Append a node for `out` when out requires grad; returns the node (or NULL when
  * not recorded, which is not an error). */
-qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out,
-                      qy_tensor *const *in, int nin);
+qy_node *qy_op_record(qy_graph *g, const char *op, qy_backward_fn bw, qy_tensor *out, qy_tensor *const *in,
+                      int nin);
 /* Gradient buffer of t, allocated zeroed on first use; NULL when t needs no grad. */
 float *qy_grad_of(qy_graph *g, qy_tensor *t);
+/* Same, but a new buffer is left uninitialised and *fresh = 1: the caller must then
+ * store every element (instead of accumulating), saving a zero-fill pass. */
+float *qy_grad_fresh(qy_graph *g, qy_tensor *t, int *fresh);
+/* When `to` needs a gradient that is not allocated yet and from's gradient is
+ * about to die (from is the node's output, not retained), hand the buffer over
+ * (same element count) and return 1: the caller then skips its "to += from" pass. */
+int qy_grad_take(qy_graph *g, qy_tensor *to, qy_tensor *from);
 /* Input check helper: returns 1 (and makes the graph fail) when a is NULL or the
  * graph already failed. */
 int qy_op_bad(qy_graph *g, const qy_tensor *a);
@@ -109,6 +116,10 @@ static inline float qy_fexp(float x) {
     return x > 88.7f ? (float)INFINITY : y;
 }
 
+/* tanh through qy_fexp: 1 - 2/(e^2u + 1). Absolute error ~1e-7 (relative error
+ * grows for |u| < 1e-4), so only where an absolute error is what matters (GELU). */
+static inline float qy_ftanh_abs(float u) { return 1.0f - 2.0f / (qy_fexp(2.0f * u) + 1.0f); }
+
 /* sum of n floats in 8 interleaved lanes combined in a fixed order (vectorises,
  * same bits on every CPU) */
 float qy_vsum(const float *x, size_t n);
@@ -129,13 +140,11 @@ typedef struct qy_chunks {
 qy_chunks qy_chunks_of(size_t rows, size_t min_rows);
 
 /* Single-threaded gemm on one block (BLAS or fallback). */
-void qy_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                     float *C, int64_t ldc);
+void qy_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* The blocked C kernel used without BLAS (kept callable so tests hold BLAS to it). */
-void qy_sgemm_fallback(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                       float *C, int64_t ldc);
+void qy_sgemm_fallback(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 #endif

@@ -64,4 +64,16 @@ static inline void rm_rf(const char *dir) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* the two files hold the same bytes */
+static inline void expect_same_file(const char *a_path, const char *b_path) {
+    char *a, *b;
+    size_t la, lb;
+    assert_int_equal(qy_read_file(a_path, 0, &a, &la), QY_OK);
+    assert_int_equal(qy_read_file(b_path, 0, &b, &lb), QY_OK);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    qy_free(a);
+    qy_free(b);
+}
+
 #endif

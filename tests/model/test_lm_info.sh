@@ -52,6 +52,10 @@ PY
     [ "$n" = "$t" ] || fail "$m: --verbose lists $n tensors, the file has $t"
 done
 
+# a lone .safetensors file: validated and listed
+out=$("$Q" lm info --json "$FIX/llama-tiny/model.safetensors" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["tensors"], d["bytes"], d["metadata"]["format"])')
+[ "$out" = "21 894208 pt" ] || fail "file info: $out"
+
 # a truncated copy of a fixture: the error names the file and the tensor
 mkdir -p "$TMP/trunc"
 cp "$FIX/llama-tiny/config.json" "$TMP/trunc/"
@@ -64,4 +68,18 @@ sed 's/"intermediate_size": 176/"intermediate_size": 180/' "$FIX/llama-tiny/conf
 cp "$FIX/llama-tiny/model.safetensors" "$TMP/shape/"
 out=$("$Q" lm info "$TMP/shape" 2>&1); [ $? -eq 1 ] || fail "shape mismatch must exit 1"
 echo "$out" | grep -q "gate_proj.weight. has shape \[176, 64\], the config implies \[180, 64\]" || fail "$out"
-echo "lm info: all checks passed"
+
+# convert: bf16 halves the weights; sharded and back to one f32 file gives
+# save_pretrained's file again, byte for byte
+"$Q" lm convert --quiet --dtype bf16 "$FIX/qwen2-tiny" "$TMP/bf16" || fail "convert bf16"
+a=$(stat -c %s "$FIX/qwen2-tiny/model.safetensors"); b=$(stat -c %s "$TMP/bf16/model.safetensors")
+[ $((a - b)) -gt $((a / 2 - 4096)) ] || fail "bf16 file is $b bytes, the f32 one $a"
+"$Q" lm info "$TMP/bf16" | grep -q "26 tensors, BF16" || fail "bf16 info"
+"$Q" lm convert --quiet --max-shard-size 200KB "$FIX/llama-tiny" "$TMP/sharded" || fail "convert sharded"
+[ -f "$TMP/sharded/model-00004-of-00004.safetensors" ] && [ -f "$TMP/sharded/model.safetensors.index.json" ] || fail "shards"
+[ -f "$TMP/sharded/tokenizer.json" ] && [ -f "$TMP/sharded/generation_config.json" ] || fail "copied files"
+"$Q" lm convert --quiet "$TMP/sharded" "$TMP/single" || fail "convert back"
+cmp -s "$TMP/single/model.safetensors" "$FIX/llama-tiny/model.safetensors" || fail "round trip is not byte-identical"
+"$Q" lm convert --dtype f8 "$FIX/llama-tiny" "$TMP/x" >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --dtype must be a usage error"
+"$Q" lm convert --max-shard-size lots "$FIX/llama-tiny" "$TMP/x" >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad size"
+echo "lm info, lm convert: all checks passed"

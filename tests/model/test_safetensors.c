@@ -53,6 +53,30 @@ static void test_half_roundtrip_all(void **state) {
     }
 }
 
+/* the bulk widening equals the scalar reference on all patterns, at odd offsets */
+static void test_bulk_widening(void **state) {
+    (void)state;
+    uint8_t *raw = malloc(2 * 65536 + 1);
+    float *a = malloc(65536 * sizeof(float)), *b = malloc(65536 * sizeof(float));
+    assert_true(raw && a && b);
+    for (uint32_t h = 0; h < 65536; h++) {
+        raw[1 + 2 * h] = (uint8_t)(h & 0xff);
+        raw[2 + 2 * h] = (uint8_t)(h >> 8);
+    }
+    for (size_t len = 65536; len > 0; len = len > 1000 ? len - 777 : len - 1) {
+        qy_f16_to_f32_n(raw + 1, a, len);
+        for (size_t i = 0; i < len; i++) b[i] = qy_f16_to_f32((uint16_t)i);
+        assert_memory_equal(a, b, len * sizeof(float));
+        qy_bf16_to_f32_n(raw + 1, a, len);
+        for (size_t i = 0; i < len; i++) b[i] = qy_bf16_to_f32((uint16_t)i);
+        assert_memory_equal(a, b, len * sizeof(float));
+        if (len < 1000) break; /* short tails were covered on the way down */
+    }
+    free(raw);
+    free(a);
+    free(b);
+}
+
 /* nearest f16 by brute force over the sorted finite positive values, ties to even */
 static uint16_t f16_nearest_reference(float x) {
     double ax = fabs((double)x);
@@ -330,14 +354,7 @@ static void test_fixture_roundtrip_identical(void **state) {
         assert_int_equal(qy_st_writer_add_file(w, f), QY_OK);
         snprintf(out, sizeof out, "%s/%s.safetensors", tmp, fixture_models[m]);
         assert_int_equal(qy_st_writer_write(w, out), QY_OK);
-        char *a, *b;
-        size_t la, lb;
-        assert_int_equal(qy_read_file(path, 0, &a, &la), QY_OK);
-        assert_int_equal(qy_read_file(out, 0, &b, &lb), QY_OK);
-        assert_int_equal(la, lb);
-        assert_memory_equal(a, b, la); /* byte-identical to save_pretrained's file */
-        qy_free(a);
-        qy_free(b);
+        expect_same_file(path, out); /* byte-identical to save_pretrained's file */
         /* and every tensor reads back the same through f32 */
         qy_st_file *g;
         assert_int_equal(qy_st_open(out, &g), QY_OK);
@@ -458,6 +475,37 @@ static void test_sharded_write_and_read(void **state) {
     assert_int_equal(live_blocks(), blocks);
 }
 
+static int index_parse(const char *text, qy_st_index **ix) {
+    return qy_st_index_parse(text, strlen(text), "index.json", ix);
+}
+
+static void test_index_parse(void **state) {
+    (void)state;
+    uint64_t blocks = live_blocks();
+    qy_st_index *ix;
+    assert_int_equal(index_parse("{\"metadata\":{\"total_size\":12},\"weight_map\":{\"b\":\"s2\",\"a\":\"s1\",\"c\":\"s2\"}}", &ix),
+                     QY_OK);
+    assert_int_equal(qy_st_index_count(ix), 3);
+    assert_int_equal(qy_st_index_shard_count(ix), 2);
+    assert_string_equal(qy_st_index_shard(ix, 0), "s2");
+    const char *name;
+    size_t shard;
+    qy_st_index_at(ix, 1, &name, &shard);
+    assert_string_equal(name, "a");
+    assert_int_equal(shard, 1);
+    qy_st_index_free(ix);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"s1\",\"a\":\"s2\"}}", &ix), QY_ERR_FORMAT,
+                 "index.json: .weight_map lists tensor 'a' twice", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"../s1\"}}", &ix), QY_ERR_FORMAT,
+                 ".weight_map.a: '../s1' is not a file name in the model folder", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"/etc/passwd\"}}", &ix), QY_ERR_FORMAT, "is not a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":3}}", &ix), QY_ERR_FORMAT, ".weight_map.a: expected a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{}}", &ix), QY_ERR_FORMAT, ".weight_map: is empty", NULL);
+    expect_error(index_parse("{\"metadata\":{}}", &ix), QY_ERR_NOT_FOUND, "index.json: .weight_map: missing", NULL);
+    expect_error(index_parse("{\"weight_map\":[]}", &ix), QY_ERR_FORMAT, ".weight_map: expected object", NULL);
+    assert_int_equal(live_blocks(), blocks);
+}
+
 /* ------------------------------------------------- allocation failures */
 
 static void test_alloc_failures(void **state) {
@@ -511,6 +559,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_known_values),
         cmocka_unit_test(test_half_roundtrip_all),
+        cmocka_unit_test(test_bulk_widening),
         cmocka_unit_test(test_f16_rounding_against_brute_force),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_writer_layout_and_readback),
@@ -519,6 +568,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_roundtrip_identical),
         cmocka_unit_test(test_fixture_truncated),
         cmocka_unit_test(test_sharded_write_and_read),
+        cmocka_unit_test(test_index_parse),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,9 +14,11 @@
 #include "quarry/tensor.h"
 #include "tensor/tensor_internal.h"
 
-static const tl_config small = {.V = 37, .C = 32, .L = 2, .NH = 4, .NKV = 2, .FF = 48, .eps = 1e-5f, .theta = 10000.0f};
+static const tl_config small = {
+    .V = 37, .C = 32, .L = 2, .NH = 4, .NKV = 2, .FF = 48, .eps = 1e-5f, .theta = 10000.0f};
 /* big enough that matmuls are split into several blocks across the pool */
-static const tl_config mid = {.V = 300, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 256, .eps = 1e-5f, .theta = 10000.0f};
+static const tl_config mid = {
+    .V = 300, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 256, .eps = 1e-5f, .theta = 10000.0f};
 
 static void make_tokens(int32_t *ids, int32_t *tg, size_t n, int64_t V, uint64_t seed) {
     qy_rng r;
@@ -25,7 +27,8 @@ static void make_tokens(int32_t *ids, int32_t *tg, size_t n, int64_t V, uint64_t
     for (size_t i = 0; i < n; i++) tg[i] = (i % 7 == 6) ? -100 : ids[(i + 1) % n];
 }
 
-/* loss and all parameter grads of the tiny model, T = 70 (two attention tiles) */
+/* loss and all parameter grads of the tiny model, T = 70 (two attention tiles),
+ * clipped; then the parameters after one AdamW step on the pool (2n floats) */
 static float run_model(int threads, float *grads_out, size_t *ngrad) {
     qy_pool *pool;
     assert_int_equal(qy_pool_new(threads, &pool), QY_OK);
@@ -41,14 +44,24 @@ static float run_model(int threads, float *grads_out, size_t *ngrad) {
     qy_tensor *loss = tl_loss(g, &m, ids, tg, B, T);
     assert_non_null(loss);
     assert_int_equal(qy_graph_backward(g, loss), QY_OK);
-    float l = loss->data[0];
-    size_t off = 0;
+    float l = loss->data[0], norm;
+    assert_int_equal(qy_clip_grad_norm(ps, 0.5f, pool, &norm), QY_OK);
+    assert_true(norm > 0.5f); /* so that clipping did scale */
+    qy_optim *opt;
+    assert_int_equal(qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 1e-3f, .weight_decay = 0.1f}, &opt), QY_OK);
+    qy_optim_set_pool(opt, pool);
+    assert_int_equal(qy_optim_step(opt, 1e-3f), QY_OK);
+    size_t off = 0, total = qy_params_numel(ps);
     for (size_t i = 0; i < qy_params_count(ps); i++) {
         qy_tensor *p = qy_params_at(ps, i);
-        if (grads_out) memcpy(grads_out + off, p->grad, p->n * sizeof(float));
+        if (grads_out) {
+            memcpy(grads_out + off, p->grad, p->n * sizeof(float));
+            memcpy(grads_out + total + off, p->data, p->n * sizeof(float));
+        }
         off += p->n;
     }
-    *ngrad = off;
+    *ngrad = 2 * off;
+    qy_optim_free(opt);
     qy_graph_free(g);
     qy_params_free(ps);
     qy_pool_free(pool);
@@ -58,7 +71,8 @@ static float run_model(int threads, float *grads_out, size_t *ngrad) {
 static void test_determinism_threads(void **st) {
     size_t n;
     run_model(1, NULL, &n);
-    float *g1 = qy_mallocn(n, sizeof(float)), *g2 = qy_mallocn(n, sizeof(float)), *g3 = qy_mallocn(n, sizeof(float));
+    float *g1 = qy_mallocn(n, sizeof(float)), *g2 = qy_mallocn(n, sizeof(float)),
+          *g3 = qy_mallocn(n, sizeof(float));
     float l1 = run_model(1, g1, &n), l2 = run_model(2, g2, &n), l3 = run_model(3, g3, &n);
     assert_memory_equal(&l1, &l2, sizeof l1);
     assert_memory_equal(&l1, &l3, sizeof l1);
@@ -100,6 +114,12 @@ static void test_shape_errors(void **st) {
     qy_graph_reset(g);
     assert_null(qy_reshape(g, qy_zeros(g, 1, (int64_t[]){6}), 2, (int64_t[]){4, -1}));
     assert_null(qy_zeros(g, 5, (int64_t[]){1, 1, 1, 1, 1}));
+    qy_graph_reset(g);
+    qy_tensor *parts[2];
+    assert_int_equal(qy_split(g, qy_zeros(g, 2, (int64_t[]){2, 6}), 1, (const int64_t[]){2, 3}, 2, parts),
+                     QY_ERR_SHAPE);
+    assert_non_null(strstr(qy_errmsg(), "split: 2 pieces totalling 5 do not cover dim 1 of (2,6)"));
+    assert_null(parts[0]);
     qy_graph_reset(g);
     qy_tensor *x = qy_zeros(g, 2, (int64_t[]){2, 3});
     assert_int_equal(qy_graph_backward(g, x), QY_ERR_SHAPE); /* not a scalar */
@@ -190,9 +210,9 @@ static void test_accumulation(void **st) {
     assert_int_equal(qy_graph_new(NULL, &g), QY_OK);
     int32_t ids[32], tg[32];
     make_tokens(ids, tg, 32, small.V, 8);
-    assert_int_equal(qy_graph_backward(g, qy_cross_entropy(g, tl_logits(g, &m, ids, 4, 8), tg, NULL, -100,
-                                                           QY_REDUCE_SUM)),
-                     QY_OK);
+    assert_int_equal(
+        qy_graph_backward(g, qy_cross_entropy(g, tl_logits(g, &m, ids, 4, 8), tg, NULL, -100, QY_REDUCE_SUM)),
+        QY_OK);
     size_t n = m.layer[1].wd->n;
     float *full = qy_mallocn(n, sizeof(float));
     memcpy(full, m.layer[1].wd->grad, n * sizeof(float));
@@ -203,7 +223,8 @@ static void test_accumulation(void **st) {
                                                                tg + 16 * half, NULL, -100, QY_REDUCE_SUM)),
                          QY_OK);
     }
-    for (size_t i = 0; i < n; i++) assert_true(fabsf(full[i] - m.layer[1].wd->grad[i]) <= 1e-5f + 1e-4f * fabsf(full[i]));
+    for (size_t i = 0; i < n; i++)
+        assert_true(fabsf(full[i] - m.layer[1].wd->grad[i]) <= 1e-5f + 1e-4f * fabsf(full[i]));
     qy_free(full);
     /* the arena became one block after the first step and stays there */
     size_t peak = qy_graph_peak_bytes(g);
@@ -332,10 +353,14 @@ static void test_fast_exp(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism_threads), cmocka_unit_test(test_shape_errors),
-        cmocka_unit_test(test_alloc_failures),      cmocka_unit_test(test_nograd_frozen),
-        cmocka_unit_test(test_accumulation),        cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_topk_schedule),       cmocka_unit_test(test_gemm_vs_reference),
+        cmocka_unit_test(test_determinism_threads),
+        cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_nograd_frozen),
+        cmocka_unit_test(test_accumulation),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_topk_schedule),
+        cmocka_unit_test(test_gemm_vs_reference),
         cmocka_unit_test(test_fast_exp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,18 +135,27 @@ static qy_tensor *b_gather(qy_graph *g, qy_tensor **in, const void *c) {
 }
 static qy_tensor *b_concat_slice(qy_graph *g, qy_tensor **in, const void *c) {
     qy_tensor *cat = qy_concat(g, in, 2, 1);
-    return qy_mul(g, qy_slice(g, cat, 1, 1, 4), qy_slice(g, cat, 1, 2, 4));
+    qy_tensor *parts[3];
+    qy_split(g, cat, -1, (const int64_t[]){1, 4, 1}, 3, parts);
+    return qy_mul(g, qy_mul(g, qy_slice(g, cat, 1, 1, 4), qy_slice(g, cat, 1, 2, 4)),
+                  qy_add_scalar(g, parts[1], 1.0f));
 }
 static qy_tensor *b_layernorm(qy_graph *g, qy_tensor **in, const void *c) {
     return qy_layernorm(g, in[0], in[1], in[2], 1e-5f);
 }
-static qy_tensor *b_rmsnorm(qy_graph *g, qy_tensor **in, const void *c) { return qy_rmsnorm(g, in[0], in[1], 1e-6f); }
-static qy_tensor *b_l2(qy_graph *g, qy_tensor **in, const void *c) { return qy_l2_normalize(g, in[0], 1e-12f); }
+static qy_tensor *b_rmsnorm(qy_graph *g, qy_tensor **in, const void *c) {
+    return qy_rmsnorm(g, in[0], in[1], 1e-6f);
+}
+static qy_tensor *b_l2(qy_graph *g, qy_tensor **in, const void *c) {
+    return qy_l2_normalize(g, in[0], 1e-12f);
+}
 static qy_tensor *b_sum(qy_graph *g, qy_tensor **in, const void *c) {
     return qy_concat(g, (qy_tensor *[]){qy_sum(g, in[0]), qy_mean(g, in[0])}, 2, 0);
 }
 static qy_tensor *b_sum_last(qy_graph *g, qy_tensor **in, const void *c) { return qy_sum_last(g, in[0]); }
-static qy_tensor *b_dropout(qy_graph *g, qy_tensor **in, const void *c) { return qy_dropout(g, in[0], 0.3f, 77); }
+static qy_tensor *b_dropout(qy_graph *g, qy_tensor **in, const void *c) {
+    return qy_dropout(g, in[0], 0.3f, 77);
+}
 typedef struct rope_ctx {
     int interleaved;
     const int32_t *pos;
@@ -170,7 +179,9 @@ static qy_tensor *b_ce(qy_graph *g, qy_tensor **in, const void *c) {
     int red = *(const int *)c;
     return qy_cross_entropy(g, in[0], ce_tg, red == QY_REDUCE_SUM ? ce_w : NULL, -100, red);
 }
-static qy_tensor *b_kl(qy_graph *g, qy_tensor **in, const void *c) { return qy_kl_div(g, in[0], in[1], 2.0f); }
+static qy_tensor *b_kl(qy_graph *g, qy_tensor **in, const void *c) {
+    return qy_kl_div(g, in[0], in[1], 2.0f);
+}
 static qy_tensor *b_mse(qy_graph *g, qy_tensor **in, const void *c) { return qy_mse(g, in[0], in[1]); }
 static qy_tensor *b_infonce(qy_graph *g, qy_tensor **in, const void *c) {
     return qy_infonce(g, qy_l2_normalize(g, in[0], 1e-12f), qy_l2_normalize(g, in[1], 1e-12f), 0.1f);
@@ -211,9 +222,9 @@ static void test_pointwise(void **st) {
     gradcheck("swiglu", 2, same, b_swiglu, NULL);
     spec one = {3, {2, 3, 5}};
     gradcheck("scale+add_scalar", 1, &one, b_scale, NULL);
-    static const unary_fn fns[] = {qy_gelu_tanh, qy_gelu_erf, qy_silu, qy_relu, qy_tanh,
+    static const unary_fn fns[] = {qy_gelu_tanh, qy_gelu_erf, qy_silu,    qy_relu,       qy_tanh,
                                    qy_sigmoid,   qy_exp,      qy_softmax, qy_log_softmax};
-    static const char *names[] = {"gelu_tanh", "gelu_erf", "silu", "relu", "tanh",
+    static const char *names[] = {"gelu_tanh", "gelu_erf", "silu",    "relu",       "tanh",
                                   "sigmoid",   "exp",      "softmax", "log_softmax"};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         skip_near_zero = fns[i] == qy_relu;
@@ -265,6 +276,12 @@ static void test_attention(void **st) {
     spec mh[3] = {{3, {1, 9, 12}}, {3, {1, 9, 12}}, {3, {1, 9, 12}}};
     attn_ctx mha = {3, 3, 1, mask};
     gradcheck("attention mha mask", 3, mh, b_attn, &mha);
+    /* queries after a cached prefix (Tk > T), and more queries than keys */
+    spec kv[3] = {{3, {2, 5, 16}}, {3, {2, 9, 8}}, {3, {2, 9, 8}}};
+    attn_ctx gqa = {2, 1, 1, NULL};
+    gradcheck("attention Tq=5 Tk=9", 3, kv, b_attn, &gqa);
+    spec qk[3] = {{3, {2, 9, 16}}, {3, {2, 5, 8}}, {3, {2, 5, 8}}};
+    gradcheck("attention Tq=9 Tk=5", 3, qk, b_attn, &gqa);
 }
 
 static void test_losses(void **st) {
@@ -287,8 +304,8 @@ static void test_losses(void **st) {
 int main(void) {
     if (qy_pool_new(2, &pool) != QY_OK) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul),    cmocka_unit_test(test_pointwise), cmocka_unit_test(test_shape_ops),
-        cmocka_unit_test(test_norms),     cmocka_unit_test(test_rope),      cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_matmul), cmocka_unit_test(test_pointwise), cmocka_unit_test(test_shape_ops),
+        cmocka_unit_test(test_norms),  cmocka_unit_test(test_rope),      cmocka_unit_test(test_attention),
         cmocka_unit_test(test_losses),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,18 +58,27 @@ static qy_tensor *c_sigmoid(qy_graph *g, qy_tensor **in) { return qy_sigmoid(g, 
 static qy_tensor *c_softmax(qy_graph *g, qy_tensor **in) { return qy_softmax(g, in[0]); }
 static qy_tensor *c_log_softmax(qy_graph *g, qy_tensor **in) { return qy_log_softmax(g, in[0]); }
 static qy_tensor *c_swiglu(qy_graph *g, qy_tensor **in) { return qy_swiglu(g, in[0], in[1]); }
-static qy_tensor *c_layernorm(qy_graph *g, qy_tensor **in) { return qy_layernorm(g, in[0], in[1], in[2], 1e-5f); }
+static qy_tensor *c_layernorm(qy_graph *g, qy_tensor **in) {
+    return qy_layernorm(g, in[0], in[1], in[2], 1e-5f);
+}
 static qy_tensor *c_rmsnorm(qy_graph *g, qy_tensor **in) { return qy_rmsnorm(g, in[0], in[1], 1e-6f); }
 static qy_tensor *c_l2(qy_graph *g, qy_tensor **in) { return qy_l2_normalize(g, in[0], 1e-12f); }
 static qy_tensor *c_embedding(qy_graph *g, qy_tensor **in) { return qy_index_select(g, in[0], emb_ids, 6); }
 static qy_tensor *c_concat(qy_graph *g, qy_tensor **in) { return qy_concat(g, in, 2, 1); }
-static qy_tensor *c_rope_half(qy_graph *g, qy_tensor **in) { return qy_rope(g, in[0], 8, 10000.0f, rope_pos, 0); }
-static qy_tensor *c_rope_inter(qy_graph *g, qy_tensor **in) { return qy_rope(g, in[0], 8, 500000.0f, rope_pos, 1); }
+static qy_tensor *c_rope_half(qy_graph *g, qy_tensor **in) {
+    return qy_rope(g, in[0], 8, 10000.0f, rope_pos, 0);
+}
+static qy_tensor *c_rope_inter(qy_graph *g, qy_tensor **in) {
+    return qy_rope(g, in[0], 8, 500000.0f, rope_pos, 1);
+}
 static qy_tensor *c_attn_causal(qy_graph *g, qy_tensor **in) {
     return qy_attention(g, in[0], in[1], in[2], 4, 2, 0.0f, 1, NULL);
 }
 static qy_tensor *c_attn_padded(qy_graph *g, qy_tensor **in) {
     return qy_attention(g, in[0], in[1], in[2], 4, 2, 0.0f, 0, pad_mask);
+}
+static qy_tensor *c_attn_cached(qy_graph *g, qy_tensor **in) {
+    return qy_attention(g, in[0], in[1], in[2], 4, 1, 0.0f, 1, NULL);
 }
 static qy_tensor *c_ce_mean(qy_graph *g, qy_tensor **in) {
     return qy_cross_entropy(g, in[0], ce_targets, NULL, -100, QY_REDUCE_MEAN);
@@ -84,7 +93,8 @@ static qy_tensor *c_kl(qy_graph *g, qy_tensor **in) { return qy_kl_div(g, in[0],
 static qy_tensor *c_mse(qy_graph *g, qy_tensor **in) { return qy_mse(g, in[0], in[1]); }
 static qy_tensor *c_infonce(qy_graph *g, qy_tensor **in) { return qy_infonce(g, in[0], in[1], 0.05f); }
 static qy_tensor *c_gru(qy_graph *g, qy_tensor **in) {
-    return qy_gru_cell(g, in[0], in[1], in[2], in[3], qy_slice(g, in[4], 0, 0, 18), qy_slice(g, in[4], 0, 18, 18));
+    return qy_gru_cell(g, in[0], in[1], in[2], in[3], qy_slice(g, in[4], 0, 0, 18),
+                       qy_slice(g, in[4], 0, 18, 18));
 }
 static qy_tensor *c_sum_mean(qy_graph *g, qy_tensor **in) {
     return qy_concat(g, (qy_tensor *[]){qy_sum(g, in[0]), qy_mean(g, in[0]), qy_sum_last(g, in[0])}, 3, 0);
@@ -123,6 +133,7 @@ static const tcase cases[] = {
     {"rope_interleaved", c_rope_inter, 1, {3}, {{2, 5, 24}}},
     {"attention_causal_gqa", c_attn_causal, 3, {3, 3, 3}, {{2, 70, 64}, {2, 70, 32}, {2, 70, 32}}},
     {"attention_padded", c_attn_padded, 3, {3, 3, 3}, {{2, 70, 64}, {2, 70, 32}, {2, 70, 32}}},
+    {"attention_cached_mqa", c_attn_cached, 3, {3, 3, 3}, {{2, 7, 64}, {2, 75, 16}, {2, 75, 16}}},
     {"cross_entropy_mean", c_ce_mean, 1, {2}, {{8, 7}}},
     {"cross_entropy_none", c_ce_none, 1, {2}, {{8, 7}}},
     {"cross_entropy_weighted_sum", c_ce_wsum, 1, {2}, {{8, 7}}},
@@ -179,7 +190,8 @@ static void run_case(const tcase *c) {
 
 /* the Llama stack: loss and parameter gradients, then AdamW and SGD steps */
 static void run_block(void) {
-    const tl_config cfg = {.V = 64, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 96, .eps = 1e-5f, .theta = 10000.0f};
+    const tl_config cfg = {
+        .V = 64, .C = 64, .L = 2, .NH = 4, .NKV = 2, .FF = 96, .eps = 1e-5f, .theta = 10000.0f};
     enum { B = 2, T = 70 };
     qy_params *ps;
     tl_model m;
@@ -187,7 +199,9 @@ static void run_block(void) {
     /* larger weights than the 0.02 init so that every part matters numerically */
     for (size_t i = 0; i < qy_params_count(ps); i++) {
         qy_tensor *p = qy_params_at(ps, i);
-        for (size_t k = 0; k < p->n; k++) p->data[k] = p->ndim == 2 ? (float)(qy_rng_normal(&rng) * 0.15) : 1.0f + (float)(qy_rng_normal(&rng) * 0.1);
+        for (size_t k = 0; k < p->n; k++)
+            p->data[k] = p->ndim == 2 ? (float)(qy_rng_normal(&rng) * 0.15)
+                                      : 1.0f + (float)(qy_rng_normal(&rng) * 0.1);
     }
     int32_t ids[B * T], tg[B * T];
     float idf[B * T], tgf[B * T];
@@ -200,7 +214,8 @@ static void run_block(void) {
     write_f32("block", "ids", idf, B * T);
     write_f32("block", "targets", tgf, B * T);
     fprintf(manifest, "block %lld %lld %lld %lld %lld %lld %d %d %zu\n", (long long)cfg.V, (long long)cfg.C,
-            (long long)cfg.L, (long long)cfg.NH, (long long)cfg.NKV, (long long)cfg.FF, B, T, qy_params_count(ps));
+            (long long)cfg.L, (long long)cfg.NH, (long long)cfg.NKV, (long long)cfg.FF, B, T,
+            qy_params_count(ps));
     for (size_t i = 0; i < qy_params_count(ps); i++) {
         qy_tensor *p = qy_params_at(ps, i);
         fprintf(manifest, "param %s ", p->name);
@@ -229,7 +244,11 @@ static void run_block(void) {
     static const float factor[3] = {1.0f, -0.5f, 2.0f};
     /* AdamW: lr 1e-2, betas (0.9, 0.95), wd 0.1 on matrices, 0 on norms */
     qy_optim *opt;
-    if (qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f}, &opt)) exit(1);
+    if (qy_adamw_new(
+            ps,
+            &(qy_adamw_cfg){.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f},
+            &opt))
+        exit(1);
     for (int s = 0; s < 3; s++) {
         for (size_t i = 0; i < np; i++) {
             qy_tensor *p = qy_params_at(ps, i);
@@ -244,7 +263,9 @@ static void run_block(void) {
         memcpy(p->data, p0[i], p->n * sizeof(float));
     }
     /* SGD: momentum 0.9, Nesterov, wd 0.01, gradients clipped to norm 0.5 each step */
-    if (qy_sgd_new(ps, &(qy_sgd_cfg){.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f, .nesterov = 1}, &opt)) exit(1);
+    if (qy_sgd_new(ps, &(qy_sgd_cfg){.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f, .nesterov = 1},
+                   &opt))
+        exit(1);
     float norms[3];
     for (int s = 0; s < 3; s++) {
         for (size_t i = 0; i < np; i++) {

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""PyTorch SASRec (Kang & McAuley, "Self-Attentive Sequential Recommendation",
+ICDM 2018) as RecBole implements it, on a split written by `quarry rec split`,
+so that quarry's SASRec (when the tensor engine lands) and this reference see
+identical data, split and evaluation.
+
+RecBole defaults (recbole/properties/model/SASRec.yaml, overall.yaml):
+  n_layers 2, n_heads 2, hidden_size 64, inner_size 256, hidden_dropout_prob 0.5,
+  attn_dropout_prob 0.5, hidden_act gelu, layer_norm_eps 1e-12,
+  initializer_range 0.02, loss_type CE (softmax over all items),
+  MAX_ITEM_LIST_LENGTH 50, Adam lr 1e-3, train_batch_size 2048, epochs 300,
+  stopping_step 10, eval_step 1, valid_metric MRR@10.
+Model details as RecBole: post-LayerNorm transformer layers, learned positions
+from the first item, sequences left-aligned and zero-padded, the output at the
+last real position, attention mask -10000 on padding and future positions,
+normal(0, 0.02) init for Linear/Embedding, LayerNorm (1, 0), Linear bias 0.
+Training examples are RecBole's augmentation: every training item but a user's
+first, with up to 50 earlier items as input.
+
+Evaluation: full ranking of every item but the padding, ties broken by the
+smaller id (quarry's rule); reported with the history masked (quarry's default)
+and not masked (RecBole's behaviour for sequential models).
+
+usage:
+  quarry rec split ../shared/data/ml-100k --out /tmp/ml100k-loo
+  /usr/bin/python3 bench/torch_sasrec.py /tmp/ml100k-loo --seeds 1 2 3 --threads 2
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_split(d):
+    users, seqs, tags = [], [], []
+    n_items = sum(1 for _ in open(f"{d}/items.tsv")) - 1  # header; ids 0..n-1 with 0 = padding
+    with open(f"{d}/sequences.tsv") as f:
+        for line in f:
+            if line.startswith("#") or line.startswith("user\t"):
+                continue
+            u, items, t = line.rstrip("\n").split("\t")
+            users.append(int(u))
+            seqs.append([int(x) for x in items.split()] if items else [])
+            tags.append(t)
+    return users, seqs, tags, n_items
+
+
+class SASRec(nn.Module):
+    def __init__(self, n_items, max_len=50, hidden=64, n_layers=2, n_heads=2, inner=256, hdrop=0.5, adrop=0.5,
+                 eps=1e-12, init_range=0.02):
+        super().__init__()
+        self.n_heads, self.hidden, self.max_len = n_heads, hidden, max_len
+        self.item_emb = nn.Embedding(n_items, hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, hidden)
+        self.ln = nn.LayerNorm(hidden, eps=eps)
+        self.drop = nn.Dropout(hdrop)
+        self.layers = nn.ModuleList()
+        for _ in range(n_layers):
+            self.layers.append(nn.ModuleDict(dict(
+                q=nn.Linear(hidden, hidden), k=nn.Linear(hidden, hidden), v=nn.Linear(hidden, hidden),
+                o=nn.Linear(hidden, hidden), attn_drop=nn.Dropout(adrop), out_drop=nn.Dropout(hdrop),
+                ln1=nn.LayerNorm(hidden, eps=eps), ff1=nn.Linear(hidden, inner), ff2=nn.Linear(inner, hidden),
+                ff_drop=nn.Dropout(hdrop), ln2=nn.LayerNorm(hidden, eps=eps))))
+        self.init_range = init_range
+        self.apply(self._init)
+
+    def _init(self, m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            m.weight.data.normal_(mean=0.0, std=self.init_range)
+        elif isinstance(m, nn.LayerNorm):
+            m.bias.data.zero_()
+            m.weight.data.fill_(1.0)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            m.bias.data.zero_()
+
+    def forward(self, seq, seq_len):
+        # seq (B, T) left-aligned item ids, 0 = padding; seq_len (B,)
+        B, T = seq.shape
+        pos = torch.arange(T, device=seq.device).unsqueeze(0).expand(B, T)
+        x = self.drop(self.ln(self.item_emb(seq) + self.pos_emb(pos)))
+        pad = (seq != 0).unsqueeze(1).unsqueeze(2)  # (B,1,1,T)
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=seq.device)).view(1, 1, T, T)
+        mask = torch.where(pad & causal, 0.0, -10000.0)
+        NH, HS = self.n_heads, self.hidden // self.n_heads
+        for L in self.layers:
+            q = L["q"](x).view(B, T, NH, HS).transpose(1, 2)
+            k = L["k"](x).view(B, T, NH, HS).transpose(1, 2)
+            v = L["v"](x).view(B, T, NH, HS).transpose(1, 2)
+            att = q @ k.transpose(-1, -2) / math.sqrt(HS) + mask
+            att = L["attn_drop"](F.softmax(att, dim=-1))
+            h = (att @ v).transpose(1, 2).reshape(B, T, self.hidden)
+            x = L["ln1"](L["out_drop"](L["o"](h)) + x)
+            f = L["ff2"](F.gelu(L["ff1"](x)))  # gelu: erf form, as RecBole's
+            x = L["ln2"](L["ff_drop"](f) + x)
+        return x[torch.arange(B), seq_len - 1]  # (B, C) at the last real position
+
+    def logits(self, h):
+        return h @ self.item_emb.weight.t()  # (B, V), V includes the padding
+
+
+def pad_left_aligned(seqs, max_len):
+    out = np.zeros((len(seqs), max_len), dtype=np.int64)
+    lens = np.zeros(len(seqs), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        s = s[-max_len:]
+        out[i, :len(s)] = s
+        lens[i] = len(s)
+    return torch.from_numpy(out), torch.from_numpy(lens)
+
+
+def build_examples(seqs, tags, max_len):
+    inputs, targets = [], []
+    for s, t in zip(seqs, tags):
+        train = [x for x, g in zip(s, t) if g == "T"]
+        for i in range(1, len(train)):
+            inputs.append(train[max(0, i - max_len):i])
+            targets.append(train[i])
+    X, L = pad_left_aligned(inputs, max_len)
+    return X, L, torch.tensor(targets, dtype=torch.int64)
+
+
+def eval_queries(seqs, tags, phase):
+    """(history, target) per user that has an item of the phase (V or X)."""
+    q = []
+    for s, t in zip(seqs, tags):
+        if phase not in t:
+            continue
+        k = t.index(phase)
+        q.append((s[:k], s[k]))
+    return q
+
+
+def target_ranks(s, tgt):
+    """1-based rank of tgt[r] in row s[r]: higher scores first, ties by smaller id."""
+    st = s[torch.arange(len(tgt)), tgt].unsqueeze(1)
+    ids = torch.arange(s.shape[1]).unsqueeze(0)
+    return (((s > st) | ((s == st) & (ids < tgt.unsqueeze(1)))).sum(1) + 1).double()
+
+
+def rank_metrics(r, prefix=""):
+    """HR, NDCG, MRR at 5/10/20 from one target rank per user (leave-one-out)."""
+    out = {}
+    for k in (5, 10, 20):
+        hit = (r <= k).double()
+        out[f"{prefix}hit@{k}"] = hit.mean().item()
+        out[f"{prefix}ndcg@{k}"] = (hit / torch.log2(r + 1)).mean().item()
+        out[f"{prefix}mrr@{k}"] = (hit / r).mean().item()
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, queries, max_len, n_items, batch=512):
+    model.eval()
+    res = {True: [], False: []}  # mask_history -> list of ranks
+    for b in range(0, len(queries), batch):
+        part = queries[b:b + batch]
+        X, L = pad_left_aligned([h for h, _ in part], max_len)
+        scores = model.logits(model(X, L))
+        scores[:, 0] = -float("inf")
+        tgt = torch.tensor([t for _, t in part])
+        for mask in (True, False):
+            s = scores.clone()
+            if mask:
+                for r, (h, _) in enumerate(part):
+                    s[r, h] = -float("inf")
+            res[mask].append(target_ranks(s, tgt))
+    out = {}
+    for mask, parts in res.items():
+        out.update(rank_metrics(torch.cat(parts), "masked_" if mask else "unmasked_"))
+    return out
+
+
+def run_seed(seed, data, args):
+    users, seqs, tags, n_items = data
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = SASRec(n_items, max_len=args.max_len)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    X, L, Y = build_examples(seqs, tags, args.max_len)
+    valid_q, test_q = eval_queries(seqs, tags, "V"), eval_queries(seqs, tags, "X")
+    best, best_state, best_epoch, epoch_times = -1.0, None, 0, []
+    key = f"{'masked' if not args.no_mask_history else 'unmasked'}_mrr@10"
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(Y))
+        total = 0.0
+        for b in range(0, len(Y), args.batch):
+            idx = perm[b:b + args.batch]
+            loss = F.cross_entropy(model.logits(model(X[idx], L[idx])), Y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        dt = time.perf_counter() - t0
+        epoch_times.append(dt)
+        v = evaluate(model, valid_q, args.max_len, n_items)
+        improved = v[key] > best
+        if improved:
+            best, best_epoch = v[key], epoch
+            best_state = {k: t.clone() for k, t in model.state_dict().items()}
+        print(f"seed {seed} epoch {epoch:3d} loss {total / len(Y):.4f} {dt:.2f} s ({len(Y) / dt:.0f} examples/s) "
+              f"valid {key} {v[key]:.4f} hit@10 {v[key.replace('mrr', 'hit')]:.4f}{'  *' if improved else ''}",
+              file=sys.stderr, flush=True)
+        if epoch - best_epoch >= args.patience:
+            break
+    model.load_state_dict(best_state)
+    t = evaluate(model, test_q, args.max_len, n_items)
+    t.update(seed=seed, best_epoch=best_epoch, epochs_run=len(epoch_times),
+             epoch_seconds=float(np.mean(epoch_times)), train_examples=len(Y))
+    return t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("split", help="folder written by `quarry rec split`")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--patience", type=int, default=10, help="RecBole stopping_step")
+    ap.add_argument("--batch", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-len", type=int, default=50)
+    ap.add_argument("--no-mask-history", action="store_true", help="select the best epoch on unmasked valid MRR@10")
+    ap.add_argument("--max-users", type=int, default=0,
+                    help="smoke test only: keep the first N users (results are not comparable)")
+    ap.add_argument("--json-out", help="write all results here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = read_split(args.split)
+    if args.max_users:
+        data = tuple(x[:args.max_users] for x in data[:3]) + (data[3],)
+    runs = [run_seed(s, data, args) for s in args.seeds]
+    summary = {"torch": torch.__version__, "threads": args.threads, "seeds": args.seeds, "runs": runs}
+    for k in ("masked_hit@10", "masked_ndcg@10", "unmasked_hit@10", "unmasked_ndcg@10", "epoch_seconds"):
+        v = np.array([r[k] for r in runs])
+        summary[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    for k in ("masked_hit@10", "masked_ndcg@10", "unmasked_hit@10", "unmasked_ndcg@10", "epoch_seconds"):
+        print(f"{k:18s} {summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}")
+    if args.json_out:
+        json.dump(summary, open(args.json_out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

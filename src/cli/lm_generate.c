@@ -138,13 +138,15 @@ static void session_close(session *s) {
 }
 
 /* generate from text; texts[i] new strings (cut at stop strings), caller frees */
-static int generate_text(session *s, const char *prompt, const qy_gen_config *g, const stop_ctx *sc,
+static int generate_text(session *s, const char *prompt, int templated, const qy_gen_config *g, const stop_ctx *sc,
                          qy_gen_result **res, char ***texts, size_t *prompt_tokens) {
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
     *texts = NULL;
     *res = NULL;
-    int st = lm_tok_encode(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
+    /* chat-templated text carries its own special tokens (apply_chat_template's rule) */
+    int st = templated ? lm_tok_encode(s->tok, prompt, strlen(prompt), &ids, &n, &cap)
+                       : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
     if (!st && n == 0) st = qy_error(QY_ERR_ARG, "generate: the prompt is empty");
     if (!st && n > INT32_MAX) st = qy_error(QY_ERR_RANGE, "generate: prompt too long");
     if (!st) st = qy_generate(&s->dec, ids, (int)n, g, res);
@@ -276,7 +278,7 @@ int qy_lm_cmd_generate(int argc, char **argv) {
     if (!st) st = fill_gen_config(&o, qy_lm_get_config(s.lm), c.seed, &sc, eos, &g);
     sc.tok = s.tok;
     uint64_t t0 = qy_now_ns();
-    if (!st) st = generate_text(&s, prompt, &g, &sc, &res, &texts, &ptok);
+    if (!st) st = generate_text(&s, prompt, o.chat != NULL, &g, &sc, &res, &texts, &ptok);
     double secs = qy_seconds_since(t0);
     if (!st) {
         long total = 0;
@@ -379,7 +381,7 @@ static int add_item(session *s, const char *prompt, const char *cont, score_item
     score_item *it = &(*items)[*n];
     memset(it, 0, sizeof *it);
     size_t icap = 0;
-    int st = lm_tok_encode(s->tok, prompt, strlen(prompt), &it->ids, &it->n, &icap);
+    int st = lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &it->ids, &it->n, &icap);
     it->nprompt = it->n;
     if (!st) st = lm_tok_encode(s->tok, cont, strlen(cont), &it->ids, &it->n, &icap);
     if (!st && it->nprompt == 0) st = qy_error(QY_ERR_ARG, "score: item %zu: the prompt is empty", *n);
@@ -606,7 +608,7 @@ int qy_lm_cmd_chat(int argc, char **argv) {
         if ((st = convo_add(&cv, "user", line))) break;
         st = qy_chat_format(kind, cv.msgs, cv.n, 1, &prompt);
         uint64_t t0 = qy_now_ns();
-        if (!st) st = generate_text(&s, prompt, &g, &sc, &res, &texts, &ptok);
+        if (!st) st = generate_text(&s, prompt, 1, &g, &sc, &res, &texts, &ptok);
         if (!st) {
             printf("%s\n", texts[0]);
             fflush(stdout);

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/lm_cli.h"
 #include "quarry/chat.h"
+#include "quarry/text.h"
 #include "quarry/train.h"
 
 static int has_suffix(const char *s, const char *suf) {
@@ -113,7 +114,7 @@ static int plot_losses(const char *out_dir, char *png, size_t cap) {
 
 typedef struct train_opts {
     const char *config, *init, *out, *val, *tokenizer, *chat, *system, *schedule, *max_memory;
-    long stop_after, steps, batch, seq_len, accum, warmup, eval_every, eval_batches, ckpt_every, log_every;
+    long tokenizer_vocab, stop_after, steps, batch, seq_len, accum, warmup, eval_every, eval_batches, ckpt_every, log_every;
     double lr, min_lr_ratio, weight_decay, beta1, beta2, clip, val_fraction, init_std;
     int resume, no_shuffle, log_samples, no_plot;
 } train_opts;
@@ -161,6 +162,24 @@ static int prepare_data(const train_opts *o, char **files, int nfiles, lm_tok *t
     return QY_OK;
 }
 
+/* a byte-level BPE learnt on the (text) data files, OUT/tokenizer.json; kept on --resume */
+static int train_tokenizer(const train_opts *o, char **files, int nfiles, int threads, char *path, size_t cap) {
+    snprintf(path, cap, "%s/tokenizer.json", o->out);
+    if (o->resume && qy_file_exists(path)) return QY_OK;
+    if (o->tokenizer_vocab < 257 || o->tokenizer_vocab > 1 << 20)
+        return qy_error(QY_ERR_ARG, "train: --tokenizer-vocab %ld must be in 257..1048576 (256 bytes + merges + <|endoftext|>)",
+                        o->tokenizer_vocab);
+    for (int i = 0; i < nfiles; i++)
+        if (has_suffix(files[i], ".qyt"))
+            return qy_error(QY_ERR_ARG, "train: --tokenizer-vocab needs text data, not the shard %s", files[i]);
+    int st = qy_mkdir_p(o->out);
+    if (st) return st;
+    static const char *const specials[] = {"<|endoftext|>"};
+    qy_tok_train_params p = {.kind = QY_TOK_TRAIN_BPE, .vocab_size = (size_t)o->tokenizer_vocab, .min_frequency = 2,
+                             .special_tokens = specials, .nspecial = 1, .threads = threads};
+    return qy_tokenizer_train((const char *const *)files, (size_t)nfiles, &p, path);
+}
+
 static int read_model_config(const char *path, qy_lm_config *cfg) {
     char *text;
     size_t len;
@@ -185,6 +204,8 @@ int qy_lm_cmd_train(int argc, char **argv) {
          &o.val_fraction},
         {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json | model folder (default: --init's, else bytes)",
          &o.tokenizer},
+        {"tokenizer-vocab", 0, QY_OPT_INT, "N", "train a byte-level BPE tokenizer of N ids on DATA first (OUT/tokenizer.json)",
+         &o.tokenizer_vocab},
         {"chat", 0, QY_OPT_STRING, "FORMAT", "format JSONL prompt/response pairs with chatml|llama3|llama2", &o.chat},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message for --chat", &o.system},
         {"steps", 0, QY_OPT_INT, "N", "optimizer steps (default 200)", &o.steps},
@@ -271,12 +292,23 @@ int qy_lm_cmd_train(int argc, char **argv) {
     qy_pool *pool = NULL;
     char train_path[4096], val_path[4096];
     int have_val = 0;
-    int st = lm_tok_open(o.tokenizer ? o.tokenizer : (o.init ? o.init : "bytes"), &tok);
+    qy_lm_config mc;
+    int st = o.config ? read_model_config(o.config, &mc) : qy_lm_config_read_dir(o.init, &mc);
+    char tok_path[4096];
+    if (!st && o.tokenizer_vocab) {
+        st = train_tokenizer(&o, pos, npos, c.threads, tok_path, sizeof tok_path);
+        if (!st && (size_t)mc.vocab_size < (size_t)o.tokenizer_vocab)
+            st = qy_error(QY_ERR_ARG, "train: --tokenizer-vocab %ld exceeds the config's vocab_size %lld", o.tokenizer_vocab,
+                          (long long)mc.vocab_size);
+    }
+    if (!st) st = lm_tok_open(o.tokenizer_vocab ? tok_path : o.tokenizer ? o.tokenizer : (o.init ? o.init : "bytes"), &tok);
+    if (!st && o.init && mc.n_eos > 0) lm_tok_set_eos(tok, mc.eos_token_ids[0]);
+    if (!st && lm_tok_vocab(tok) > (size_t)mc.vocab_size)
+        st = qy_error(QY_ERR_ARG, "train: the tokenizer (%s) has %zu ids but the model's vocab_size is %lld", lm_tok_name(tok),
+                      lm_tok_vocab(tok), (long long)mc.vocab_size);
     if (!st) st = prepare_data(&o, pos, npos, tok, train_path, val_path, sizeof train_path, &have_val);
     if (!st) st = qy_shard_open(train_path, &tr);
     if (!st && have_val) st = qy_shard_open(val_path, &va);
-    qy_lm_config mc;
-    if (!st) st = o.config ? read_model_config(o.config, &mc) : qy_lm_config_read_dir(o.init, &mc);
     if (!st && max_memory) { /* the model alone, before allocating it */
         qy_lm_spec *ms;
         qy_lm_memory mm;

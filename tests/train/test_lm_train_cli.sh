@@ -95,6 +95,17 @@ for i in $(seq 1 20); do echo "{\"prompt\": \"say cat $i\", \"response\": \"cat\
     || fail "sft"
 [ -f sft/model/model.safetensors ] || fail "sft model"
 
+# --- a BPE tokenizer learnt on the data (--tokenizer-vocab), shipped with the model
+sed 's/"vocab_size": 257/"vocab_size": 320/' tiny.json > tiny320.json
+"$Q" lm train --config tiny320.json --tokenizer-vocab 300 --out bpe --steps 4 --batch 2 --seq-len 16 --quiet text.txt \
+    || fail "train with --tokenizer-vocab"
+[ -f bpe/model/tokenizer.json ] || fail "the trained tokenizer is not in the model folder"
+bt=$("$Q" lm score bpe/model "the cat" " sat on" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"][0]["tokens"]))')
+[ "$bt" -lt 7 ] || fail "BPE should need fewer tokens than bytes for ' sat on' (got $bt)"
+out=$("$Q" lm train --config tiny.json --tokenizer-vocab 300 --out bpe2 --steps 1 text.txt 2>&1); [ $? -eq 1 ] \
+    || fail "a tokenizer larger than vocab_size must be refused"
+echo "$out" | grep -q "vocab_size" || fail "$out"
+
 # --- generate
 g1=$("$Q" lm generate full/model "the cat" -n 20 --json) || fail "generate"
 echo "$g1" | grep -q '"tokens_per_s"' || fail "generate --json: $g1"

@@ -4,9 +4,13 @@
 # (same init, same samples, same optimizer) with bench/torch_lm_train.py, then the
 # two loss curves in one gnuplot figure (docs/training_loss.png).
 #
-# usage: bench/lm_train_demo.sh QUARRY_BIN OUT_DIR [STEPS] [THREADS]
+# usage: bench/lm_train_demo.sh QUARRY_BIN OUT_DIR [STEPS] [THREADS] [TORCH_THREADS]
+# (PyTorch 1.13's OpenMP workers spin when the 2 cores are shared, so the loss-curve
+# run of PyTorch uses TORCH_THREADS=1 by default; speed at equal threads is measured
+# separately by bench/lm_train_speed.sh.)
 set -eu
-Q=${1:?quarry binary}; OUT=${2:?output folder}; STEPS=${3:-900}; THREADS=${4:-2}
+Q=${1:?quarry binary}; OUT=${2:?output folder}; STEPS=${3:-900}; THREADS=${4:-2}; TORCH_THREADS=${5:-1}
+STAGE=${STAGE:-all}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${QUARRY_SHARED:-$SRC/../shared}/data/tinyshakespeare/input_train.txt
 mkdir -p "$OUT"
@@ -17,12 +21,16 @@ cat > "$OUT/config.json" <<'JSON'
  "tie_word_embeddings": false, "bos_token_id": 256, "eos_token_id": 256}
 JSON
 FLAGS="--steps $STEPS --batch 16 --seq-len 128 --lr 1.5e-3 --warmup 40 --eval-every 50 --eval-batches 8"
+if [ "$STAGE" = all ]; then
 rm -rf "$OUT/quarry"
 /usr/bin/time -v "$Q" lm train --config "$OUT/config.json" --out "$OUT/quarry" $FLAGS --checkpoint-every 300 \
     --log-samples --threads "$THREADS" --seed 1 --log-every 50 "$DATA" 2> "$OUT/quarry.log"
 tail -5 "$OUT/quarry.log"
-/usr/bin/time -v /usr/bin/python3 "$SRC/bench/torch_lm_train.py" "$OUT/quarry" $FLAGS --threads "$THREADS" \
+fi
+if [ "$STAGE" = all ] || [ "$STAGE" = torch ]; then
+/usr/bin/time -v /usr/bin/python3 "$SRC/bench/torch_lm_train.py" "$OUT/quarry" $FLAGS --threads "$TORCH_THREADS" \
     --out "$OUT/torch_metrics.jsonl" > "$OUT/torch.log" 2>&1
+fi
 grep RESULT "$OUT/torch.log"
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys

@@ -66,8 +66,8 @@ uint64_t qy_shard_ntokens(const qy_shard *s);
 uint64_t qy_shard_ndocs(const qy_shard *s);
 uint32_t qy_shard_vocab(const qy_shard *s);
 const uint32_t *qy_shard_tokens(const qy_shard *s);
-const uint8_t *qy_shard_mask(const qy_shard *s);   /* NULL when the shard has none */
-const uint64_t *qy_shard_docs(const qy_shard *s);  /* ndocs + 1 starts */
+const uint8_t *qy_shard_mask(const qy_shard *s);  /* NULL when the shard has none */
+const uint64_t *qy_shard_docs(const qy_shard *s); /* ndocs + 1 starts */
 const char *qy_shard_path(const qy_shard *s);
 
 /* Tokenising text into shards. The encode callback appends the ids of text
@@ -126,13 +126,13 @@ int qy_loader_set_state(qy_loader *l, qy_loader_state st);
 /* ----------------------------------------------------------------- trainer */
 
 typedef struct qy_train_cfg {
-    int batch;            /* B: sequences per micro-batch */
-    int seq_len;          /* T */
-    int accum;            /* micro-batches per optimizer step */
-    int64_t steps;        /* optimizer steps in total */
+    int batch;     /* B: sequences per micro-batch */
+    int seq_len;   /* T */
+    int accum;     /* micro-batches per optimizer step */
+    int64_t steps; /* optimizer steps in total */
     float lr, min_lr_ratio;
     int64_t warmup;
-    int schedule;         /* QY_SCHED_COSINE (default), QY_SCHED_LINEAR, QY_SCHED_CONSTANT */
+    int schedule; /* QY_SCHED_COSINE (default), QY_SCHED_LINEAR, QY_SCHED_CONSTANT */
     float weight_decay, beta1, beta2, eps;
     float clip;           /* max global grad norm; 0 = off */
     int64_t eval_every;   /* 0 = only at the end (when a val shard is given) */
@@ -142,11 +142,11 @@ typedef struct qy_train_cfg {
     int64_t stop_after;   /* end this invocation after this step (checkpointed), 0 = run to steps;
                              the schedule still spans `steps`, so --resume continues it exactly */
     uint64_t seed;
-    int shuffle;          /* 1 = seeded permutation per epoch */
-    int log_samples;      /* write the step's sample numbers into metrics.jsonl */
-    size_t max_memory;    /* refuse to start above this many bytes (0 = no limit) */
-    const char *out_dir;  /* checkpoints/, metrics.jsonl */
-    int quiet;            /* no progress lines on stderr */
+    int shuffle;         /* 1 = seeded permutation per epoch */
+    int log_samples;     /* write the step's sample numbers into metrics.jsonl */
+    size_t max_memory;   /* refuse to start above this many bytes (0 = no limit) */
+    const char *out_dir; /* checkpoints/, metrics.jsonl */
+    int quiet;           /* no progress lines on stderr */
     /* called after each checkpoint is written into dir (e.g. to add the tokenizer); may be NULL */
     int (*on_save)(void *ctx, const char *dir);
     void *on_save_ctx;
@@ -166,19 +166,19 @@ typedef struct qy_trainer qy_trainer;
 /* A trainer over lm (borrowed, trained in place), train (and val, may be NULL)
  * shards (borrowed). Computes the memory (qy_trainer_memory) and fails with
  * QY_ERR_RANGE, saying what does not fit, when it exceeds cfg->max_memory. */
-int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const qy_train_cfg *cfg, qy_pool *pool,
-                   qy_trainer **out);
+int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const qy_train_cfg *cfg,
+                   qy_pool *pool, qy_trainer **out);
 void qy_trainer_free(qy_trainer *t);
 const qy_train_memory *qy_trainer_memory(const qy_trainer *t);
 int64_t qy_trainer_step_index(const qy_trainer *t); /* optimizer steps done */
 
 typedef struct qy_step_stats {
-    int64_t step;     /* 1-based index of the step just taken */
-    float loss;       /* mean over the step's micro-batches */
-    float grad_norm;  /* before clipping */
+    int64_t step;    /* 1-based index of the step just taken */
+    float loss;      /* mean over the step's micro-batches */
+    float grad_norm; /* before clipping */
     float lr;
-    uint64_t tokens;  /* target tokens in the step */
-    double seconds;   /* wall time of the step */
+    uint64_t tokens; /* target tokens in the step */
+    double seconds;  /* wall time of the step */
 } qy_step_stats;
 
 /* One optimizer step (accum micro-batches, clip, AdamW at the schedule's lr). */
@@ -198,8 +198,8 @@ int qy_trainer_load(qy_trainer *t, const char *dir);
 
 /* Called after every logged step and evaluation (may be NULL); a non-zero return stops the run. */
 typedef struct qy_train_event {
-    const qy_step_stats *step; /* NULL for an evaluation record */
-    double eval_loss;          /* NaN when none */
+    const qy_step_stats *step;        /* NULL for an evaluation record */
+    double eval_loss;                 /* NaN when none */
     double tokens_per_s, flops_per_s; /* achieved, over the steps since the last record */
     int64_t step_index;
 } qy_train_event;

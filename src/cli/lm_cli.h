@@ -22,14 +22,15 @@ typedef struct lm_tok lm_tok;
 int lm_tok_open(const char *spec, lm_tok **out);
 void lm_tok_free(lm_tok *t);
 size_t lm_tok_vocab(const lm_tok *t);
-int64_t lm_tok_eos(const lm_tok *t); /* -1 when none */
+int64_t lm_tok_eos(const lm_tok *t);         /* -1 when none */
 void lm_tok_set_eos(lm_tok *t, int64_t eos); /* e.g. the model config's eos_token_id */
 const char *lm_tok_name(const lm_tok *t);
 /* qy_encode_fn-compatible: append the ids of text to (*ids, *n, *cap). */
 int lm_tok_encode(void *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap);
 /* A prompt as a Hugging Face tokenizer(text) call encodes it: with the
  * post-processor's special tokens (Llama's BOS); bytes: as lm_tok_encode. */
-int lm_tok_encode_prompt(const lm_tok *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap);
+int lm_tok_encode_prompt(const lm_tok *t, const char *text, size_t len, int32_t **ids, size_t *n,
+                         size_t *cap);
 /* Decode ids (special tokens dropped) into a new string (qy_free). */
 int lm_tok_decode(const lm_tok *t, const int32_t *ids, size_t n, char **out, size_t *len);
 /* Write the tokenizer's description into a model folder. */

@@ -51,22 +51,29 @@ typedef struct gen_opts {
     const char *tokenizer, *chat, *system, *prompt_file;
 } gen_opts;
 
-#define GEN_OPTS(o)                                                                                                  \
-    {"max-new-tokens", 'n', QY_OPT_INT, "N", "tokens to generate at most (default 64)", &(o).max_new},               \
-        {"sample", 0, QY_OPT_FLAG, NULL, "sample (default: greedy, or beam search with --num-beams)", &(o).sample},    \
-        {"temperature", 0, QY_OPT_DOUBLE, "T", "sampling temperature (default 1.0)", &(o).temperature},              \
-        {"top-k", 0, QY_OPT_INT, "K", "keep the K most likely tokens (0 = off)", &(o).top_k},                        \
-        {"top-p", 0, QY_OPT_DOUBLE, "P", "nucleus sampling mass (1.0 = off)", &(o).top_p},                            \
-        {"min-p", 0, QY_OPT_DOUBLE, "P", "drop tokens below P x the top probability (0 = off)", &(o).min_p},          \
-        {"repetition-penalty", 0, QY_OPT_DOUBLE, "X", "CTRL repetition penalty (1.0 = off)", &(o).rep_penalty},      \
-        {"no-repeat-ngram", 0, QY_OPT_INT, "N", "forbid repeating any N-gram (0 = off)", &(o).no_repeat},            \
-        {"num-beams", 0, QY_OPT_INT, "N", "beam search with N beams (Hugging Face scoring)", &(o).num_beams},        \
-        {"num-return-sequences", 0, QY_OPT_INT, "N", "sequences to return (samples share the prompt's cache)",       \
-         &(o).num_return},                                                                                          \
-        {"length-penalty", 0, QY_OPT_DOUBLE, "X", "beam score = logprob / length^X (default 1.0)", &(o).length_penalty}, \
-        {"early-stopping", 0, QY_OPT_FLAG, NULL, "beam search stops when N hypotheses are finished", &(o).early_stopping}, \
-        {"no-eos", 0, QY_OPT_FLAG, NULL, "do not stop at the model's end-of-sequence tokens", &(o).no_eos},          \
-        {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json (default: the model folder's)", &(o).tokenizer}
+#define GEN_OPTS(o)                                                                                            \
+    {"max-new-tokens", 'n', QY_OPT_INT, "N", "tokens to generate at most (default 64)", &(o).max_new},         \
+        {"sample",   0, QY_OPT_FLAG, NULL, "sample (default: greedy, or beam search with --num-beams)",        \
+         &(o).sample},                                                                                         \
+        {"temperature", 0, QY_OPT_DOUBLE, "T", "sampling temperature (default 1.0)", &(o).temperature},        \
+        {"top-k", 0, QY_OPT_INT, "K", "keep the K most likely tokens (0 = off)", &(o).top_k},                  \
+        {"top-p", 0, QY_OPT_DOUBLE, "P", "nucleus sampling mass (1.0 = off)", &(o).top_p},                     \
+        {"min-p", 0, QY_OPT_DOUBLE, "P", "drop tokens below P x the top probability (0 = off)", &(o).min_p},   \
+        {"repetition-penalty", 0, QY_OPT_DOUBLE, "X", "CTRL repetition penalty (1.0 = off)",                   \
+         &(o).rep_penalty},                                                                                    \
+        {"no-repeat-ngram", 0, QY_OPT_INT, "N", "forbid repeating any N-gram (0 = off)", &(o).no_repeat},      \
+        {"num-beams", 0, QY_OPT_INT, "N", "beam search with N beams (Hugging Face scoring)", &(o).num_beams},  \
+        {"num-return-sequences", 0, QY_OPT_INT, "N", "sequences to return (samples share the prompt's cache)", \
+         &(o).num_return},                                                                                     \
+        {"length-penalty",   0, QY_OPT_DOUBLE, "X", "beam score = logprob / length^X (default 1.0)",           \
+         &(o).length_penalty},                                                                                 \
+        {"early-stopping",   0, QY_OPT_FLAG, NULL, "beam search stops when N hypotheses are finished",         \
+         &(o).early_stopping},                                                                                 \
+        {"no-eos", 0, QY_OPT_FLAG, NULL, "do not stop at the model's end-of-sequence tokens", &(o).no_eos},    \
+    {                                                                                                          \
+        "tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json (default: the model folder's)",         \
+            &(o).tokenizer                                                                                     \
+    }
 
 static void gen_opts_default(gen_opts *o) {
     memset(o, 0, sizeof *o);
@@ -104,9 +111,10 @@ static int fill_gen_config(const gen_opts *o, const qy_lm_config *mc, uint64_t s
         g->stop = stop_check;
         g->stop_ctx = sc;
     }
-    if (o->max_new < 1 || o->max_new > 1 << 20 || o->num_beams < 1 || o->num_return < 1 || o->num_beams > 1024 ||
-        o->num_return > 1024)
-        return qy_error(QY_ERR_ARG, "generate: --max-new-tokens, --num-beams and --num-return-sequences must be >= 1");
+    if (o->max_new < 1 || o->max_new > 1 << 20 || o->num_beams < 1 || o->num_return < 1 ||
+        o->num_beams > 1024 || o->num_return > 1024)
+        return qy_error(QY_ERR_ARG,
+                        "generate: --max-new-tokens, --num-beams and --num-return-sequences must be >= 1");
     return QY_OK;
 }
 
@@ -123,8 +131,8 @@ static int session_open(const char *dir, const char *tokenizer, int threads, int
     int st = qy_lm_load(dir, &s->lm);
     if (!st) st = lm_tok_open(tokenizer ? tokenizer : dir, &s->tok);
     if (!st && lm_tok_vocab(s->tok) > (size_t)qy_lm_get_config(s->lm)->vocab_size)
-        st = qy_error(QY_ERR_ARG, "%s: the tokenizer has %zu ids but the model only %lld", dir, lm_tok_vocab(s->tok),
-                      (long long)qy_lm_get_config(s->lm)->vocab_size);
+        st = qy_error(QY_ERR_ARG, "%s: the tokenizer has %zu ids but the model only %lld", dir,
+                      lm_tok_vocab(s->tok), (long long)qy_lm_get_config(s->lm)->vocab_size);
     if (!st) st = qy_pool_new(threads, &s->pool);
     if (!st && decoder) st = qy_lm_decoder_new(s->lm, s->pool, &s->dec);
     return st;
@@ -138,8 +146,8 @@ static void session_close(session *s) {
 }
 
 /* generate from text; texts[i] new strings (cut at stop strings), caller frees */
-static int generate_text(session *s, const char *prompt, int templated, const qy_gen_config *g, const stop_ctx *sc,
-                         qy_gen_result **res, char ***texts, size_t *prompt_tokens) {
+static int generate_text(session *s, const char *prompt, int templated, const qy_gen_config *g,
+                         const stop_ctx *sc, qy_gen_result **res, char ***texts, size_t *prompt_tokens) {
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
     *texts = NULL;
@@ -228,17 +236,20 @@ int qy_lm_cmd_generate(int argc, char **argv) {
     if (take_stops(&argc, argv, &sc)) return 2;
     const qy_opt opts[] = {
         GEN_OPTS(o),
-        {"stop", 0, QY_OPT_STRING, "TEXT", "stop when the output contains TEXT (repeatable; \\n allowed)", NULL},
-        {"chat", 0, QY_OPT_STRING, "FORMAT", "wrap the prompt as a user turn of chatml|llama3|llama2", &o.chat},
+        {"stop", 0, QY_OPT_STRING, "TEXT", "stop when the output contains TEXT (repeatable; \\n allowed)",
+         NULL},
+        {"chat", 0, QY_OPT_STRING, "FORMAT", "wrap the prompt as a user turn of chatml|llama3|llama2",
+         &o.chat},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message with --chat", &o.system},
         {"prompt-file", 0, QY_OPT_STRING, "FILE", "read the prompt from FILE ('-' = stdin)", &o.prompt_file},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm generate [options] MODEL [PROMPT...]",
-        .description = "Continue PROMPT with the model in the Hugging Face folder MODEL (KV-cached decoding):\n"
-                       "greedy by default, --sample with temperature/top-k/top-p/min-p, or --num-beams beam search.\n"
-                       "Stops at the model's EOS tokens, at --max-new-tokens, or when the text contains a --stop\n"
-                       "string (the output is cut there). Prints the new text only; tokens/s go to stderr.",
+        .description =
+            "Continue PROMPT with the model in the Hugging Face folder MODEL (KV-cached decoding):\n"
+            "greedy by default, --sample with temperature/top-k/top-p/min-p, or --num-beams beam search.\n"
+            "Stops at the model's EOS tokens, at --max-new-tokens, or when the text contains a --stop\n"
+            "string (the output is cut there). Prints the new text only; tokens/s go to stderr.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = -1,
@@ -311,8 +322,8 @@ int qy_lm_cmd_generate(int argc, char **argv) {
                 printf("%s\n", texts[i]);
             }
             if (!c.quiet)
-                fprintf(stderr, "generate: %ld new tokens (%zu prompt) in %.3f s (%.1f tokens/s)\n", total, ptok, secs,
-                        tps);
+                fprintf(stderr, "generate: %ld new tokens (%zu prompt) in %.3f s (%.1f tokens/s)\n", total,
+                        ptok, secs, tps);
         }
     }
     free_texts(texts, res ? res->n : 0);
@@ -370,7 +381,8 @@ static int score_batched(session *s, score_item *items, size_t nitems, int B) {
     return st;
 }
 
-static int add_item(session *s, const char *prompt, const char *cont, score_item **items, size_t *n, size_t *cap) {
+static int add_item(session *s, const char *prompt, const char *cont, score_item **items, size_t *n,
+                    size_t *cap) {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 16;
         score_item *p = qy_reallocn(*items, c, sizeof *p);
@@ -385,10 +397,11 @@ static int add_item(session *s, const char *prompt, const char *cont, score_item
     it->nprompt = it->n;
     if (!st) st = lm_tok_encode(s->tok, cont, strlen(cont), &it->ids, &it->n, &icap);
     if (!st && it->nprompt == 0) st = qy_error(QY_ERR_ARG, "score: item %zu: the prompt is empty", *n);
-    if (!st && it->n == it->nprompt) st = qy_error(QY_ERR_ARG, "score: item %zu: the continuation is empty", *n);
+    if (!st && it->n == it->nprompt)
+        st = qy_error(QY_ERR_ARG, "score: item %zu: the continuation is empty", *n);
     if (!st && it->n > (size_t)qy_lm_get_config(s->lm)->max_positions)
-        st = qy_error(QY_ERR_RANGE, "score: item %zu: %zu tokens exceed the model's %lld positions", *n, it->n,
-                      (long long)qy_lm_get_config(s->lm)->max_positions);
+        st = qy_error(QY_ERR_RANGE, "score: item %zu: %zu tokens exceed the model's %lld positions", *n,
+                      it->n, (long long)qy_lm_get_config(s->lm)->max_positions);
     if (!st && !(it->logprobs = qy_mallocn(it->n - it->nprompt + 1, sizeof(float)))) st = QY_ERR_NOMEM;
     (*n)++; /* freed by the caller even on error */
     return st;
@@ -439,14 +452,16 @@ int qy_lm_cmd_score(int argc, char **argv) {
     const qy_opt opts[] = {
         {"input", 'i', QY_OPT_STRING, "FILE", "JSONL of {prompt, continuation(s)} ('-' = stdin)", &input},
         {"batch", 'b', QY_OPT_INT, "B", "sequences per forward pass (default 8)", &batch},
-        {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json (default: the model folder's)", &tokenizer},
+        {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json (default: the model folder's)",
+         &tokenizer},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm score [options] MODEL [PROMPT CONTINUATION...]",
-        .description = "Per-token log-probabilities (natural log) of continuations given a prompt, teacher-forced,\n"
-                       "B sequences per forward pass. Items come from the command line (one prompt, several\n"
-                       "continuations) or from --input JSONL lines {\"prompt\": P, \"continuation\": C} or\n"
-                       "{\"prompt\": P, \"continuations\": [C...]}. Output: JSON, one entry per continuation.",
+        .description =
+            "Per-token log-probabilities (natural log) of continuations given a prompt, teacher-forced,\n"
+            "B sequences per forward pass. Items come from the command line (one prompt, several\n"
+            "continuations) or from --input JSONL lines {\"prompt\": P, \"continuation\": C} or\n"
+            "{\"prompt\": P, \"continuations\": [C...]}. Output: JSON, one entry per continuation.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = -1,
@@ -556,9 +571,10 @@ int qy_lm_cmd_chat(int argc, char **argv) {
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm chat [options] MODEL",
-        .description = "Talk to the model in MODEL: each line read from the terminal (or stdin) is a user turn;\n"
-                       "the conversation is formatted with the chat template and the reply generated until the\n"
-                       "template's end-of-turn string or EOS. Lines /reset (forget the conversation) and /quit.",
+        .description =
+            "Talk to the model in MODEL: each line read from the terminal (or stdin) is a user turn;\n"
+            "the conversation is formatted with the chat template and the reply generated until the\n"
+            "template's end-of-turn string or EOS. Lines /reset (forget the conversation) and /quit.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = 1,

@@ -56,7 +56,8 @@ static int open_marker(const char *path, lm_tok **out) {
     const char *type;
     st = qy_jref_string(&r, ".type", &type);
     if (!st && strcmp(type, "bytes"))
-        st = qy_error(QY_ERR_UNSUPPORTED, "%s: .type: tokenizer type '%s' unknown (expected \"bytes\")", path, type);
+        st = qy_error(QY_ERR_UNSUPPORTED, "%s: .type: tokenizer type '%s' unknown (expected \"bytes\")", path,
+                      type);
     qy_json_free(doc);
     return st ? st : open_bytes(out);
 }
@@ -71,8 +72,10 @@ int lm_tok_open(const char *spec, lm_tok **out) {
     if (qy_file_exists(path)) return open_hf(path, out);
     size_t l = strlen(spec);
     if (l >= 5 && !strcmp(spec + l - 5, ".json") && qy_file_exists(spec)) return open_hf(spec, out);
-    return qy_error(QY_ERR_NOT_FOUND, "%s: no tokenizer (expected \"bytes\", a tokenizer.json, or a model folder "
-                                      "holding tokenizer.json or quarry_tokenizer.json)", spec);
+    return qy_error(QY_ERR_NOT_FOUND,
+                    "%s: no tokenizer (expected \"bytes\", a tokenizer.json, or a model folder "
+                    "holding tokenizer.json or quarry_tokenizer.json)",
+                    spec);
 }
 
 void lm_tok_free(lm_tok *t) {
@@ -82,7 +85,9 @@ void lm_tok_free(lm_tok *t) {
     qy_free(t);
 }
 
-size_t lm_tok_vocab(const lm_tok *t) { return t->kind == TOK_BYTES ? BYTES_VOCAB : qy_tokenizer_vocab_size(t->hf); }
+size_t lm_tok_vocab(const lm_tok *t) {
+    return t->kind == TOK_BYTES ? BYTES_VOCAB : qy_tokenizer_vocab_size(t->hf);
+}
 int64_t lm_tok_eos(const lm_tok *t) { return t->eos; }
 void lm_tok_set_eos(lm_tok *t, int64_t eos) { t->eos = eos; }
 const char *lm_tok_name(const lm_tok *t) { return t->kind == TOK_BYTES ? "bytes" : t->path; }
@@ -102,7 +107,8 @@ int lm_tok_encode(void *vt, const char *text, size_t len, int32_t **ids, size_t 
     return QY_OK;
 }
 
-int lm_tok_encode_prompt(const lm_tok *t, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
+int lm_tok_encode_prompt(const lm_tok *t, const char *text, size_t len, int32_t **ids, size_t *n,
+                         size_t *cap) {
     if (t->kind != TOK_HF) return lm_tok_encode((void *)t, text, len, ids, n, cap);
     qy_tok_params p;
     qy_tok_params_default(t->hf, &p);
@@ -173,7 +179,8 @@ int lm_cli_take_repeated(int *argc, char **argv, const char *name, const char **
             while (i < *argc) argv[o++] = argv[i++];
             break;
         }
-        if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, name, nl) && (a[2 + nl] == '\0' || a[2 + nl] == '=')) {
+        if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, name, nl) &&
+            (a[2 + nl] == '\0' || a[2 + nl] == '=')) {
             if (n >= cap) return -1;
             if (a[2 + nl] == '=') {
                 vals[n++] = a + 3 + nl;

@@ -87,7 +87,8 @@ static int plot_losses(const char *out_dir, char *png, size_t cap) {
     if (!fg) return 0;
     fprintf(fg,
             "set terminal pngcairo size 900,560 noenhanced\nset output '%s'\n"
-            "set title 'quarry lm train: %s'\nset xlabel 'optimizer step'\nset ylabel 'cross-entropy (nats/token)'\n"
+            "set title 'quarry lm train: %s'\nset xlabel 'optimizer step'\nset ylabel 'cross-entropy "
+            "(nats/token)'\n"
             "set grid\nset key top right\n"
             "plot '%s' using 1:2 with lines lw 1 lc rgb '#9ab' title 'train (per step)'%s%s%s\n",
             png, out_dir, dtrain, neval ? ", '" : "", neval ? deval : "",
@@ -102,8 +103,10 @@ static int plot_losses(const char *out_dir, char *png, size_t cap) {
     if (system(cmd) != 0) {
         /* no cairo terminal: fall back to the SVG terminal of gnuplot-nox */
         snprintf(png, cap, "%s/loss.svg", out_dir);
-        snprintf(cmd, sizeof cmd, "sed -i \"1,2c set terminal svg size 900,560 noenhanced\\nset output '%s'\" '%s' && gnuplot '%s'",
-                 png, gp, gp);
+        snprintf(
+            cmd, sizeof cmd,
+            "sed -i \"1,2c set terminal svg size 900,560 noenhanced\\nset output '%s'\" '%s' && gnuplot '%s'",
+            png, gp, gp);
         if (system(cmd) != 0) {
             qy_warn("gnuplot failed: no loss plot (data and script are in %s)", out_dir);
             return 0;
@@ -114,7 +117,8 @@ static int plot_losses(const char *out_dir, char *png, size_t cap) {
 
 typedef struct train_opts {
     const char *config, *init, *out, *val, *tokenizer, *chat, *system, *schedule, *max_memory;
-    long tokenizer_vocab, stop_after, steps, batch, seq_len, accum, warmup, eval_every, eval_batches, ckpt_every, log_every;
+    long tokenizer_vocab, stop_after, steps, batch, seq_len, accum, warmup, eval_every, eval_batches,
+        ckpt_every, log_every;
     double lr, min_lr_ratio, weight_decay, beta1, beta2, clip, val_fraction, init_std;
     int resume, no_shuffle, log_samples, no_plot;
 } train_opts;
@@ -133,7 +137,8 @@ static int prepare_data(const train_opts *o, char **files, int nfiles, lm_tok *t
     }
     for (int i = 0; i < nfiles; i++)
         if (has_suffix(files[i], ".qyt"))
-            return qy_error(QY_ERR_ARG, "train: give one .qyt shard or text/JSONL files, not both (%s)", files[i]);
+            return qy_error(QY_ERR_ARG, "train: give one .qyt shard or text/JSONL files, not both (%s)",
+                            files[i]);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/data", o->out);
     snprintf(train_path, cap, "%s/train.qyt", dir);
@@ -142,8 +147,10 @@ static int prepare_data(const train_opts *o, char **files, int nfiles, lm_tok *t
     if (o->resume && qy_file_exists(train_path)) return QY_OK; /* tokenised by the first run */
     int st = qy_mkdir_p(dir);
     if (st) return st;
-    qy_prepare_cfg pc = {.vocab_size = (uint32_t)lm_tok_vocab(tok), .eos_id = lm_tok_eos(tok),
-                         .val_fraction = o->val_fraction, .system = o->system};
+    qy_prepare_cfg pc = {.vocab_size = (uint32_t)lm_tok_vocab(tok),
+                         .eos_id = lm_tok_eos(tok),
+                         .val_fraction = o->val_fraction,
+                         .system = o->system};
     if (o->chat) {
         qy_chat_format_kind k;
         if ((st = qy_chat_parse_kind(o->chat, &k))) return st;
@@ -154,29 +161,38 @@ static int prepare_data(const train_opts *o, char **files, int nfiles, lm_tok *t
     st = qy_shard_prepare(&pc, (const char *const *)files, (size_t)nfiles, lm_tok_encode, tok, train_path,
                           *have_val ? val_path : NULL, &ps);
     if (st) return st;
-    qy_info("data: %llu bytes -> %llu training tokens (%llu documents), %llu held-out tokens, %s, tokenizer %s, "
-            "%.2f s (%.1f MB/s)",
-            (unsigned long long)ps.bytes, (unsigned long long)ps.train_tokens, (unsigned long long)ps.train_docs,
-            (unsigned long long)ps.val_tokens, ps.masked ? "loss on responses only" : "loss on every token",
-            lm_tok_name(tok), ps.seconds, ps.seconds > 0 ? (double)ps.bytes / ps.seconds * 1e-6 : 0.0);
+    qy_info(
+        "data: %llu bytes -> %llu training tokens (%llu documents), %llu held-out tokens, %s, tokenizer %s, "
+        "%.2f s (%.1f MB/s)",
+        (unsigned long long)ps.bytes, (unsigned long long)ps.train_tokens, (unsigned long long)ps.train_docs,
+        (unsigned long long)ps.val_tokens, ps.masked ? "loss on responses only" : "loss on every token",
+        lm_tok_name(tok), ps.seconds, ps.seconds > 0 ? (double)ps.bytes / ps.seconds * 1e-6 : 0.0);
     return QY_OK;
 }
 
 /* a byte-level BPE learnt on the (text) data files, OUT/tokenizer.json; kept on --resume */
-static int train_tokenizer(const train_opts *o, char **files, int nfiles, int threads, char *path, size_t cap) {
+static int train_tokenizer(const train_opts *o, char **files, int nfiles, int threads, char *path,
+                           size_t cap) {
     snprintf(path, cap, "%s/tokenizer.json", o->out);
     if (o->resume && qy_file_exists(path)) return QY_OK;
     if (o->tokenizer_vocab < 257 || o->tokenizer_vocab > 1 << 20)
-        return qy_error(QY_ERR_ARG, "train: --tokenizer-vocab %ld must be in 257..1048576 (256 bytes + merges + <|endoftext|>)",
-                        o->tokenizer_vocab);
+        return qy_error(
+            QY_ERR_ARG,
+            "train: --tokenizer-vocab %ld must be in 257..1048576 (256 bytes + merges + <|endoftext|>)",
+            o->tokenizer_vocab);
     for (int i = 0; i < nfiles; i++)
         if (has_suffix(files[i], ".qyt"))
-            return qy_error(QY_ERR_ARG, "train: --tokenizer-vocab needs text data, not the shard %s", files[i]);
+            return qy_error(QY_ERR_ARG, "train: --tokenizer-vocab needs text data, not the shard %s",
+                            files[i]);
     int st = qy_mkdir_p(o->out);
     if (st) return st;
     static const char *const specials[] = {"<|endoftext|>"};
-    qy_tok_train_params p = {.kind = QY_TOK_TRAIN_BPE, .vocab_size = (size_t)o->tokenizer_vocab, .min_frequency = 2,
-                             .special_tokens = specials, .nspecial = 1, .threads = threads};
+    qy_tok_train_params p = {.kind = QY_TOK_TRAIN_BPE,
+                             .vocab_size = (size_t)o->tokenizer_vocab,
+                             .min_frequency = 2,
+                             .special_tokens = specials,
+                             .nspecial = 1,
+                             .threads = threads};
     return qy_tokenizer_train((const char *const *)files, (size_t)nfiles, &p, path);
 }
 
@@ -191,54 +207,79 @@ static int read_model_config(const char *path, qy_lm_config *cfg) {
 }
 
 int qy_lm_cmd_train(int argc, char **argv) {
-    train_opts o = {.steps = 200, .batch = 8, .seq_len = 128, .accum = 1, .warmup = -1, .eval_every = 0,
-                    .eval_batches = 20, .log_every = 10, .lr = 1e-3, .min_lr_ratio = 0.1, .weight_decay = 0.1,
-                    .beta1 = 0.9, .beta2 = 0.95, .clip = 1.0, .val_fraction = 0.1, .init_std = 0.02,
+    train_opts o = {.steps = 200,
+                    .batch = 8,
+                    .seq_len = 128,
+                    .accum = 1,
+                    .warmup = -1,
+                    .eval_every = 0,
+                    .eval_batches = 20,
+                    .log_every = 10,
+                    .lr = 1e-3,
+                    .min_lr_ratio = 0.1,
+                    .weight_decay = 0.1,
+                    .beta1 = 0.9,
+                    .beta2 = 0.95,
+                    .clip = 1.0,
+                    .val_fraction = 0.1,
+                    .init_std = 0.02,
                     .schedule = "cosine"};
     const qy_opt opts[] = {
-        {"config", 0, QY_OPT_STRING, "FILE", "architecture as a Hugging Face config.json (fresh model)", &o.config},
+        {"config", 0, QY_OPT_STRING, "FILE", "architecture as a Hugging Face config.json (fresh model)",
+         &o.config},
         {"init", 0, QY_OPT_STRING, "DIR", "fine-tune the model in this Hugging Face folder instead", &o.init},
-        {"out", 'o', QY_OPT_STRING, "DIR", "output folder: data/, init/, checkpoints/, model/, metrics.jsonl, loss.png", &o.out},
+        {"out", 'o', QY_OPT_STRING, "DIR",
+         "output folder: data/, init/, checkpoints/, model/, metrics.jsonl, loss.png", &o.out},
         {"val", 0, QY_OPT_STRING, "FILE", "held-out .qyt shard (with a .qyt training shard)", &o.val},
-        {"val-fraction", 0, QY_OPT_DOUBLE, "F", "held-out share when tokenising text/JSONL (default 0.1; 0 = none)",
-         &o.val_fraction},
-        {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json | model folder (default: --init's, else bytes)",
-         &o.tokenizer},
-        {"tokenizer-vocab", 0, QY_OPT_INT, "N", "train a byte-level BPE tokenizer of N ids on DATA first (OUT/tokenizer.json)",
-         &o.tokenizer_vocab},
-        {"chat", 0, QY_OPT_STRING, "FORMAT", "format JSONL prompt/response pairs with chatml|llama3|llama2", &o.chat},
+        {"val-fraction", 0, QY_OPT_DOUBLE, "F",
+         "held-out share when tokenising text/JSONL (default 0.1; 0 = none)", &o.val_fraction},
+        {"tokenizer", 0, QY_OPT_STRING, "SPEC",
+         "bytes | tokenizer.json | model folder (default: --init's, else bytes)", &o.tokenizer},
+        {"tokenizer-vocab", 0, QY_OPT_INT, "N",
+         "train a byte-level BPE tokenizer of N ids on DATA first (OUT/tokenizer.json)", &o.tokenizer_vocab},
+        {"chat", 0, QY_OPT_STRING, "FORMAT", "format JSONL prompt/response pairs with chatml|llama3|llama2",
+         &o.chat},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message for --chat", &o.system},
         {"steps", 0, QY_OPT_INT, "N", "optimizer steps (default 200)", &o.steps},
         {"batch", 'b', QY_OPT_INT, "B", "sequences per micro-batch (default 8)", &o.batch},
         {"seq-len", 0, QY_OPT_INT, "T", "tokens per sequence (default 128)", &o.seq_len},
-        {"accum", 0, QY_OPT_INT, "N", "micro-batches per optimizer step (gradient accumulation, default 1)", &o.accum},
+        {"accum", 0, QY_OPT_INT, "N", "micro-batches per optimizer step (gradient accumulation, default 1)",
+         &o.accum},
         {"lr", 0, QY_OPT_DOUBLE, "X", "peak learning rate (default 1e-3)", &o.lr},
-        {"min-lr-ratio", 0, QY_OPT_DOUBLE, "X", "final lr as a fraction of the peak (default 0.1)", &o.min_lr_ratio},
+        {"min-lr-ratio", 0, QY_OPT_DOUBLE, "X", "final lr as a fraction of the peak (default 0.1)",
+         &o.min_lr_ratio},
         {"schedule", 0, QY_OPT_STRING, "KIND", "cosine | linear | constant (default cosine)", &o.schedule},
         {"warmup", 0, QY_OPT_INT, "N", "linear warm-up steps (default steps/20)", &o.warmup},
-        {"weight-decay", 0, QY_OPT_DOUBLE, "X", "AdamW weight decay on matrices (default 0.1)", &o.weight_decay},
+        {"weight-decay", 0, QY_OPT_DOUBLE, "X", "AdamW weight decay on matrices (default 0.1)",
+         &o.weight_decay},
         {"beta1", 0, QY_OPT_DOUBLE, "X", "AdamW beta1 (default 0.9)", &o.beta1},
         {"beta2", 0, QY_OPT_DOUBLE, "X", "AdamW beta2 (default 0.95)", &o.beta2},
         {"clip", 0, QY_OPT_DOUBLE, "X", "max global gradient norm, 0 = off (default 1.0)", &o.clip},
-        {"eval-every", 0, QY_OPT_INT, "N", "held-out evaluation every N steps (default: at the end)", &o.eval_every},
-        {"eval-batches", 0, QY_OPT_INT, "N", "held-out batches per evaluation, 0 = all (default 20)", &o.eval_batches},
-        {"checkpoint-every", 0, QY_OPT_INT, "N", "checkpoint every N steps (default: at the end)", &o.ckpt_every},
+        {"eval-every", 0, QY_OPT_INT, "N", "held-out evaluation every N steps (default: at the end)",
+         &o.eval_every},
+        {"eval-batches", 0, QY_OPT_INT, "N", "held-out batches per evaluation, 0 = all (default 20)",
+         &o.eval_batches},
+        {"checkpoint-every", 0, QY_OPT_INT, "N", "checkpoint every N steps (default: at the end)",
+         &o.ckpt_every},
         {"log-every", 0, QY_OPT_INT, "N", "progress line every N steps (default 10)", &o.log_every},
-        {"stop-after", 0, QY_OPT_INT, "N", "end after step N with a checkpoint (the schedule still spans --steps)",
-         &o.stop_after},
+        {"stop-after", 0, QY_OPT_INT, "N",
+         "end after step N with a checkpoint (the schedule still spans --steps)", &o.stop_after},
         {"resume", 0, QY_OPT_FLAG, NULL, "continue from OUT/checkpoints/latest, bit for bit", &o.resume},
         {"max-memory", 0, QY_OPT_STRING, "SIZE", "refuse to start when training needs more (e.g. 2G, 512M)",
          &o.max_memory},
-        {"init-std", 0, QY_OPT_DOUBLE, "X", "std of the normal init of a fresh model (default 0.02)", &o.init_std},
+        {"init-std", 0, QY_OPT_DOUBLE, "X", "std of the normal init of a fresh model (default 0.02)",
+         &o.init_std},
         {"no-shuffle", 0, QY_OPT_FLAG, NULL, "visit samples in file order", &o.no_shuffle},
-        {"log-samples", 0, QY_OPT_FLAG, NULL, "record each step's sample numbers in metrics.jsonl", &o.log_samples},
+        {"log-samples", 0, QY_OPT_FLAG, NULL, "record each step's sample numbers in metrics.jsonl",
+         &o.log_samples},
         {"no-plot", 0, QY_OPT_FLAG, NULL, "do not draw loss.png", &o.no_plot},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm train [options] --out DIR (--config FILE | --init DIR) DATA...",
         .description =
             "Train a causal language model. DATA is plain text, JSONL ({\"text\": ...} or {\"prompt\": ...,\n"
-            "\"response\": ...} with the loss on the response) or one .qyt token shard. Text is tokenised once\n"
+            "\"response\": ...} with the loss on the response) or one .qyt token shard. Text is tokenised "
+            "once\n"
             "into DIR/data/{train,val}.qyt. Prints the memory needed before starting (refusing a run over\n"
             "--max-memory), a progress line with loss, tokens/s and achieved FLOP/s (6 x parameters x\n"
             "tokens), writes DIR/metrics.jsonl, checkpoints (a Hugging Face folder + optimizer, data-loader\n"
@@ -261,7 +302,8 @@ int qy_lm_cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!o.config == !o.init) {
-        fprintf(stderr, "quarry lm train: give exactly one of --config FILE (new model) or --init DIR (fine-tune)\n");
+        fprintf(stderr,
+                "quarry lm train: give exactly one of --config FILE (new model) or --init DIR (fine-tune)\n");
         return 2;
     }
     int sched;
@@ -272,16 +314,18 @@ int qy_lm_cmd_train(int argc, char **argv) {
     else if (!strcmp(o.schedule, "constant"))
         sched = QY_SCHED_CONSTANT;
     else {
-        fprintf(stderr, "quarry lm train: --schedule '%s': expected cosine, linear or constant\n", o.schedule);
+        fprintf(stderr, "quarry lm train: --schedule '%s': expected cosine, linear or constant\n",
+                o.schedule);
         return 2;
     }
     size_t max_memory = 0;
     if (o.max_memory && parse_bytes(o.max_memory, &max_memory)) {
-        fprintf(stderr, "quarry lm train: --max-memory '%s': expected a size like 512M or 2G\n", o.max_memory);
+        fprintf(stderr, "quarry lm train: --max-memory '%s': expected a size like 512M or 2G\n",
+                o.max_memory);
         return 2;
     }
-    if (o.steps < 1 || o.batch < 1 || o.seq_len < 2 || o.accum < 1 || o.steps > INT32_MAX || o.batch > 65536 ||
-        o.seq_len > 1 << 20 || o.accum > 65536) {
+    if (o.steps < 1 || o.batch < 1 || o.seq_len < 2 || o.accum < 1 || o.steps > INT32_MAX ||
+        o.batch > 65536 || o.seq_len > 1 << 20 || o.accum > 65536) {
         fprintf(stderr, "quarry lm train: --steps, --batch, --accum must be >= 1 and --seq-len >= 2\n");
         return 2;
     }
@@ -298,14 +342,18 @@ int qy_lm_cmd_train(int argc, char **argv) {
     if (!st && o.tokenizer_vocab) {
         st = train_tokenizer(&o, pos, npos, c.threads, tok_path, sizeof tok_path);
         if (!st && (size_t)mc.vocab_size < (size_t)o.tokenizer_vocab)
-            st = qy_error(QY_ERR_ARG, "train: --tokenizer-vocab %ld exceeds the config's vocab_size %lld", o.tokenizer_vocab,
-                          (long long)mc.vocab_size);
+            st = qy_error(QY_ERR_ARG, "train: --tokenizer-vocab %ld exceeds the config's vocab_size %lld",
+                          o.tokenizer_vocab, (long long)mc.vocab_size);
     }
-    if (!st) st = lm_tok_open(o.tokenizer_vocab ? tok_path : o.tokenizer ? o.tokenizer : (o.init ? o.init : "bytes"), &tok);
+    if (!st)
+        st = lm_tok_open(o.tokenizer_vocab ? tok_path
+                         : o.tokenizer     ? o.tokenizer
+                                           : (o.init ? o.init : "bytes"),
+                         &tok);
     if (!st && o.init && mc.n_eos > 0) lm_tok_set_eos(tok, mc.eos_token_ids[0]);
     if (!st && lm_tok_vocab(tok) > (size_t)mc.vocab_size)
-        st = qy_error(QY_ERR_ARG, "train: the tokenizer (%s) has %zu ids but the model's vocab_size is %lld", lm_tok_name(tok),
-                      lm_tok_vocab(tok), (long long)mc.vocab_size);
+        st = qy_error(QY_ERR_ARG, "train: the tokenizer (%s) has %zu ids but the model's vocab_size is %lld",
+                      lm_tok_name(tok), lm_tok_vocab(tok), (long long)mc.vocab_size);
     if (!st) st = prepare_data(&o, pos, npos, tok, train_path, val_path, sizeof train_path, &have_val);
     if (!st) st = qy_shard_open(train_path, &tr);
     if (!st && have_val) st = qy_shard_open(val_path, &va);
@@ -317,8 +365,9 @@ int qy_lm_cmd_train(int argc, char **argv) {
             qy_lm_spec_free(ms);
             char a[32], b[32];
             if (!st && mm.total > max_memory)
-                st = qy_error(QY_ERR_RANGE, "train: weights, gradients and AdamW state alone need %s, over "
-                                            "--max-memory %s",
+                st = qy_error(QY_ERR_RANGE,
+                              "train: weights, gradients and AdamW state alone need %s, over "
+                              "--max-memory %s",
                               mib(mm.total, a, sizeof a), mib(max_memory, b, sizeof b));
         }
     }
@@ -359,10 +408,12 @@ int qy_lm_cmd_train(int argc, char **argv) {
                 qy_lm_get_config(lm)->model_type, qy_params_numel(qy_lm_params(lm)),
                 (long long)qy_lm_get_config(lm)->num_layers, (long long)qy_lm_get_config(lm)->hidden_size,
                 (long long)qy_lm_get_config(lm)->vocab_size, qy_pool_threads(pool));
-        qy_info("memory: weights %s, grads %s, AdamW %s, activations %s (dry run x batch %d), buffers %s: total %s%s%s",
+        qy_info("memory: weights %s, grads %s, AdamW %s, activations %s (dry run x batch %d), buffers %s: "
+                "total %s%s%s",
                 mib(m->weights, a, sizeof a), mib(m->grads, b, sizeof b), mib(m->adamw, cc, sizeof cc),
-                mib(m->activations, d, sizeof d), tc.batch, mib(m->buffers, e, sizeof e), mib(m->total, f, sizeof f),
-                max_memory ? " of --max-memory " : "", max_memory ? mib(max_memory, a, sizeof a) : "");
+                mib(m->activations, d, sizeof d), tc.batch, mib(m->buffers, e, sizeof e),
+                mib(m->total, f, sizeof f), max_memory ? " of --max-memory " : "",
+                max_memory ? mib(max_memory, a, sizeof a) : "");
     }
     char ckpt[4096];
     if (!st && o.config && !o.resume) { /* the fresh weights, for peers that start from the same init */
@@ -417,8 +468,8 @@ int qy_lm_cmd_train(int argc, char **argv) {
             qy_free(s);
             cJSON_Delete(j);
         } else if (!c.quiet) {
-            printf("trained %lld steps in %.1f s: %.0f tokens/s, %.3f GFLOP/s (6ND)\n", (long long)steps_run, secs, tps,
-                   flops * 1e-9);
+            printf("trained %lld steps in %.1f s: %.0f tokens/s, %.3f GFLOP/s (6ND)\n", (long long)steps_run,
+                   secs, tps, flops * 1e-9);
             if (va) printf("held-out loss %.4f (%.4f bits/token)\n", eval_loss, eval_loss / log(2.0));
             printf("model: %s\n", model_dir);
             if (plotted) printf("plot: %s\n", plot);

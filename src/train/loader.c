@@ -35,7 +35,8 @@ int qy_loader_new(const qy_shard *s, int T, uint64_t seed, int shuffle, qy_loade
     if (ns == 0)
         return qy_error(QY_ERR_ARG, "%s: %llu tokens make no sample of %d+1 tokens", qy_shard_path(s),
                         (unsigned long long)n, T);
-    if (ns > SIZE_MAX / sizeof(uint64_t)) return qy_error(QY_ERR_RANGE, "%s: too many samples", qy_shard_path(s));
+    if (ns > SIZE_MAX / sizeof(uint64_t))
+        return qy_error(QY_ERR_RANGE, "%s: too many samples", qy_shard_path(s));
     qy_loader *l = qy_calloc(1, sizeof *l);
     if (!l) return QY_ERR_NOMEM;
     l->order = qy_mallocn((size_t)ns, sizeof *l->order);
@@ -101,8 +102,8 @@ qy_loader_state qy_loader_get_state(const qy_loader *l) { return l->st; }
 
 int qy_loader_set_state(qy_loader *l, qy_loader_state st) {
     if (st.pos > l->nsamples)
-        return qy_error(QY_ERR_ARG, "loader: position %llu beyond the %llu samples of %s", (unsigned long long)st.pos,
-                        (unsigned long long)l->nsamples, qy_shard_path(l->s));
+        return qy_error(QY_ERR_ARG, "loader: position %llu beyond the %llu samples of %s",
+                        (unsigned long long)st.pos, (unsigned long long)l->nsamples, qy_shard_path(l->s));
     l->st = st;
     draw_order(l);
     return QY_OK;

@@ -28,8 +28,8 @@ static int set_kind(prep *p, int kind, const char *path, size_t line) {
         return QY_OK;
     }
     if (p->kind != kind)
-        return qy_error(QY_ERR_FORMAT, "%s: line %zu: %s, but earlier records were %s (they cannot be mixed)", path,
-                        line, kind ? "a prompt/response pair" : "plain text",
+        return qy_error(QY_ERR_FORMAT, "%s: line %zu: %s, but earlier records were %s (they cannot be mixed)",
+                        path, line, kind ? "a prompt/response pair" : "plain text",
                         p->kind ? "prompt/response pairs" : "plain text");
     return QY_OK;
 }
@@ -139,8 +139,8 @@ static int prepare_jsonl(prep *p, const char *path, char *text, size_t len, uint
                 if (!st) st = set_kind(p, 1, path, line);
                 if (!st) st = add_pair(p, pr, re, val);
             } else {
-                st = qy_error(QY_ERR_FORMAT, "%s: expected an object with \"text\" or \"prompt\" and \"response\"",
-                              src);
+                st = qy_error(QY_ERR_FORMAT,
+                              "%s: expected an object with \"text\" or \"prompt\" and \"response\"", src);
             }
             qy_json_free(doc);
             if (st) return st;
@@ -165,7 +165,8 @@ static int prepare_text(prep *p, const char *path, const char *text, size_t len)
 }
 
 int qy_shard_prepare(const qy_prepare_cfg *cfg, const char *const *files, size_t nfiles, qy_encode_fn encode,
-                     void *encode_ctx, const char *train_path, const char *val_path, qy_prepare_stats *stats) {
+                     void *encode_ctx, const char *train_path, const char *val_path,
+                     qy_prepare_stats *stats) {
     memset(stats, 0, sizeof *stats);
     if (nfiles == 0) return qy_error(QY_ERR_ARG, "prepare: no input files");
     if (!(cfg->val_fraction >= 0 && cfg->val_fraction < 1))
@@ -186,11 +187,13 @@ int qy_shard_prepare(const qy_prepare_cfg *cfg, const char *const *files, size_t
         qy_free(text);
     }
     if (!st && stats->train_tokens == 0)
-        st = qy_error(QY_ERR_ARG, "prepare: %s gave no training tokens", nfiles == 1 ? files[0] : "the input files");
+        st = qy_error(QY_ERR_ARG, "prepare: %s gave no training tokens",
+                      nfiles == 1 ? files[0] : "the input files");
     if (!st) st = qy_shard_writer_write(p.w[0], train_path);
     if (!st && cfg->val_fraction > 0) {
         if (stats->val_tokens == 0)
-            st = qy_error(QY_ERR_ARG, "prepare: the held-out fraction %g selected no data", cfg->val_fraction);
+            st =
+                qy_error(QY_ERR_ARG, "prepare: the held-out fraction %g selected no data", cfg->val_fraction);
         else
             st = qy_shard_writer_write(p.w[1], val_path);
     }

@@ -43,8 +43,10 @@ uint64_t qy_shard_writer_tokens(const qy_shard_writer *w) { return w->n; }
 int qy_shard_writer_add(qy_shard_writer *w, const int32_t *ids, const uint8_t *mask, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || (uint32_t)ids[i] >= w->vocab)
-            return qy_error(QY_ERR_RANGE, "shard writer: token %d at position %zu of document %zu is outside the "
-                                          "vocabulary (size %u)", ids[i], i, w->ndocs, w->vocab);
+            return qy_error(QY_ERR_RANGE,
+                            "shard writer: token %d at position %zu of document %zu is outside the "
+                            "vocabulary (size %u)",
+                            ids[i], i, w->ndocs, w->vocab);
     if (w->n + n > w->cap) {
         size_t cap = w->cap ? w->cap : 4096;
         while (cap < w->n + n) cap *= 2;
@@ -96,8 +98,8 @@ static uint64_t get64(const uint8_t *p) {
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
 /* Section layout for n tokens and d documents; 0 on overflow-free success. */
-static int layout(uint64_t n, uint64_t d, int has_mask, uint64_t *tok_off, uint64_t *mask_off, uint64_t *doc_off,
-                  uint64_t *size) {
+static int layout(uint64_t n, uint64_t d, int has_mask, uint64_t *tok_off, uint64_t *mask_off,
+                  uint64_t *doc_off, uint64_t *size) {
     if (n > (UINT64_MAX >> 4) || d > (UINT64_MAX >> 5)) return QY_ERR_RANGE;
     *tok_off = QY_SHARD_HEADER_BYTES;
     uint64_t end = *tok_off + 4 * n;
@@ -152,17 +154,19 @@ static int shard_validate(qy_shard *s, const char *path) {
     const uint8_t *p = s->map.data;
     size_t fsize = s->map.size;
     if (fsize < QY_SHARD_HEADER_BYTES)
-        return qy_error(QY_ERR_FORMAT, "%s: not a quarry token shard (%zu bytes, the header alone is %d)", path,
-                        fsize, QY_SHARD_HEADER_BYTES);
+        return qy_error(QY_ERR_FORMAT, "%s: not a quarry token shard (%zu bytes, the header alone is %d)",
+                        path, fsize, QY_SHARD_HEADER_BYTES);
     if (memcmp(p, SHARD_MAGIC, 8))
         return qy_error(QY_ERR_FORMAT, "%s: not a quarry token shard (magic is not \"QYTOKENS\")", path);
     uint32_t version = get32(p + 8);
     if (version != QY_SHARD_VERSION)
-        return qy_error(QY_ERR_UNSUPPORTED, "%s: shard version %u, this quarry reads version %d", path, version,
-                        QY_SHARD_VERSION);
-    if (get64(p + 80) != XXH64(p, 80, 0)) return qy_error(QY_ERR_FORMAT, "%s: header checksum mismatch", path);
+        return qy_error(QY_ERR_UNSUPPORTED, "%s: shard version %u, this quarry reads version %d", path,
+                        version, QY_SHARD_VERSION);
+    if (get64(p + 80) != XXH64(p, 80, 0))
+        return qy_error(QY_ERR_FORMAT, "%s: header checksum mismatch", path);
     if (get32(p + 12) != QY_SHARD_HEADER_BYTES)
-        return qy_error(QY_ERR_FORMAT, "%s: header size %u, expected %d", path, get32(p + 12), QY_SHARD_HEADER_BYTES);
+        return qy_error(QY_ERR_FORMAT, "%s: header size %u, expected %d", path, get32(p + 12),
+                        QY_SHARD_HEADER_BYTES);
     uint32_t flags = get32(p + 16);
     if (flags & ~(uint32_t)FLAG_MASK) return qy_error(QY_ERR_FORMAT, "%s: unknown flags 0x%x", path, flags);
     s->vocab = get32(p + 20);
@@ -173,12 +177,13 @@ static int shard_validate(qy_shard *s, const char *path) {
     if (layout(s->n, s->ndocs, flags & FLAG_MASK, &tok_off, &mask_off, &doc_off, &size))
         return qy_error(QY_ERR_RANGE, "%s: token count %llu / document count %llu out of range", path,
                         (unsigned long long)s->n, (unsigned long long)s->ndocs);
-    if (get64(p + 40) != tok_off || get64(p + 48) != mask_off || get64(p + 56) != doc_off || get64(p + 64) != size)
-        return qy_error(QY_ERR_FORMAT, "%s: section offsets do not match %llu tokens and %llu documents", path,
-                        (unsigned long long)s->n, (unsigned long long)s->ndocs);
+    if (get64(p + 40) != tok_off || get64(p + 48) != mask_off || get64(p + 56) != doc_off ||
+        get64(p + 64) != size)
+        return qy_error(QY_ERR_FORMAT, "%s: section offsets do not match %llu tokens and %llu documents",
+                        path, (unsigned long long)s->n, (unsigned long long)s->ndocs);
     if (size != fsize)
-        return qy_error(QY_ERR_FORMAT, "%s: file is %zu bytes, the header says %llu (truncated or padded)", path,
-                        fsize, (unsigned long long)size);
+        return qy_error(QY_ERR_FORMAT, "%s: file is %zu bytes, the header says %llu (truncated or padded)",
+                        path, fsize, (unsigned long long)size);
     if (get64(p + 72) != XXH64(p + QY_SHARD_HEADER_BYTES, fsize - QY_SHARD_HEADER_BYTES, 0))
         return qy_error(QY_ERR_FORMAT, "%s: data checksum mismatch (the file is corrupt)", path);
     s->tok = (const uint32_t *)(const void *)(p + tok_off);
@@ -192,14 +197,16 @@ static int shard_validate(qy_shard *s, const char *path) {
         return qy_error(QY_ERR_FORMAT, "%s: document offsets do not span the tokens", path);
     for (uint64_t i = 0; i < s->ndocs; i++)
         if (s->docs[i] > s->docs[i + 1])
-            return qy_error(QY_ERR_FORMAT, "%s: document offsets not ascending at %llu", path, (unsigned long long)i);
+            return qy_error(QY_ERR_FORMAT, "%s: document offsets not ascending at %llu", path,
+                            (unsigned long long)i);
     return QY_OK;
 }
 
 int qy_shard_open(const char *path, qy_shard **out) {
     *out = NULL;
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    return qy_error(QY_ERR_UNSUPPORTED, "%s: shards are mapped in place and need a little-endian machine", path);
+    return qy_error(QY_ERR_UNSUPPORTED, "%s: shards are mapped in place and need a little-endian machine",
+                    path);
 #endif
     qy_shard *s = qy_calloc(1, sizeof *s);
     if (!s) return QY_ERR_NOMEM;

@@ -53,8 +53,9 @@ void qy_train_cfg_default(qy_train_cfg *c) {
 
 static int check_cfg(const qy_train_cfg *c) {
     if (c->batch < 1 || c->seq_len < 2 || c->accum < 1 || c->steps < 1)
-        return qy_error(QY_ERR_ARG, "train: batch (%d), sequence length (%d), accumulation (%d) and steps (%lld) "
-                                    "must be >= 1 (sequence length >= 2)",
+        return qy_error(QY_ERR_ARG,
+                        "train: batch (%d), sequence length (%d), accumulation (%d) and steps (%lld) "
+                        "must be >= 1 (sequence length >= 2)",
                         c->batch, c->seq_len, c->accum, (long long)c->steps);
     if (!(c->lr > 0) || !(c->clip >= 0) || !(c->min_lr_ratio >= 0 && c->min_lr_ratio <= 1) || c->warmup < 0 ||
         c->eval_every < 0 || c->ckpt_every < 0 || c->eval_batches < 0)
@@ -65,7 +66,8 @@ static int check_cfg(const qy_train_cfg *c) {
 }
 
 /* one micro-batch: forward, loss (scaled by `scale`), backward when train */
-static int micro_loss(qy_trainer *t, int B, float scale, int reduction, int train, float *loss, uint64_t *ntargets) {
+static int micro_loss(qy_trainer *t, int B, float scale, int reduction, int train, float *loss,
+                      uint64_t *ntargets) {
     int T = t->cfg.seq_len;
     int64_t V = qy_lm_get_config(t->lm)->vocab_size;
     uint64_t nt = 0;
@@ -79,8 +81,8 @@ static int micro_loss(qy_trainer *t, int B, float scale, int reduction, int trai
     qy_tensor *logits;
     int st = qy_lm_forward(t->lm, t->g, &b, NULL, &logits);
     if (st) return st;
-    qy_tensor *l = qy_cross_entropy(t->g, qy_reshape(t->g, logits, 2, (int64_t[]){(int64_t)B * T, V}), t->targets,
-                                    NULL, -100, reduction);
+    qy_tensor *l = qy_cross_entropy(t->g, qy_reshape(t->g, logits, 2, (int64_t[]){(int64_t)B * T, V}),
+                                    t->targets, NULL, -100, reduction);
     if (scale != 1.0f) l = qy_scale(t->g, l, scale);
     if ((st = qy_graph_status(t->g))) return st;
     *loss = l->data[0] / scale;
@@ -114,19 +116,22 @@ static const char *mib(size_t b, char *buf, size_t cap) {
     return buf;
 }
 
-int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const qy_train_cfg *cfg, qy_pool *pool,
-                   qy_trainer **out) {
+int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const qy_train_cfg *cfg,
+                   qy_pool *pool, qy_trainer **out) {
     *out = NULL;
     int st = check_cfg(cfg);
     if (st) return st;
     const qy_lm_config *mc = qy_lm_get_config(lm);
-    if (!mc->is_decoder) return qy_error(QY_ERR_ARG, "train: %s is not a causal language model", mc->model_type);
-    if ((int64_t)qy_shard_vocab(train) > mc->vocab_size || (val && (int64_t)qy_shard_vocab(val) > mc->vocab_size))
-        return qy_error(QY_ERR_ARG, "train: the shards' vocabulary (%u) is larger than the model's vocab_size (%lld)",
+    if (!mc->is_decoder)
+        return qy_error(QY_ERR_ARG, "train: %s is not a causal language model", mc->model_type);
+    if ((int64_t)qy_shard_vocab(train) > mc->vocab_size ||
+        (val && (int64_t)qy_shard_vocab(val) > mc->vocab_size))
+        return qy_error(QY_ERR_ARG,
+                        "train: the shards' vocabulary (%u) is larger than the model's vocab_size (%lld)",
                         qy_shard_vocab(train), (long long)mc->vocab_size);
     if (cfg->seq_len > mc->max_positions)
-        return qy_error(QY_ERR_ARG, "train: sequence length %d exceeds the model's %lld positions", cfg->seq_len,
-                        (long long)mc->max_positions);
+        return qy_error(QY_ERR_ARG, "train: sequence length %d exceeds the model's %lld positions",
+                        cfg->seq_len, (long long)mc->max_positions);
     qy_trainer *t = qy_calloc(1, sizeof *t);
     if (!t) return QY_ERR_NOMEM;
     t->lm = lm;
@@ -152,20 +157,26 @@ int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const 
     t->mem.grads = t->mem.weights;
     t->mem.adamw = 2 * t->mem.weights;
     t->mem.buffers = BT * 8 + (size_t)cfg->batch * (size_t)cfg->accum * 8 +
-                     (size_t)((qy_shard_mask(train) ? qy_shard_ndocs(train) : qy_shard_ntokens(train) / (uint64_t)cfg->seq_len) * 8);
+                     (size_t)((qy_shard_mask(train) ? qy_shard_ndocs(train)
+                                                    : qy_shard_ntokens(train) / (uint64_t)cfg->seq_len) *
+                              8);
     if ((st = dry_run_activations(t, &t->mem.activations))) goto fail;
     t->mem.activations *= (size_t)cfg->batch;
     t->mem.total = t->mem.weights + t->mem.grads + t->mem.adamw + t->mem.activations + t->mem.buffers;
     if (cfg->max_memory && t->mem.total > cfg->max_memory) {
         char a[32], b[32], c[32], d[32], e[32], m[32];
-        st = qy_error(QY_ERR_RANGE, "train: needs %s (weights %s, grads %s, AdamW %s, activations %s at batch %d) "
-                                    "but --max-memory is %s: lower the batch or sequence length or the model size",
-                      mib(t->mem.total, a, sizeof a), mib(t->mem.weights, b, sizeof b), mib(t->mem.grads, c, sizeof c),
-                      mib(t->mem.adamw, d, sizeof d), mib(t->mem.activations, e, sizeof e), cfg->batch,
-                      mib(cfg->max_memory, m, sizeof m));
+        st = qy_error(QY_ERR_RANGE,
+                      "train: needs %s (weights %s, grads %s, AdamW %s, activations %s at batch %d) "
+                      "but --max-memory is %s: lower the batch or sequence length or the model size",
+                      mib(t->mem.total, a, sizeof a), mib(t->mem.weights, b, sizeof b),
+                      mib(t->mem.grads, c, sizeof c), mib(t->mem.adamw, d, sizeof d),
+                      mib(t->mem.activations, e, sizeof e), cfg->batch, mib(cfg->max_memory, m, sizeof m));
         goto fail;
     }
-    qy_adamw_cfg ac = {.lr = cfg->lr, .beta1 = cfg->beta1, .beta2 = cfg->beta2, .eps = cfg->eps,
+    qy_adamw_cfg ac = {.lr = cfg->lr,
+                       .beta1 = cfg->beta1,
+                       .beta2 = cfg->beta2,
+                       .eps = cfg->eps,
                        .weight_decay = cfg->weight_decay};
     if ((st = qy_adamw_new(t->ps, &ac, &t->opt))) goto fail;
     if ((st = qy_graph_new(pool, &t->g))) goto fail;
@@ -245,7 +256,8 @@ int qy_trainer_eval(qy_trainer *t, double *loss) {
     for (uint64_t i = 0; i < n && !st; i += (uint64_t)B) {
         int b = (int)(n - i < (uint64_t)B ? n - i : (uint64_t)B);
         for (int k = 0; k < b; k++)
-            qy_loader_sample(t->vld, i + (uint64_t)k, t->ids + (size_t)k * (size_t)T, t->targets + (size_t)k * (size_t)T);
+            qy_loader_sample(t->vld, i + (uint64_t)k, t->ids + (size_t)k * (size_t)T,
+                             t->targets + (size_t)k * (size_t)T);
         float l;
         uint64_t nt;
         st = micro_loss(t, b, 1.0f, QY_REDUCE_SUM, 0, &l, &nt);
@@ -286,8 +298,21 @@ static uint64_t params_hash(const qy_params *ps) {
 }
 
 /* header fields, in order, each u64 */
-enum { H_STEP, H_EPOCH, H_POS, H_RNG0, H_RNG3 = H_RNG0 + 3, H_NSTATE, H_NPARAMS, H_B, H_T, H_ACCUM, H_SEED, H_PHASH,
-       H_COUNT };
+enum {
+    H_STEP,
+    H_EPOCH,
+    H_POS,
+    H_RNG0,
+    H_RNG3 = H_RNG0 + 3,
+    H_NSTATE,
+    H_NPARAMS,
+    H_B,
+    H_T,
+    H_ACCUM,
+    H_SEED,
+    H_PHASH,
+    H_COUNT
+};
 
 static int state_path(const char *dir, char *buf, size_t cap) {
     if ((size_t)snprintf(buf, cap, "%s/trainer_state.qyc", dir) >= cap)
@@ -355,7 +380,8 @@ int qy_trainer_load(qy_trainer *t, const char *dir) {
     float *state = qy_optim_state(t->opt, &nstate);
     char *buf;
     size_t len;
-    if ((st = qy_read_file(path, (size_t)STATE_HEADER + nstate * sizeof(float) + 1024, &buf, &len))) return st;
+    if ((st = qy_read_file(path, (size_t)STATE_HEADER + nstate * sizeof(float) + 1024, &buf, &len)))
+        return st;
     const uint8_t *p = (const uint8_t *)buf;
     uint64_t f[H_COUNT];
     if (len < STATE_HEADER + 8 || memcmp(p, STATE_MAGIC, 8)) {
@@ -402,8 +428,10 @@ int qy_trainer_load(qy_trainer *t, const char *dir) {
             memcpy(a->data, b->data, a->n * sizeof(float));
         }
         if (params_hash(t->ps) != f[H_PHASH])
-            st = qy_error(QY_ERR_FORMAT, "%s: model.safetensors does not hold the parameters this trainer state was "
-                                         "saved with", dir);
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: model.safetensors does not hold the parameters this trainer state was "
+                          "saved with",
+                          dir);
     }
     qy_lm_free(saved);
     if (st) goto done;
@@ -426,7 +454,8 @@ int qy_train_latest_checkpoint(const char *out_dir, char *buf, size_t cap) {
     int st = qy_read_file(path, 256, &name, &len);
     if (st) return st;
     while (len && (name[len - 1] == '\n' || name[len - 1] == '\r')) name[--len] = '\0';
-    if (!len || strchr(name, '/')) st = qy_error(QY_ERR_FORMAT, "%s: expected a checkpoint folder name", path);
+    if (!len || strchr(name, '/'))
+        st = qy_error(QY_ERR_FORMAT, "%s: expected a checkpoint folder name", path);
     else if ((size_t)snprintf(buf, cap, "%s/checkpoints/%s", out_dir, name) >= cap)
         st = qy_error(QY_ERR_ARG, "%s: path too long", path);
     qy_free(name);
@@ -531,11 +560,12 @@ int qy_trainer_run(qy_trainer *t, qy_train_cb cb, void *cb_ctx) {
             double wtps = (double)(tokens_per_step * window_steps) / window_s;
             if (!t->cfg.quiet)
                 qy_info("step %lld/%lld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | %.2f GFLOP/s (6ND)",
-                        (long long)ss.step, (long long)total, loss_window / (double)window_steps, ss.lr, ss.grad_norm,
-                        wtps, wtps * flops_per_token * 1e-9);
+                        (long long)ss.step, (long long)total, loss_window / (double)window_steps, ss.lr,
+                        ss.grad_norm, wtps, wtps * flops_per_token * 1e-9);
             if (cb) {
                 qy_train_event ev = {&ss, NAN, wtps, wtps * flops_per_token, ss.step};
-                if (cb(cb_ctx, &ev)) st = qy_error(QY_ERR_CANCELLED, "train: stopped at step %lld", (long long)ss.step);
+                if (cb(cb_ctx, &ev))
+                    st = qy_error(QY_ERR_CANCELLED, "train: stopped at step %lld", (long long)ss.step);
             }
             window_s = 0;
             window_steps = 0;
@@ -550,10 +580,12 @@ int qy_trainer_run(qy_trainer *t, qy_train_cb cb, void *cb_ctx) {
             cJSON_AddNumberToObject(o, "eval_loss", el);
             cJSON_AddNumberToObject(o, "eval_s", qy_seconds_since(te));
             if ((st = write_record(f, o, path))) break;
-            if (!t->cfg.quiet) qy_info("step %lld/%lld | eval loss %.4f", (long long)ss.step, (long long)total, el);
+            if (!t->cfg.quiet)
+                qy_info("step %lld/%lld | eval loss %.4f", (long long)ss.step, (long long)total, el);
             if (cb) {
                 qy_train_event ev = {NULL, el, 0, 0, ss.step};
-                if (cb(cb_ctx, &ev)) st = qy_error(QY_ERR_CANCELLED, "train: stopped at step %lld", (long long)ss.step);
+                if (cb(cb_ctx, &ev))
+                    st = qy_error(QY_ERR_CANCELLED, "train: stopped at step %lld", (long long)ss.step);
             }
         }
         if (!st && ((t->cfg.ckpt_every && ss.step % t->cfg.ckpt_every == 0) || ss.step == last))

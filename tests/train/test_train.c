@@ -141,10 +141,12 @@ static void test_shard_oom(void **state) {
     int st;
     QY_OOM_WALK(st, { st = write_two_docs(p); }, {});
     qy_shard *s = NULL;
-    QY_OOM_WALK(st, { st = qy_shard_open(p, &s); }, {
-        qy_shard_close(s);
-        s = NULL;
-    });
+    QY_OOM_WALK(
+        st, { st = qy_shard_open(p, &s); },
+        {
+            qy_shard_close(s);
+            s = NULL;
+        });
 }
 
 static void test_prepare_text_and_pairs(void **state) {
@@ -166,10 +168,12 @@ static void test_prepare_text_and_pairs(void **state) {
     qy_shard_close(va);
     /* pairs: the mask covers the response and EOS only */
     snprintf(jl, sizeof jl, "%s", tmp("p.jsonl"));
-    write_text(jl, "{\"prompt\": \"Q:\", \"response\": \"ab\"}\n\n{\"prompt\": \"x\", \"response\": \"y\"}\n");
+    write_text(jl,
+               "{\"prompt\": \"Q:\", \"response\": \"ab\"}\n\n{\"prompt\": \"x\", \"response\": \"y\"}\n");
     const char *files2[] = {jl};
     pc.val_fraction = 0;
-    if (qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("pairs.qyt"), NULL, &ps)) fail_msg("%s", qy_errmsg());
+    if (qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("pairs.qyt"), NULL, &ps))
+        fail_msg("%s", qy_errmsg());
     assert_true(ps.masked);
     assert_int_equal(ps.train_docs, 2);
     qy_shard *s;
@@ -189,13 +193,16 @@ static void test_prepare_text_and_pairs(void **state) {
     qy_shard_close(s);
     /* mixing and malformed records are named */
     write_text(jl, "{\"text\": \"abc\"}\n{\"prompt\": \"x\", \"response\": \"y\"}\n");
-    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps), QY_ERR_FORMAT);
+    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps),
+                     QY_ERR_FORMAT);
     assert_non_null(strstr(qy_errmsg(), "line 2"));
     write_text(jl, "{\"text\": \"abc\"}\n{\"txt\": 1}\n");
-    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps), QY_ERR_FORMAT);
+    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps),
+                     QY_ERR_FORMAT);
     assert_non_null(strstr(qy_errmsg(), "line 2"));
     write_text(jl, "{\"text\": \"abc\"\n");
-    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps), QY_ERR_FORMAT);
+    assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps),
+                     QY_ERR_FORMAT);
     assert_non_null(strstr(qy_errmsg(), "line 1"));
 }
 
@@ -269,10 +276,12 @@ static void test_loader_determinism(void **state) {
     assert_int_equal(qy_loader_new(s, 101, 5, 1, &d), QY_ERR_ARG);
     assert_non_null(strstr(qy_errmsg(), "no sample"));
     int st2;
-    QY_OOM_WALK(st2, { st2 = qy_loader_new(s, 10, 5, 1, &d); }, {
-        qy_loader_free(d);
-        d = NULL;
-    });
+    QY_OOM_WALK(
+        st2, { st2 = qy_loader_new(s, 10, 5, 1, &d); },
+        {
+            qy_loader_free(d);
+            d = NULL;
+        });
     qy_loader_free(a);
     qy_loader_free(b);
     qy_loader_free(c);
@@ -308,7 +317,8 @@ static void train_cfg(qy_train_cfg *tc, const char *out, int64_t steps) {
 
 /* train `steps` (stopping after stop_after when > 0), optionally resuming; the
  * final parameters are copied into *params (caller frees) */
-static void run_training(const char *out, int64_t steps, int64_t stop_after, int resume, float **params, size_t *n) {
+static void run_training(const char *out, int64_t steps, int64_t stop_after, int resume, float **params,
+                         size_t *n) {
     qy_shard *tr, *va;
     assert_int_equal(qy_shard_open(tmp("s.qyt"), &tr), QY_OK);
     assert_int_equal(qy_shard_open(tmp("v.qyt"), &va), QY_OK);
@@ -370,7 +380,9 @@ static void test_resume_bit_exact(void **state) {
     snprintf(b, sizeof b, "%s/checkpoints/step-0000008/model.safetensors", tmp("halves"));
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "test $(grep -c '\"loss\"' %s/metrics.jsonl) -eq 8 && test $(grep -c eval_loss %s/metrics.jsonl) -eq 3",
+    snprintf(cmd, sizeof cmd,
+             "test $(grep -c '\"loss\"' %s/metrics.jsonl) -eq 8 && test $(grep -c eval_loss "
+             "%s/metrics.jsonl) -eq 3",
              tmp("halves"), tmp("halves"));
     assert_int_equal(system(cmd), 0);
     qy_free(straight);
@@ -493,15 +505,10 @@ static void test_step_loss_matches_hand_computation(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shard_roundtrip),
-        cmocka_unit_test(test_shard_corruption),
-        cmocka_unit_test(test_shard_oom),
-        cmocka_unit_test(test_prepare_text_and_pairs),
-        cmocka_unit_test(test_loader_determinism),
-        cmocka_unit_test(test_resume_bit_exact),
-        cmocka_unit_test(test_checkpoint_errors),
-        cmocka_unit_test(test_step_loss_matches_hand_computation),
+        cmocka_unit_test(test_shard_roundtrip),    cmocka_unit_test(test_shard_corruption),
+        cmocka_unit_test(test_shard_oom),          cmocka_unit_test(test_prepare_text_and_pairs),
+        cmocka_unit_test(test_loader_determinism), cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_checkpoint_errors),  cmocka_unit_test(test_step_loss_matches_hand_computation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
-

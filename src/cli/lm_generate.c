@@ -157,7 +157,17 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
                        : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
     if (!st && n == 0) st = qy_error(QY_ERR_ARG, "generate: the prompt is empty");
     if (!st && n > INT32_MAX) st = qy_error(QY_ERR_RANGE, "generate: prompt too long");
-    if (!st) st = qy_generate(&s->dec, ids, (int)n, g, res);
+    qy_gen_config gc = *g;
+    int64_t room = qy_lm_get_config(s->lm)->max_positions - (int64_t)n;
+    if (!st && room < 1)
+        st = qy_error(QY_ERR_RANGE, "generate: the prompt has %zu tokens, the model only %lld positions", n,
+                      (long long)qy_lm_get_config(s->lm)->max_positions);
+    if (!st && gc.max_new_tokens > room) {
+        qy_warn("generate: %d new tokens would pass the model's %lld positions; generating %lld", gc.max_new_tokens,
+                (long long)qy_lm_get_config(s->lm)->max_positions, (long long)room);
+        gc.max_new_tokens = (int)room;
+    }
+    if (!st) st = qy_generate(&s->dec, ids, (int)n, &gc, res);
     qy_free(ids);
     *prompt_tokens = n;
     if (st) return st;

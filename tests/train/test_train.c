@@ -191,6 +191,9 @@ static void test_prepare_text_and_pairs(void **state) {
     assert_memory_equal(tg, want_tg, sizeof want_tg);
     qy_loader_free(l);
     qy_shard_close(s);
+    /* out of memory anywhere in the preparation: NOMEM, no leak */
+    int st;
+    QY_OOM_WALK(st, { st = qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("oom.qyt"), NULL, &ps); }, {});
     /* mixing and malformed records are named */
     write_text(jl, "{\"text\": \"abc\"}\n{\"prompt\": \"x\", \"response\": \"y\"}\n");
     assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps),
@@ -444,6 +447,11 @@ static void test_checkpoint_errors(void **state) {
     QY_OOM_WALK(st, { st = qy_trainer_load(t, dir); }, {});
     assert_int_equal(qy_trainer_step_index(t), 2);
     qy_trainer_free(t);
+    /* out of memory while building a trainer (dry run included): NOMEM, no leak */
+    QY_OOM_WALK(st, { st = qy_trainer_new(lm, tr, NULL, &tc, NULL, &t); }, {
+        qy_trainer_free(t);
+        t = NULL;
+    });
     /* memory budget refused up front, with the numbers */
     tc.max_memory = 1000;
     assert_int_equal(qy_trainer_new(lm, tr, NULL, &tc, NULL, &t), QY_ERR_RANGE);

@@ -10,7 +10,7 @@
 # separately by bench/lm_train_speed.sh.)
 set -eu
 Q=${1:?quarry binary}; OUT=${2:?output folder}; STEPS=${3:-900}; THREADS=${4:-2}; TORCH_THREADS=${5:-1}
-STAGE=${STAGE:-all}
+STAGE=${STAGE:-all}   # all | torch (reuse the quarry run) | plot (reuse both runs)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${QUARRY_SHARED:-$SRC/../shared}/data/tinyshakespeare/input_train.txt
 mkdir -p "$OUT"
@@ -27,7 +27,7 @@ rm -rf "$OUT/quarry"
     --log-samples --threads "$THREADS" --seed 1 --log-every 50 "$DATA" 2> "$OUT/quarry.log"
 tail -5 "$OUT/quarry.log"
 fi
-if [ "$STAGE" = all ] || [ "$STAGE" = torch ]; then
+if [ "$STAGE" != plot ]; then
 /usr/bin/time -v /usr/bin/python3 "$SRC/bench/torch_lm_train.py" "$OUT/quarry" $FLAGS --threads "$TORCH_THREADS" \
     --out "$OUT/torch_metrics.jsonl" > "$OUT/torch.log" 2>&1
 fi
@@ -50,24 +50,31 @@ qe = [r for r in q if "eval_loss" in r]; te = [r for r in t if "eval_loss" in r]
 tok = lambda rs: sum(r["tokens_per_s"] * r["step_s"] for r in rs) / sum(r["step_s"] for r in rs)
 print(f"quarry: {tok(qs):.0f} tokens/s over {sum(r['step_s'] for r in qs):.1f} s of steps, cpu {qs[-1]['cpu_s']:.1f} s")
 print(f"torch : {tok(ts):.0f} tokens/s over {sum(r['step_s'] for r in ts):.1f} s of steps, cpu {ts[-1]['cpu_s']:.1f} s")
-print(f"speed ratio quarry/torch: {tok(qs) / tok(ts):.2f}x (wall), {ts[-1]['cpu_s'] / qs[-1]['cpu_s']:.2f}x (cpu)")
+print("(different thread counts here; bench/lm_train_speed.sh compares equal thread counts)")
 print(f"final train loss quarry {qs[-1]['loss']:.4f} torch {ts[-1]['loss']:.4f}")
 print(f"held-out loss quarry {qe[-1]['eval_loss']:.4f} torch {te[-1]['eval_loss']:.4f}")
+for k in (1, 10, 100, 300, 600, len(qs)):
+    if k <= len(qs):
+        print(f"step {k}: train loss quarry {qs[k-1]['loss']:.6f} torch {ts[k-1]['loss']:.6f}")
 d = max(abs(a["loss"] - b["loss"]) for a, b in zip(qs, ts))
 de = max(abs(a["eval_loss"] - b["eval_loss"]) for a, b in zip(qe, te))
 print(f"max |train loss difference| {d:.2e}, max |held-out loss difference| {de:.2e}")
 PY
-cat > "$OUT/compare.gp" <<GP
+# the figure: data and script in docs/ so it can be redrawn (cd docs && gnuplot training_loss.gp)
+mkdir -p "$SRC/docs/training_loss"
+for f in quarry_train quarry_eval torch_train torch_eval; do cp "$OUT/$f.dat" "$SRC/docs/training_loss/$f.dat"; done
+NP=$(grep -o '[0-9]* parameters' "$OUT/quarry.log" | head -1)
+cat > "$SRC/docs/training_loss.gp" <<GP
+# Loss curves of docs/training.md (bench/lm_train_demo.sh writes the data); run from docs/.
 set terminal pngcairo size 960,600 noenhanced
-set output '$SRC/docs/training_loss.png'
-set title 'Tiny Shakespeare, byte-level Llama (0.87M parameters): quarry vs PyTorch, same init and samples'
+set output 'training_loss.png'
+set title 'Tiny Shakespeare, byte-level Llama ($NP): quarry vs PyTorch, same init and samples'
 set xlabel 'optimizer step'; set ylabel 'cross-entropy (nats/byte)'; set grid; set key top right
-set yrange [1.3:5.7]
-plot '$OUT/quarry_train.dat' w l lw 1 lc rgb '#88aadd' t 'quarry train', \
-     '$OUT/torch_train.dat' w l lw 1 dt 2 lc rgb '#dd9955' t 'PyTorch train', \
-     '$OUT/quarry_eval.dat' w lp lw 2 pt 7 lc rgb '#1144aa' t 'quarry held-out', \
-     '$OUT/torch_eval.dat' w lp lw 2 pt 6 ps 1.6 lc rgb '#cc5500' t 'PyTorch held-out'
+set yrange [1.2:5.7]
+plot 'training_loss/quarry_train.dat' w l lw 1 lc rgb '#88aadd' t 'quarry train', \
+     'training_loss/torch_train.dat' w l lw 1 dt 2 lc rgb '#dd9955' t 'PyTorch train', \
+     'training_loss/quarry_eval.dat' w lp lw 2 pt 7 lc rgb '#1144aa' t 'quarry held-out', \
+     'training_loss/torch_eval.dat' w lp lw 2 pt 6 ps 1.6 lc rgb '#cc5500' t 'PyTorch held-out'
 GP
-gnuplot "$OUT/compare.gp"
-cp "$OUT/compare.gp" "$SRC/docs/training_loss.gp"
+(cd "$SRC/docs" && gnuplot training_loss.gp)
 echo "figure: $SRC/docs/training_loss.png"

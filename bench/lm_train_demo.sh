@@ -11,7 +11,7 @@
 set -eu
 Q=${1:?quarry binary}; OUT=${2:?output folder}; STEPS=${3:-900}; THREADS=${4:-2}; TORCH_THREADS=${5:-1}
 STAGE=${STAGE:-all}   # all | torch (reuse the quarry run) | plot (reuse both runs)
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=${QUARRY_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 DATA=${QUARRY_SHARED:-$SRC/../shared}/data/tinyshakespeare/input_train.txt
 mkdir -p "$OUT"
 cat > "$OUT/config.json" <<'JSON'

@@ -8,7 +8,7 @@
 # usage: bench/lm_train_speed.sh QUARRY_BIN OUT_DIR [STEPS]   (OUT_DIR/config.json from lm_train_demo.sh)
 set -eu
 Q=${1:?quarry binary}; OUT=${2:?output folder}; STEPS=${3:-40}
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=${QUARRY_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 DATA=${QUARRY_SHARED:-$SRC/../shared}/data/tinyshakespeare/input_train.txt
 FLAGS="--steps $STEPS --batch 16 --seq-len 128 --lr 1.5e-3 --warmup 40 --eval-batches 1"
 for th in 1 2; do

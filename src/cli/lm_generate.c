@@ -4,6 +4,7 @@
  * and the text is cut at the first one. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -145,7 +146,10 @@ static void session_close(session *s) {
     qy_pool_free(s->pool);
 }
 
-/* generate from text; texts[i] new strings (cut at stop strings), caller frees */
+static int parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap);
+
+/* generate from text (templated: 1 = chat-formatted text, -1 = the prompt is token ids); texts[i] new strings
+ * (cut at stop strings), caller frees */
 static int generate_text(session *s, const char *prompt, int templated, const qy_gen_config *g,
                          const stop_ctx *sc, qy_gen_result **res, char ***texts, size_t *prompt_tokens) {
     int32_t *ids = NULL;
@@ -153,8 +157,9 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
     *texts = NULL;
     *res = NULL;
     /* chat-templated text carries its own special tokens (apply_chat_template's rule) */
-    int st = templated ? lm_tok_encode(s->tok, prompt, strlen(prompt), &ids, &n, &cap)
-                       : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
+    int st = templated < 0 ? parse_ids(prompt, qy_lm_get_config(s->lm)->vocab_size, &ids, &n, &cap)
+             : templated   ? lm_tok_encode(s->tok, prompt, strlen(prompt), &ids, &n, &cap)
+                           : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
     if (!st && n == 0) st = qy_error(QY_ERR_ARG, "generate: the prompt is empty");
     if (!st && n > INT32_MAX) st = qy_error(QY_ERR_RANGE, "generate: prompt too long");
     qy_gen_config gc = *g;
@@ -163,8 +168,8 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
         st = qy_error(QY_ERR_RANGE, "generate: the prompt has %zu tokens, the model only %lld positions", n,
                       (long long)qy_lm_get_config(s->lm)->max_positions);
     if (!st && gc.max_new_tokens > room) {
-        qy_warn("generate: %d new tokens would pass the model's %lld positions; generating %lld", gc.max_new_tokens,
-                (long long)qy_lm_get_config(s->lm)->max_positions, (long long)room);
+        qy_warn("generate: %d new tokens would pass the model's %lld positions; generating %lld",
+                gc.max_new_tokens, (long long)qy_lm_get_config(s->lm)->max_positions, (long long)room);
         gc.max_new_tokens = (int)room;
     }
     if (!st) st = qy_generate(&s->dec, ids, (int)n, &gc, res);
@@ -182,6 +187,30 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
     }
     *texts = t;
     return st;
+}
+
+/* "1,2,3" (commas or spaces) appended to (*ids, *n, *cap) */
+static int parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap) {
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        if (!*p) break;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || v >= vocab)
+            return qy_error(QY_ERR_ARG, "--ids: '%s': expected token ids in [0, %lld) separated by commas", s,
+                            (long long)vocab);
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 32;
+            int32_t *q = qy_reallocn(*ids, c, sizeof *q);
+            if (!q) return QY_ERR_NOMEM;
+            *ids = q;
+            *cap = c;
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        p = end;
+    }
+    return QY_OK;
 }
 
 static void free_texts(char **t, int n) {
@@ -252,6 +281,7 @@ int qy_lm_cmd_generate(int argc, char **argv) {
          &o.chat},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message with --chat", &o.system},
         {"prompt-file", 0, QY_OPT_STRING, "FILE", "read the prompt from FILE ('-' = stdin)", &o.prompt_file},
+        {"ids", 0, QY_OPT_FLAG, NULL, "PROMPT is token ids (\"1,2,3\"): no tokenizer involved", &o.ids_mode},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm generate [options] MODEL [PROMPT...]",
@@ -299,7 +329,7 @@ int qy_lm_cmd_generate(int argc, char **argv) {
     if (!st) st = fill_gen_config(&o, qy_lm_get_config(s.lm), c.seed, &sc, eos, &g);
     sc.tok = s.tok;
     uint64_t t0 = qy_now_ns();
-    if (!st) st = generate_text(&s, prompt, o.chat != NULL, &g, &sc, &res, &texts, &ptok);
+    if (!st) st = generate_text(&s, prompt, o.ids_mode ? -1 : o.chat != NULL, &g, &sc, &res, &texts, &ptok);
     double secs = qy_seconds_since(t0);
     if (!st) {
         long total = 0;
@@ -391,8 +421,8 @@ static int score_batched(session *s, score_item *items, size_t nitems, int B) {
     return st;
 }
 
-static int add_item(session *s, const char *prompt, const char *cont, score_item **items, size_t *n,
-                    size_t *cap) {
+static int add_item(session *s, int ids_mode, const char *prompt, const char *cont, score_item **items,
+                    size_t *n, size_t *cap) {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 16;
         score_item *p = qy_reallocn(*items, c, sizeof *p);
@@ -403,9 +433,13 @@ static int add_item(session *s, const char *prompt, const char *cont, score_item
     score_item *it = &(*items)[*n];
     memset(it, 0, sizeof *it);
     size_t icap = 0;
-    int st = lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &it->ids, &it->n, &icap);
+    int64_t V = qy_lm_get_config(s->lm)->vocab_size;
+    int st = ids_mode ? parse_ids(prompt, V, &it->ids, &it->n, &icap)
+                      : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &it->ids, &it->n, &icap);
     it->nprompt = it->n;
-    if (!st) st = lm_tok_encode(s->tok, cont, strlen(cont), &it->ids, &it->n, &icap);
+    if (!st)
+        st = ids_mode ? parse_ids(cont, V, &it->ids, &it->n, &icap)
+                      : lm_tok_encode(s->tok, cont, strlen(cont), &it->ids, &it->n, &icap);
     if (!st && it->nprompt == 0) st = qy_error(QY_ERR_ARG, "score: item %zu: the prompt is empty", *n);
     if (!st && it->n == it->nprompt)
         st = qy_error(QY_ERR_ARG, "score: item %zu: the continuation is empty", *n);
@@ -442,11 +476,11 @@ static int read_score_jsonl(session *s, const char *path, score_item **items, si
                 for (size_t i = 0; i < cnt && !st; i++) {
                     st = qy_jref_at(&arr, i, &e, NULL);
                     if (!st) st = qy_jref_string(&e, "", &cont);
-                    if (!st) st = add_item(s, prompt, cont, items, n, cap);
+                    if (!st) st = add_item(s, 0, prompt, cont, items, n, cap);
                 }
             } else if (!st) {
                 st = qy_jref_string(&r, ".continuation", &cont);
-                if (!st) st = add_item(s, prompt, cont, items, n, cap);
+                if (!st) st = add_item(s, 0, prompt, cont, items, n, cap);
             }
             qy_json_free(doc);
         }
@@ -459,11 +493,13 @@ static int read_score_jsonl(session *s, const char *path, score_item **items, si
 int qy_lm_cmd_score(int argc, char **argv) {
     const char *input = NULL, *tokenizer = NULL;
     long batch = 8;
+    int ids_mode = 0;
     const qy_opt opts[] = {
         {"input", 'i', QY_OPT_STRING, "FILE", "JSONL of {prompt, continuation(s)} ('-' = stdin)", &input},
         {"batch", 'b', QY_OPT_INT, "B", "sequences per forward pass (default 8)", &batch},
         {"tokenizer", 0, QY_OPT_STRING, "SPEC", "bytes | tokenizer.json (default: the model folder's)",
          &tokenizer},
+        {"ids", 0, QY_OPT_FLAG, NULL, "PROMPT and CONTINUATIONs are token ids (\"1,2,3\")", &ids_mode},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm score [options] MODEL [PROMPT CONTINUATION...]",
@@ -495,7 +531,8 @@ int qy_lm_cmd_score(int argc, char **argv) {
     size_t n = 0, cap = 0;
     int st = session_open(pos[0], tokenizer, c.threads, 0, &s);
     if (!st && input) st = read_score_jsonl(&s, input, &items, &n, &cap);
-    for (int i = 2; !st && !input && i < npos; i++) st = add_item(&s, pos[1], pos[i], &items, &n, &cap);
+    for (int i = 2; !st && !input && i < npos; i++)
+        st = add_item(&s, ids_mode, pos[1], pos[i], &items, &n, &cap);
     uint64_t t0 = qy_now_ns();
     if (!st) st = score_batched(&s, items, n, (int)batch);
     double secs = qy_seconds_since(t0);

@@ -603,17 +603,36 @@ static void convo_clear(convo *cv, size_t keep) {
     while (cv->n > keep) qy_free(cv->owned[--cv->n]);
 }
 
+/* the template named by MODEL/tokenizer_config.json's chat_template, else ChatML */
+static int detect_template(const char *dir, qy_chat_format_kind *kind) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    *kind = QY_CHAT_CHATML;
+    if (!qy_file_exists(path)) return QY_OK;
+    qy_json *doc;
+    int st = qy_json_read_file(path, &doc);
+    if (st) return st;
+    qy_jref r = qy_json_ref(doc);
+    const char *jinja;
+    if (qy_jref_has(&r, ".chat_template") && !(st = qy_jref_string(&r, ".chat_template", &jinja)))
+        st = qy_chat_detect(jinja, kind);
+    qy_json_free(doc);
+    return st;
+}
+
 int qy_lm_cmd_chat(int argc, char **argv) {
     gen_opts o;
     gen_opts_default(&o);
     o.max_new = 256;
     stop_ctx sc = {0};
     if (take_stops(&argc, argv, &sc)) return 2;
-    const char *format = "chatml";
+    const char *format = NULL;
     const qy_opt opts[] = {
         GEN_OPTS(o),
         {"stop", 0, QY_OPT_STRING, "TEXT", "extra stop string (repeatable)", NULL},
-        {"format", 0, QY_OPT_STRING, "NAME", "chat template: chatml (default), llama3, llama2", &format},
+        {"format", 0, QY_OPT_STRING, "NAME",
+         "chat template: chatml, llama3, llama2 (default: the model's tokenizer_config.json, else chatml)",
+         &format},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message", &o.system},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
@@ -633,7 +652,7 @@ int qy_lm_cmd_chat(int argc, char **argv) {
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
     qy_chat_format_kind kind;
-    int st = qy_chat_parse_kind(format, &kind);
+    int st = format ? qy_chat_parse_kind(format, &kind) : detect_template(pos[0], &kind);
     if (st) {
         fprintf(stderr, "quarry lm chat: %s\n", qy_errmsg());
         return 2;

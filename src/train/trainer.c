@@ -90,6 +90,32 @@ static int micro_loss(qy_trainer *t, int B, float scale, int reduction, int trai
     return st;
 }
 
+/* prompt/response shards: documents whose response starts beyond T+1 tokens teach
+ * nothing; refuse when none has a target, warn when some have none */
+static int check_masked_targets(const qy_shard *s, int T, const char *what) {
+    const uint8_t *mask = qy_shard_mask(s);
+    if (!mask) return QY_OK;
+    const uint64_t *docs = qy_shard_docs(s);
+    uint64_t n = qy_shard_ndocs(s), empty = 0;
+    for (uint64_t d = 0; d < n; d++) {
+        uint64_t len = docs[d + 1] - docs[d], has = 0;
+        if (len > (uint64_t)T + 1) len = (uint64_t)T + 1;
+        for (uint64_t k = 1; k < len && !has; k++) has = mask[docs[d] + k];
+        empty += !has;
+    }
+    if (n && empty == n)
+        return qy_error(QY_ERR_ARG,
+                        "train: no %s document has a response token within the first %d tokens: raise the "
+                        "sequence length",
+                        what, T + 1);
+    if (empty)
+        qy_warn(
+            "train: %llu of %llu %s documents have no response token within the first %d tokens (they are "
+            "skipped): raise the sequence length",
+            (unsigned long long)empty, (unsigned long long)n, what, T + 1);
+    return QY_OK;
+}
+
 static int dry_run_activations(qy_trainer *t, size_t *bytes) {
     qy_graph *g;
     int st = qy_graph_new(t->pool, &g);
@@ -132,6 +158,9 @@ int qy_trainer_new(qy_lm *lm, const qy_shard *train, const qy_shard *val, const 
     if (cfg->seq_len > mc->max_positions)
         return qy_error(QY_ERR_ARG, "train: sequence length %d exceeds the model's %lld positions",
                         cfg->seq_len, (long long)mc->max_positions);
+    if ((st = check_masked_targets(train, cfg->seq_len, "training")) ||
+        (val && (st = check_masked_targets(val, cfg->seq_len, "held-out"))))
+        return st;
     qy_trainer *t = qy_calloc(1, sizeof *t);
     if (!t) return QY_ERR_NOMEM;
     t->lm = lm;

@@ -91,9 +91,14 @@ echo "$out" | grep -q "no checkpoint" || fail "resume message: $out"
 
 # --- SFT on prompt/response pairs (chat-formatted), fine-tuning the trained model
 for i in $(seq 1 20); do echo "{\"prompt\": \"say cat $i\", \"response\": \"cat\"}"; done > pairs.jsonl
-"$Q" lm train --init full/model --out sft --chat chatml --steps 6 --batch 4 --seq-len 48 --quiet pairs.jsonl \
+out=$("$Q" lm train --init full/model --out sft0 --chat chatml --steps 6 --batch 4 --seq-len 32 pairs.jsonl 2>&1)
+[ $? -eq 1 ] || fail "SFT with responses beyond --seq-len must be refused"
+echo "$out" | grep -q "raise the sequence length" || fail "SFT truncation message: $out"
+"$Q" lm train --init full/model --out sft --chat chatml --steps 6 --batch 4 --seq-len 64 --json pairs.jsonl > sft.json \
     || fail "sft"
 [ -f sft/model/model.safetensors ] || fail "sft model"
+python3 -c 'import json,sys,math; d=json.load(open("sft.json")); assert math.isfinite(d["eval_loss"]), d' \
+    || fail "SFT held-out loss is not finite: $(cat sft.json)"
 
 # --- a BPE tokenizer learnt on the data (--tokenizer-vocab), shipped with the model
 sed 's/"vocab_size": 257/"vocab_size": 320/' tiny.json > tiny320.json
@@ -174,4 +179,25 @@ out=$(printf 'say cat 3\n/reset\nsay cat 4\n/quit\nnot read\n' | "$Q" lm chat sf
 [ "$(echo "$out" | grep -c 'conversation reset')" -eq 1 ] || fail "chat /reset: $out"
 [ "$(echo "$out" | wc -l)" -ge 3 ] || fail "chat replies: $out"
 echo "$out" | grep -q "im_end" && fail "chat reply contains the end-of-turn marker: $out"
+# --- chat on a terminal (tmux): the "> " prompt, a reply, the next prompt
+if command -v tmux >/dev/null; then
+    sess="qy-chat-$$"
+    tmux new-session -d -s "$sess" -x 100 -y 20 "$Q lm chat sft/model -n 8 --threads 1; sleep 5"
+    for _ in $(seq 1 100); do
+        tmux capture-pane -p -t "$sess" | grep -q '^>' && break
+        sleep 0.1
+    done
+    tmux send-keys -t "$sess" "say cat 5" Enter
+    ok=0
+    for _ in $(seq 1 100); do
+        pane=$(tmux capture-pane -p -t "$sess")
+        if [ "$(echo "$pane" | grep -c '^>')" -ge 2 ]; then ok=1; break; fi
+        sleep 0.1
+    done
+    tmux send-keys -t "$sess" "/quit" Enter
+    sleep 0.3
+    tmux kill-session -t "$sess" 2>/dev/null
+    [ $ok -eq 1 ] || fail "chat on a terminal: expected a reply and a second '> ' prompt, got: $pane"
+    echo "$pane" | grep -q 'say cat 5' || fail "chat on a terminal: the typed line is missing: $pane"
+fi
 exit 0

@@ -193,7 +193,8 @@ static void test_prepare_text_and_pairs(void **state) {
     qy_shard_close(s);
     /* out of memory anywhere in the preparation: NOMEM, no leak */
     int st;
-    QY_OOM_WALK(st, { st = qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("oom.qyt"), NULL, &ps); }, {});
+    QY_OOM_WALK(st, { st = qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("oom.qyt"), NULL, &ps); },
+                {});
     /* mixing and malformed records are named */
     write_text(jl, "{\"text\": \"abc\"}\n{\"prompt\": \"x\", \"response\": \"y\"}\n");
     assert_int_equal(qy_shard_prepare(&pc, files2, 1, enc_bytes, NULL, tmp("m.qyt"), NULL, &ps),
@@ -457,7 +458,8 @@ static void test_checkpoint_errors(void **state) {
         st = qy_trainer_new(lm, tr, NULL, &tc, NULL, &t);
         long inj = qy_alloc_injected_failures();
         qy_alloc_fail_after(-1, 0);
-        if (st != QY_OK && st != QY_ERR_NOMEM) fail_msg("allocation %ld failed: status %d (%s)", k, st, qy_errmsg());
+        if (st != QY_OK && st != QY_ERR_NOMEM)
+            fail_msg("allocation %ld failed: status %d (%s)", k, st, qy_errmsg());
         qy_trainer_free(t);
         t = NULL;
         assert_int_equal(qy_test_live_blocks(), before);

@@ -234,7 +234,9 @@ int qy_lm_cmd_train(int argc, char **argv) {
         {"val-fraction", 0, QY_OPT_DOUBLE, "F",
          "held-out share when tokenising text/JSONL (default 0.1; 0 = none)", &o.val_fraction},
         {"tokenizer", 0, QY_OPT_STRING, "SPEC",
-         "bytes | tokenizer.json | model folder (default: --init's, else bytes)", &o.tokenizer},
+         "bytes | tokenizer.json | model folder (default: --init's; bytes when vocab_size is 257, else a BPE "
+         "learnt on DATA)",
+         &o.tokenizer},
         {"tokenizer-vocab", 0, QY_OPT_INT, "N",
          "train a byte-level BPE tokenizer of N ids on DATA first (OUT/tokenizer.json)", &o.tokenizer_vocab},
         {"chat", 0, QY_OPT_STRING, "FORMAT", "format JSONL prompt/response pairs with chatml|llama3|llama2",
@@ -339,6 +341,14 @@ int qy_lm_cmd_train(int argc, char **argv) {
     qy_lm_config mc;
     int st = o.config ? read_model_config(o.config, &mc) : qy_lm_config_read_dir(o.init, &mc);
     char tok_path[4096];
+    /* no tokenizer given for a fresh model: bytes when the config has their 257 ids, else
+     * a byte-level BPE of the config's vocabulary size learnt on the data */
+    int is_shard = npos == 1 && has_suffix(pos[0], ".qyt");
+    if (!st && o.config && !o.tokenizer && !o.tokenizer_vocab && !is_shard && mc.vocab_size != 257) {
+        o.tokenizer_vocab = (long)mc.vocab_size;
+        qy_info("no --tokenizer: learning a byte-level BPE of %ld ids (the config's vocab_size) on the data",
+                o.tokenizer_vocab);
+    }
     if (!st && o.tokenizer_vocab) {
         st = train_tokenizer(&o, pos, npos, c.threads, tok_path, sizeof tok_path);
         if (!st && (size_t)mc.vocab_size < (size_t)o.tokenizer_vocab)

@@ -107,6 +107,9 @@ sed 's/"vocab_size": 257/"vocab_size": 320/' tiny.json > tiny320.json
 [ -f bpe/model/tokenizer.json ] || fail "the trained tokenizer is not in the model folder"
 bt=$("$Q" lm score bpe/model "the cat" " sat on" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"][0]["tokens"]))')
 [ "$bt" -lt 7 ] || fail "BPE should need fewer tokens than bytes for ' sat on' (got $bt)"
+# no tokenizer given and vocab_size 320: a BPE of 320 ids is learnt on the data
+"$Q" lm train --config tiny320.json --out bpe3 --steps 2 --batch 2 --seq-len 16 --quiet text.txt || fail "default BPE"
+[ -f bpe3/model/tokenizer.json ] || fail "no tokenizer learnt for a vocab_size-320 config"
 out=$("$Q" lm train --config tiny.json --tokenizer-vocab 300 --out bpe2 --steps 1 text.txt 2>&1); [ $? -eq 1 ] \
     || fail "a tokenizer larger than vocab_size must be refused"
 echo "$out" | grep -q "vocab_size" || fail "$out"

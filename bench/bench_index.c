@@ -11,6 +11,8 @@
  * all threads.
  *
  *   bench_index [--docs N] [--memory MB] [--threads T] [--queries Q] [--dir PATH] [--keep]
+ *   bench_index --docs N --queries Q --write-beir DIR   # only write the corpus and queries as
+ *                                                       # BEIR JSONL, for peers (bench/lexical_compare.sh)
  */
 #include <inttypes.h>
 #include <math.h>
@@ -40,15 +42,18 @@ static int zipf(qy_rng *r) {
     int lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (zipf_cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
+        if (zipf_cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
 
 /* a word for rank w: letters only, so the analyzer keeps it whole */
 static int word(int w, char *out) {
-    static const char *syl[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "du", "ga", "ho", "ji", "be", "zo", "fa"};
+    static const char *syl[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po",
+                                "ve", "du", "ga", "ho", "ji", "be", "zo", "fa"};
     int n = 0;
     out[n++] = 'q';
     do {
@@ -108,7 +113,8 @@ static void qps_range(void *vctx, size_t b, size_t e, int tid) {
     free(hits);
 }
 
-static void latency(qy_searcher *s, char **queries, size_t nq, int k, int exhaustive, FILE *json, const char *name) {
+static void latency(qy_searcher *s, char **queries, size_t nq, int k, int exhaustive, FILE *json,
+                    const char *name) {
     qy_search_params p;
     qy_search_params_default(&p);
     p.k = k;
@@ -133,26 +139,77 @@ static void latency(qy_searcher *s, char **queries, size_t nq, int k, int exhaus
     }
     qsort(ms, nq, sizeof *ms, cmp_double);
     double mean = sum / (double)nq, p50 = ms[nq / 2], p99 = ms[(size_t)((double)nq * 0.99)];
-    printf("| %-28s | %8.3f | %8.3f | %8.3f | %12.0f |\n", name, mean, p50, p99, (double)scored_total / (double)nq);
-    fprintf(json, "  \"%s\": {\"mean_ms\": %.4f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"docs_scored\": %.1f},\n", name, mean, p50,
-            p99, (double)scored_total / (double)nq);
+    printf("| %-28s | %8.3f | %8.3f | %8.3f | %12.0f |\n", name, mean, p50, p99,
+           (double)scored_total / (double)nq);
+    fprintf(json,
+            "  \"%s\": {\"mean_ms\": %.4f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"docs_scored\": %.1f},\n",
+            name, mean, p50, p99, (double)scored_total / (double)nq);
     free(hits);
     free(ms);
 }
 
+/* the same documents and queries as the benchmark, as BEIR JSONL (plain
+ * ASCII words: no escaping needed) */
+static int write_beir(const char *dir, qy_rng *r, long ndocs, long nqueries) {
+    if (qy_mkdir_p(dir)) return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/corpus.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return 1;
+    char *buf = NULL;
+    size_t cap = 0;
+    for (long i = 0; i < ndocs; i++) {
+        buf = make_doc(r, &cap, buf);
+        fprintf(f, "{\"_id\": \"doc%ld\", \"title\": \"\", \"text\": \"%s\"}\n", i, buf);
+    }
+    free(buf);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/queries.jsonl", dir);
+    f = fopen(path, "w");
+    if (!f) return 1;
+    qy_rng rq;
+    qy_rng_seed(&rq, 77);
+    for (long i = 0; i < nqueries; i++) {
+        int n = 2 + (int)qy_rng_below(&rq, 4);
+        fprintf(f, "{\"_id\": \"q%ld\", \"text\": \"", i);
+        for (int j = 0; j < n; j++) {
+            char w[24];
+            word(zipf(&rq), w);
+            fprintf(f, "%s%s", j ? " " : "", w);
+        }
+        fprintf(f, "\"}\n");
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/qrels.tsv", dir); /* the peers' harness wants one */
+    f = fopen(path, "w");
+    if (!f) return 1;
+    fprintf(f, "query-id\tcorpus-id\tscore\nq0\tdoc0\t1\n");
+    fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     long ndocs = 100000, memory_mb = 256, threads = 0, nqueries = 1000;
-    const char *dir = "/tmp/quarry-bench-index";
+    const char *dir = "/tmp/quarry-bench-index", *beir = NULL;
     int keep = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--docs") && i + 1 < argc) ndocs = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--memory") && i + 1 < argc) memory_mb = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--queries") && i + 1 < argc) nqueries = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(argv[i], "--keep")) keep = 1;
+        if (!strcmp(argv[i], "--docs") && i + 1 < argc)
+            ndocs = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--memory") && i + 1 < argc)
+            memory_mb = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--queries") && i + 1 < argc)
+            nqueries = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--keep"))
+            keep = 1;
+        else if (!strcmp(argv[i], "--write-beir") && i + 1 < argc)
+            beir = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_index [--docs N] [--memory MB] [--threads T] [--queries Q] [--dir PATH] [--keep]\n");
+            fprintf(stderr, "usage: bench_index [--docs N] [--memory MB] [--threads T] [--queries Q] [--dir "
+                            "PATH] [--keep]\n");
             return 2;
         }
     }
@@ -163,6 +220,7 @@ int main(int argc, char **argv) {
     zipf_init(1.07);
     qy_rng r;
     qy_rng_seed(&r, 2024);
+    if (beir) return write_beir(beir, &r, ndocs, nqueries);
 
     /* ---- indexing */
     qy_index_params ip;
@@ -190,8 +248,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         if ((i + 1) % 100000 == 0)
-            fprintf(stderr, "  %ld docs, %.0f docs/s, peak RSS %.0f MB\n", i + 1, (double)(i + 1) / qy_seconds_since(t0),
-                    (double)peak_rss_kb() / 1024);
+            fprintf(stderr, "  %ld docs, %.0f docs/s, peak RSS %.0f MB\n", i + 1,
+                    (double)(i + 1) / qy_seconds_since(t0), (double)peak_rss_kb() / 1024);
     }
     if (qy_index_writer_commit(w)) {
         fprintf(stderr, "bench_index: %s\n", qy_errmsg());
@@ -243,23 +301,29 @@ int main(int argc, char **argv) {
 
     FILE *json = fopen("bench_index.json", "w");
     if (!json) json = stderr;
-    fprintf(json, "{\n  \"docs\": %ld, \"text_mb\": %.1f, \"memory_budget_mb\": %ld, \"threads\": %d,\n", ndocs,
-            (double)bytes / 1e6, memory_mb, nt);
-    printf("corpus: %ld generated documents, %.1f MB of text, %" PRIu64 " tokens (avgdl %.1f), Zipf(1.07) over %d words\n",
+    fprintf(json, "{\n  \"docs\": %ld, \"text_mb\": %.1f, \"memory_budget_mb\": %ld, \"threads\": %d,\n",
+            ndocs, (double)bytes / 1e6, memory_mb, nt);
+    printf("corpus: %ld generated documents, %.1f MB of text, %" PRIu64
+           " tokens (avgdl %.1f), Zipf(1.07) over %d words\n",
            ndocs, (double)bytes / 1e6, st.tokens, st.avgdl, VOCAB);
-    printf("indexing: %.1f s, %.0f docs/s, %.1f MB/s on %d threads; %" PRIu64 " flushes, %" PRIu64 " merges, %u segments\n",
-           index_s, (double)ndocs / index_s, (double)bytes / 1e6 / index_s, nt, counts.flushes, counts.merges, st.segments);
-    printf("size: %.1f MB of postings (segments), %.1f MB in all with the document store\n", (double)st.bytes / 1e6,
-           (double)dir_bytes / 1e6);
+    printf("indexing: %.1f s, %.0f docs/s, %.1f MB/s on %d threads; %" PRIu64 " flushes, %" PRIu64
+           " merges, %u segments\n",
+           index_s, (double)ndocs / index_s, (double)bytes / 1e6 / index_s, nt, counts.flushes, counts.merges,
+           st.segments);
+    printf("size: %.1f MB of postings (segments), %.1f MB in all with the document store\n",
+           (double)st.bytes / 1e6, (double)dir_bytes / 1e6);
     printf("memory: budget %ld MB; largest indexing buffer %.1f MB; peak heap (quarry's allocator) %.1f MB;\n"
-           "        peak RSS %.1f MB (%.1f MB before indexing; RSS also counts mapped segment pages and SQLite's cache)\n",
+           "        peak RSS %.1f MB (%.1f MB before indexing; RSS also counts mapped segment pages and "
+           "SQLite's cache)\n",
            memory_mb, (double)counts.peak_buffer_bytes / 1048576.0, (double)heap.peak_bytes / 1048576.0,
            (double)rss_index / 1024, (double)rss_before / 1024);
     fprintf(json,
             "  \"index_s\": %.2f, \"docs_per_s\": %.0f, \"segments\": %u, \"segment_bytes\": %" PRIu64
-            ", \"dir_bytes\": %llu,\n  \"peak_buffer_mb\": %.1f, \"peak_heap_mb\": %.1f, \"peak_rss_mb\": %.1f,\n",
+            ", \"dir_bytes\": %llu,\n  \"peak_buffer_mb\": %.1f, \"peak_heap_mb\": %.1f, \"peak_rss_mb\": "
+            "%.1f,\n",
             index_s, (double)ndocs / index_s, st.segments, st.bytes, dir_bytes,
-            (double)counts.peak_buffer_bytes / 1048576.0, (double)heap.peak_bytes / 1048576.0, (double)rss_index / 1024);
+            (double)counts.peak_buffer_bytes / 1048576.0, (double)heap.peak_bytes / 1048576.0,
+            (double)rss_index / 1024);
 
     printf("\nsingle-thread latency over %ld queries of 2-5 words (ms):\n\n", nqueries);
     printf("| %-28s | %8s | %8s | %8s | %12s |\n", "search", "mean", "p50", "p99", "docs scored");

@@ -139,9 +139,12 @@ int main(int argc, char **argv) {
     long mparams = 64, reps = 5;
     int keep = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--params") && i + 1 < argc) mparams = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--keep")) keep = 1;
+        if (!strcmp(argv[i], "--params") && i + 1 < argc)
+            mparams = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--keep"))
+            keep = 1;
         else {
             fprintf(stderr, "usage: %s [--params MILLIONS] [--reps N] [--keep]\n", argv[0]);
             return 2;
@@ -155,11 +158,14 @@ int main(int argc, char **argv) {
     qy_rng_seed(&r, 1);
     for (size_t i = 0; i < src_n; i++) src[i] = (float)qy_rng_normal(&r) * 0.02f;
     static const qy_st_dtype dtypes[2] = {QY_ST_BF16, QY_ST_F32};
-    printf("safetensors -> f32 block, %ld M parameters, best of %ld in CPU seconds (warm page cache)\n", mparams, reps);
-    printf("%-6s %12s %12s %14s %14s\n", "dtype", "quarry cpu s", "torch cpu s", "quarry Mpar/s", "torch Mpar/s");
+    printf("safetensors -> f32 block, %ld M parameters, best of %ld in CPU seconds (warm page cache)\n",
+           mparams, reps);
+    printf("%-6s %12s %12s %14s %14s\n", "dtype", "quarry cpu s", "torch cpu s", "quarry Mpar/s",
+           "torch Mpar/s");
     for (int d = 0; d < 2; d++) {
         char path[256];
-        snprintf(path, sizeof path, "/tmp/quarry-bench-%ldM-%s.safetensors", mparams, qy_st_dtype_name(dtypes[d]));
+        snprintf(path, sizeof path, "/tmp/quarry-bench-%ldM-%s.safetensors", mparams,
+                 qy_st_dtype_name(dtypes[d]));
         if (!qy_file_exists(path) && make_file(path, (size_t)mparams * 1000000, dtypes[d], src)) {
             fprintf(stderr, "bench: %s\n", qy_errmsg());
             return 1;
@@ -175,7 +181,8 @@ int main(int argc, char **argv) {
             printf("%-6s %12.4f %12.4f %14.1f %14.1f\n", qy_st_dtype_name(dtypes[d]), q, t, numel / q / 1e6,
                    numel / t / 1e6);
         else
-            printf("%-6s %12.4f %12s %14.1f %14s\n", qy_st_dtype_name(dtypes[d]), q, "-", numel / q / 1e6, "-");
+            printf("%-6s %12.4f %12s %14.1f %14s\n", qy_st_dtype_name(dtypes[d]), q, "-", numel / q / 1e6,
+                   "-");
         if (!keep) unlink(path);
     }
     qy_free(src);

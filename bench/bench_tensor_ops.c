@@ -10,10 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "quarry/tensor.h"
 
 enum { B = 8, T = 256, NH = 4, HS = 64, C = NH * HS, N = B * T, V = 4096, FF = 768 };
+
+/* process CPU seconds (all threads): not inflated by waiting for a core */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -92,10 +100,10 @@ int main(int argc, char **argv) {
     qy_rng r;
     qy_rng_seed(&r, 1);
     for (int i = 0; i < N; i++) tg[i] = (int32_t)qy_rng_below(&r, V);
-    double qms[NOPS], tms[NOPS];
+    double qms[NOPS], tms[NOPS], qcpu[NOPS], tcpu[NOPS];
     size_t qmem[NOPS];
     for (size_t k = 0; k < NOPS; k++) {
-        double t[1000];
+        double t[1000], c[1000];
         qy_graph_free(g); /* a fresh graph per op, so its peak is this op's */
         if (qy_graph_new(pool, &g)) return 1;
         for (int rep = 0; rep < reps + 1; rep++) {
@@ -103,41 +111,52 @@ int main(int argc, char **argv) {
             qy_tensor *in[3];
             for (int j = 0; j < ops[k].nin; j++) in[j] = rand_input(g, ops[k].ndim[j], ops[k].shape[j], &r);
             uint64_t t0 = qy_now_ns();
+            double c0 = cpu_seconds();
             qy_tensor *y = ops[k].fn(g, in, tg);
             qy_tensor *loss = y && y->n > 1 ? qy_sum(g, y) : y;
             if (qy_graph_backward(g, loss)) {
                 fprintf(stderr, "bench_tensor_ops: %s: %s\n", ops[k].name, qy_errmsg());
                 return 1;
             }
-            if (rep > 0) t[rep - 1] = qy_seconds_since(t0) * 1e3; /* first run warms the arena */
+            if (rep > 0) { /* the first run warms the arena */
+                t[rep - 1] = qy_seconds_since(t0) * 1e3;
+                c[rep - 1] = (cpu_seconds() - c0) * 1e3;
+            }
         }
         qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+        qsort(c, (size_t)reps, sizeof c[0], cmp_double);
         qms[k] = t[reps / 2];
+        qcpu[k] = c[reps / 2];
         qmem[k] = qy_graph_peak_bytes(g);
-        tms[k] = -1;
+        tms[k] = tcpu[k] = -1;
     }
     if (!no_torch) {
         char cmd[512];
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --threads %d --reps %d", script, threads, reps);
         FILE *p = popen(cmd, "r");
         char line[256], name[64];
-        double ms;
+        double ms, cms;
         while (p && fgets(line, sizeof line, p))
-            if (sscanf(line, "OP %63s %lf", name, &ms) == 2)
+            if (sscanf(line, "OP %63s %lf %lf", name, &ms, &cms) == 3)
                 for (size_t k = 0; k < NOPS; k++)
-                    if (strcmp(name, ops[k].name) == 0) tms[k] = ms;
+                    if (strcmp(name, ops[k].name) == 0) {
+                        tms[k] = ms;
+                        tcpu[k] = cms;
+                    }
         if (!p || pclose(p) != 0)
             fprintf(stderr, "bench_tensor_ops: %s failed; PyTorch column left empty\n", script);
     }
-    printf("forward+backward, median of %d, %d threads (ms)\n", reps, threads);
-    printf("%-10s %10s %10s %8s %22s\n", "op", "quarry", "pytorch", "ratio", "quarry graph peak MB");
+    printf("forward+backward, median of %d, %d threads: wall ms, and CPU ms (all threads)\n", reps, threads);
+    printf("%-10s %10s %10s %8s %10s %10s %8s %12s\n", "op", "quarry", "pytorch", "ratio", "q CPU", "pt CPU",
+           "ratio", "q peak MB");
     /* graph peak: inputs, output, saved state and gradients of one forward+backward */
     for (size_t k = 0; k < NOPS; k++) {
         if (tms[k] > 0)
-            printf("%-10s %10.2f %10.2f %7.2fx %22.1f\n", ops[k].name, qms[k], tms[k], tms[k] / qms[k],
-                   qmem[k] / 1e6);
+            printf("%-10s %10.2f %10.2f %7.2fx %10.2f %10.2f %7.2fx %12.1f\n", ops[k].name, qms[k], tms[k],
+                   tms[k] / qms[k], qcpu[k], tcpu[k], tcpu[k] / qcpu[k], qmem[k] / 1e6);
         else
-            printf("%-10s %10.2f %10s %8s %22.1f\n", ops[k].name, qms[k], "-", "-", qmem[k] / 1e6);
+            printf("%-10s %10.2f %10s %8s %10.2f %10s %8s %12.1f\n", ops[k].name, qms[k], "-", "-", qcpu[k],
+                   "-", "-", qmem[k] / 1e6);
     }
     qy_free(tg);
     qy_graph_free(g);

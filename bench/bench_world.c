@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     double cp = qy_seconds_since(t0);
     printf("  floor: atomic copy of the same %.1f MB: %.2f s wall, %.2f CPU s\n", (double)bytes / 1e6, cp,
            cpu_seconds() - c0);
-    printf("  generation costs %.2fx (1 thread) and %.2fx (2 threads) the copy of its output\n", gen_wall[0] / cp,
-           gen_wall[1] / cp);
+    printf("  generation costs %.2fx (1 thread) and %.2fx (2 threads) the copy of its output\n",
+           gen_wall[0] / cp, gen_wall[1] / cp);
     return 0;
 }

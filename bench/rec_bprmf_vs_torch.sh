@@ -2,17 +2,22 @@
 # BPR-MF on ml-100k, quarry vs PyTorch, side by side: same split (written by
 # quarry), same recipe (bench/torch_bprmf.py's docstring), 3 seeds each, same
 # thread count. Prints test HR@10/NDCG@10 mean ± std and the mean epoch time.
-#   bench/rec_bprmf_vs_torch.sh [DATA] [THREADS]
+#   bench/rec_bprmf_vs_torch.sh [DATA] [THREADS] [EPOCHS] [PATIENCE]
+# (defaults 2 threads, 300 epochs, patience 10: RecBole's; EPOCHS = PATIENCE = 40
+# takes the best validation epoch of a fixed 40, which removes most of the
+# early-stopping noise from the comparison)
 set -eu
 Q="${QUARRY_BIN:-$(dirname "$0")/../build/quarry}"
 DATA="${1:-$(dirname "$0")/../../shared/data/ml-100k}"
 T="${2:-2}"
+E="${3:-300}"
+P="${4:-10}"
 OUT=$(mktemp -d /tmp/quarry-bprmf-XXXXXX)
 "$Q" rec split "$DATA" --out "$OUT/split" --quiet > /dev/null
 for s in 1 2 3; do
-  "$Q" rec train "$DATA" --model bprmf --seed "$s" --threads "$T" --json --quiet > "$OUT/quarry_$s.json"
+  "$Q" rec train "$DATA" --model bprmf --seed "$s" --threads "$T" --epochs "$E" --patience "$P" --json --quiet > "$OUT/quarry_$s.json"
 done
-/usr/bin/python3 "$(dirname "$0")/torch_bprmf.py" "$OUT/split" --seeds 1 2 3 --threads "$T" --json-out "$OUT/torch.json" 2> "$OUT/torch.log" > /dev/null
+/usr/bin/python3 "$(dirname "$0")/torch_bprmf.py" "$OUT/split" --seeds 1 2 3 --threads "$T" --epochs "$E" --patience "$P" --json-out "$OUT/torch.json" 2> "$OUT/torch.log" > /dev/null
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys, statistics as st
 d = sys.argv[1]

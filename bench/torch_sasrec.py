@@ -157,11 +157,12 @@ def rank_metrics(r, prefix=""):
 @torch.no_grad()
 def evaluate(model, queries, max_len, n_items, batch=512):
     model.eval()
+    dev = model.pos_emb.weight.device
     res = {True: [], False: []}  # mask_history -> list of ranks
     for b in range(0, len(queries), batch):
         part = queries[b:b + batch]
         X, L = pad_left_aligned([h for h, _ in part], max_len)
-        scores = model.logits(model(X, L))
+        scores = model.logits(model(X.to(dev), L.to(dev))).cpu()
         scores[:, 0] = -float("inf")
         tgt = torch.tensor([t for _, t in part])
         for mask in (True, False):
@@ -180,16 +181,16 @@ def run_seed(seed, data, args):
     users, seqs, tags, n_items = data
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = SASRec(n_items, max_len=args.max_len)
+    model = SASRec(n_items, max_len=args.max_len).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    X, L, Y = build_examples(seqs, tags, args.max_len)
+    X, L, Y = (t.to(args.device) for t in build_examples(seqs, tags, args.max_len))
     valid_q, test_q = eval_queries(seqs, tags, "V"), eval_queries(seqs, tags, "X")
     best, best_state, best_epoch, epoch_times = -1.0, None, 0, []
     key = f"{'masked' if not args.no_mask_history else 'unmasked'}_mrr@10"
     for epoch in range(1, args.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(len(Y))
+        perm = torch.randperm(len(Y), device=args.device)
         total = 0.0
         for b in range(0, len(Y), args.batch):
             idx = perm[b:b + args.batch]
@@ -198,13 +199,15 @@ def run_seed(seed, data, args):
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
+        if args.device != "cpu":
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         epoch_times.append(dt)
         v = evaluate(model, valid_q, args.max_len, n_items)
         improved = v[key] > best
         if improved:
             best, best_epoch = v[key], epoch
-            best_state = {k: t.clone() for k, t in model.state_dict().items()}
+            best_state = {name: w.clone() for name, w in model.state_dict().items()}
         print(f"seed {seed} epoch {epoch:3d} loss {total / len(Y):.4f} {dt:.2f} s ({len(Y) / dt:.0f} examples/s) "
               f"valid {key} {v[key]:.4f} hit@10 {v[key.replace('mrr', 'hit')]:.4f}{'  *' if improved else ''}",
               file=sys.stderr, flush=True)
@@ -222,6 +225,7 @@ def main():
     ap.add_argument("split", help="folder written by `quarry rec split`")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a lent GPU makes the 3-seed run take minutes)")
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--patience", type=int, default=10, help="RecBole stopping_step")
     ap.add_argument("--batch", type=int, default=2048)
@@ -237,7 +241,7 @@ def main():
     if args.max_users:
         data = tuple(x[:args.max_users] for x in data[:3]) + (data[3],)
     runs = [run_seed(s, data, args) for s in args.seeds]
-    summary = {"torch": torch.__version__, "threads": args.threads, "seeds": args.seeds, "runs": runs}
+    summary = {"torch": torch.__version__, "threads": args.threads, "device": args.device, "seeds": args.seeds, "runs": runs}
     for k in ("masked_hit@10", "masked_ndcg@10", "unmasked_hit@10", "unmasked_ndcg@10", "epoch_seconds"):
         v = np.array([r[k] for r in runs])
         summary[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}

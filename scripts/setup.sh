@@ -16,12 +16,20 @@ while read -r line; do
 done < "$here/packages.txt"
 if [ ${#missing[@]} -eq 0 ]; then
     echo "setup: all ${here#$PWD/}/packages.txt packages are installed"
-    exit 0
+else
+    echo "setup: installing ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "setup: done"
 fi
-echo "setup: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup: done"
+# npm peers for the tokenizer tests and benchmarks (test oracles only: a failure
+# here only makes those tests skip)
+node_dir="$here/../bench/node"
+if command -v npm >/dev/null && [ -f "$node_dir/package-lock.json" ] && [ ! -d "$node_dir/node_modules" ]; then
+    echo "setup: installing the npm tokenizer peers in bench/node"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
+        || echo "setup: npm ci failed; the npm peer tests will be skipped"
+fi

@@ -79,13 +79,15 @@ static record *read_records(const char *path, int query, size_t *count) {
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
         const char *t = cJSON_IsString(text) ? text->valuestring : "";
         char *full;
-        if (cJSON_IsString(contents)) full = dup_str(contents->valuestring);
+        if (cJSON_IsString(contents))
+            full = dup_str(contents->valuestring);
         else if (!query && cJSON_IsString(title) && title->valuestring[0]) {
             size_t len = strlen(title->valuestring) + 1 + strlen(t) + 1;
             full = malloc(len);
             if (!full) die("out of memory", NULL);
             snprintf(full, len, "%s %s", title->valuestring, t);
-        } else full = dup_str(t);
+        } else
+            full = dup_str(t);
         if (n == cap) {
             cap = cap ? cap * 2 : 1024;
             r = realloc(r, cap * sizeof *r);
@@ -164,7 +166,8 @@ static void print_latency(const char *name, double *ms, size_t n) {
     for (size_t i = 0; i < n; i++) sum += ms[i];
     size_t p50 = (size_t)(0.5 * (double)n), p99 = (size_t)(0.99 * (double)n);
     if (p99 >= n) p99 = n - 1;
-    printf("  \"%s\": {\"mean\": %.4f, \"p50\": %.4f, \"p99\": %.4f, \"n\": %zu},\n", name, sum / (double)n, ms[p50], ms[p99], n);
+    printf("  \"%s\": {\"mean\": %.4f, \"p50\": %.4f, \"p99\": %.4f, \"n\": %zu},\n", name, sum / (double)n,
+           ms[p50], ms[p99], n);
 }
 
 typedef struct qps_ctx {
@@ -178,7 +181,8 @@ typedef struct qps_ctx {
 static void *qps_thread(void *arg) {
     qps_ctx *c = arg;
     sqlite3 *db;
-    if (sqlite3_open_v2(c->dbpath, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) die("open", c->dbpath);
+    if (sqlite3_open_v2(c->dbpath, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        die("open", c->dbpath);
     sqlite3_stmt *st = prepare(db, SEARCH_SQL);
     size_t i = c->offset;
     while (now_s() - c->t0 < c->seconds) {
@@ -195,8 +199,10 @@ static const char *arg(int argc, char **argv, const char *name, const char *def)
     for (int i = 1; i + 1 < argc; i += 2)
         if (!strncmp(argv[i], "--", 2) && !strcmp(argv[i] + 2, name)) return argv[i + 1];
     if (!def) {
-        fprintf(stderr, "usage: fts5_bench --corpus F --queries F --index FILE.db --run F [--depth 1000] [--warmup-s 10]"
-                        " [--rounds 5] [--qps-threads 2] [--qps-s 10]\n");
+        fprintf(
+            stderr,
+            "usage: fts5_bench --corpus F --queries F --index FILE.db --run F [--depth 1000] [--warmup-s 10]"
+            " [--rounds 5] [--qps-threads 2] [--qps-s 10]\n");
         exit(2);
     }
     return def;
@@ -220,9 +226,11 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     if (sqlite3_open(dbpath, &db) != SQLITE_OK) die("open", dbpath);
     sqlite3_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
-    if (sqlite3_exec(db, "CREATE VIRTUAL TABLE docs USING fts5(id UNINDEXED, contents, tokenize='porter unicode61');"
-                         "BEGIN;",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(
+            db,
+            "CREATE VIRTUAL TABLE docs USING fts5(id UNINDEXED, contents, tokenize='porter unicode61');"
+            "BEGIN;",
+            NULL, NULL, NULL) != SQLITE_OK)
         die("create", sqlite3_errmsg(db));
     sqlite3_stmt *ins = prepare(db, "INSERT INTO docs(id, contents) VALUES (?1, ?2)");
     for (size_t i = 0; i < nd; i++) {
@@ -256,7 +264,8 @@ int main(int argc, char **argv) {
     while (now_s() < warm_end)
         for (size_t i = 0; i < nq; i++)
             if (queries[i][0]) search(st, queries[i], (warm++ & 1) ? depth : 10, NULL, NULL, NULL);
-    double *lat10 = malloc(nq * (size_t)rounds * sizeof(double)), *latd = malloc(nq * (size_t)rounds * sizeof(double));
+    double *lat10 = malloc(nq * (size_t)rounds * sizeof(double)),
+           *latd = malloc(nq * (size_t)rounds * sizeof(double));
     if (!lat10 || !latd) die("out of memory", NULL);
     size_t n10 = 0, nd2 = 0;
     for (int pass = 0; pass < 2; pass++)
@@ -266,8 +275,10 @@ int main(int argc, char **argv) {
                 double s = now_s();
                 search(st, queries[i], pass ? depth : 10, NULL, NULL, NULL);
                 double ms = (now_s() - s) * 1e3;
-                if (pass) latd[nd2++] = ms;
-                else lat10[n10++] = ms;
+                if (pass)
+                    latd[nd2++] = ms;
+                else
+                    lat10[n10++] = ms;
             }
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -288,7 +299,8 @@ int main(int argc, char **argv) {
     }
     double qps_elapsed = now_s() - q0;
 
-    printf("{\"system\": \"SQLite %s FTS5 (porter unicode61, bm25() k1=1.2 b=0.75 fixed)\",\n", sqlite3_libversion());
+    printf("{\"system\": \"SQLite %s FTS5 (porter unicode61, bm25() k1=1.2 b=0.75 fixed)\",\n",
+           sqlite3_libversion());
     printf("  \"docs\": %zu, \"index_s\": %.4f, \"docs_per_s\": %.1f, \"index_bytes\": %lld,\n", nd, index_s,
            (double)nd / index_s, index_bytes);
     printf("  \"queries\": %zu, \"warmup_queries\": %ld, \"rounds\": %d,\n", nq, warm, rounds);

@@ -73,12 +73,12 @@ size_t qy_run_num_lines(const qy_run *r);
 /* ------------------------------------------------------------- evaluation */
 
 typedef struct qy_eval_opts {
-    int trec_eval_version;          /* 9 (default: 9.0.x) or 10 (10.0) */
-    int complete;                   /* -c: average over every qrels query */
-    long relevance_level;           /* -l: minimum relevant value (default 1) */
-    long max_docs;                  /* -M: documents kept per query; <= 0: all */
-    const char *const *measures;    /* -m arguments ("map", "P.5,10", "all_trec");
-                                       NULL or none: "official" */
+    int trec_eval_version;       /* 9 (default: 9.0.x) or 10 (10.0) */
+    int complete;                /* -c: average over every qrels query */
+    long relevance_level;        /* -l: minimum relevant value (default 1) */
+    long max_docs;               /* -M: documents kept per query; <= 0: all */
+    const char *const *measures; /* -m arguments ("map", "P.5,10", "all_trec");
+                                    NULL or none: "official" */
     size_t num_measures;
 } qy_eval_opts;
 
@@ -120,8 +120,7 @@ typedef struct qy_eval_result {
  * before it (complete = 0), so that a caller can print them as trec_eval does.
  * Other errors (QY_ERR_ARG: unknown measure or bad parameter; QY_ERR_NOMEM)
  * leave *out NULL. The caller frees *out whenever it is non-NULL. */
-int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts *opts,
-                    qy_eval_result **out);
+int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts *opts, qy_eval_result **out);
 void qy_eval_result_free(qy_eval_result *r);
 
 /* Write the result as trec_eval prints it: with per_query, each query's lines

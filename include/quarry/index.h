@@ -37,16 +37,16 @@ extern "C" {
 /* ---------------------------------------------------------------- writing */
 
 typedef struct qy_index_params {
-    const char *analyzer;   /* analyzer spec over the Lucene EnglishAnalyzer defaults, e.g.
-                             * "stem=english,stop=none"; used when the index is created, later
-                             * opens use the stored one. NULL = defaults */
-    size_t memory_budget;   /* bytes of in-memory postings and buffers before a segment is
-                             * flushed (default 256 MiB, minimum 1 MiB) */
-    int threads;            /* analysis threads, 0 = default */
-    int merge_factor;       /* tiered merges: this many segments of one size tier are merged
-                             * (default 10; 0 = merge only when asked) */
-    int store_text;         /* keep title and text in the document store (default 1) */
-    float k1, b;            /* default BM25 parameters stored in the index (0.9, 0.4) */
+    const char *analyzer; /* analyzer spec over the Lucene EnglishAnalyzer defaults, e.g.
+                           * "stem=english,stop=none"; used when the index is created, later
+                           * opens use the stored one. NULL = defaults */
+    size_t memory_budget; /* bytes of in-memory postings and buffers before a segment is
+                           * flushed (default 256 MiB, minimum 1 MiB) */
+    int threads;          /* analysis threads, 0 = default */
+    int merge_factor;     /* tiered merges: this many segments of one size tier are merged
+                           * (default 10; 0 = merge only when asked) */
+    int store_text;       /* keep title and text in the document store (default 1) */
+    float k1, b;          /* default BM25 parameters stored in the index (0.9, 0.4) */
 } qy_index_params;
 
 void qy_index_params_default(qy_index_params *p);
@@ -109,17 +109,17 @@ int qy_index_open(const char *dir, qy_index **out);
 void qy_index_close(qy_index *ix);
 
 typedef struct qy_index_stats {
-    uint64_t docs;          /* live documents */
-    uint64_t deleted;       /* tombstoned, still in segments until merged */
-    uint64_t field_docs;    /* documents with at least one token (BM25's N, Lucene's docCount) */
-    uint64_t tokens;        /* total tokens (sum of document lengths) */
-    double avgdl;           /* tokens / field_docs */
-    uint64_t terms;         /* distinct terms summed over segments */
+    uint64_t docs;       /* live documents */
+    uint64_t deleted;    /* tombstoned, still in segments until merged */
+    uint64_t field_docs; /* documents with at least one token (BM25's N, Lucene's docCount) */
+    uint64_t tokens;     /* total tokens (sum of document lengths) */
+    double avgdl;        /* tokens / field_docs */
+    uint64_t terms;      /* distinct terms summed over segments */
     uint32_t segments;
-    uint64_t generation;    /* manifest generation */
-    uint64_t bytes;         /* size of segment and deletion files */
-    char analyzer[160];     /* the stored analyzer, described */
-    float k1, b;            /* the index's default BM25 parameters */
+    uint64_t generation; /* manifest generation */
+    uint64_t bytes;      /* size of segment and deletion files */
+    char analyzer[160];  /* the stored analyzer, described */
+    float k1, b;         /* the index's default BM25 parameters */
 } qy_index_stats;
 
 void qy_index_get_stats(const qy_index *ix, qy_index_stats *out);

@@ -43,6 +43,9 @@ void qy_lm_free(qy_lm *lm);
 
 const qy_lm_config *qy_lm_get_config(const qy_lm *lm);
 qy_params *qy_lm_params(qy_lm *lm);
+/* RoPE inverse frequencies (head_dim/2 floats) with the config's scaling applied
+ * (default, linear, Llama 3), as transformers computes them; NULL for GPT-2/BERT. */
+const float *qy_lm_rope_inv_freq(const qy_lm *lm);
 
 typedef struct qy_lm_batch {
     int B, T;

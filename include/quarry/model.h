@@ -158,12 +158,12 @@ void qy_st_writer_free(qy_st_writer *w);
 /* Add a tensor whose bytes (little-endian, `nbytes` = numel * dtype size) are
  * borrowed: they must stay valid until the write. Errors: QY_ERR_ARG
  * (duplicate or empty name, bad shape, byte count mismatch), QY_ERR_NOMEM. */
-int qy_st_writer_add(qy_st_writer *w, const char *name, qy_st_dtype dtype, int ndim,
-                     const int64_t *shape, const void *data, size_t nbytes);
+int qy_st_writer_add(qy_st_writer *w, const char *name, qy_st_dtype dtype, int ndim, const int64_t *shape,
+                     const void *data, size_t nbytes);
 /* Add an f32 array to be stored as `dtype` (F32, F16 or BF16, converted with
  * round-to-nearest-even during the write). The floats are borrowed. */
-int qy_st_writer_add_f32(qy_st_writer *w, const char *name, qy_st_dtype dtype, int ndim,
-                         const int64_t *shape, const float *data);
+int qy_st_writer_add_f32(qy_st_writer *w, const char *name, qy_st_dtype dtype, int ndim, const int64_t *shape,
+                         const float *data);
 /* Copy every tensor and the metadata of an opened file (borrowed from it). */
 int qy_st_writer_add_file(qy_st_writer *w, const qy_st_file *f);
 /* Set a `__metadata__` entry (copied); replaces an earlier value for key. */
@@ -227,8 +227,8 @@ typedef struct qy_lm_config {
     int64_t max_positions;     /* max_position_embeddings / n_positions */
     int64_t type_vocab_size;   /* BERT token types (0 for decoders) */
 
-    double norm_eps;        /* layer_norm_epsilon / rms_norm_eps / layer_norm_eps */
-    int rms_norm;           /* 1: RMSNorm (llama, qwen), 0: LayerNorm (gpt2, bert) */
+    double norm_eps; /* layer_norm_epsilon / rms_norm_eps / layer_norm_eps */
+    int rms_norm;    /* 1: RMSNorm (llama, qwen), 0: LayerNorm (gpt2, bert) */
     qy_lm_act act;
     int tie_word_embeddings; /* LM head shares the token embedding */
     int qkv_bias;            /* q/k/v projections have biases */
@@ -240,9 +240,9 @@ typedef struct qy_lm_config {
     int use_rope;
     double rope_theta;
     qy_rope_scaling rope_scaling;
-    double rope_factor;           /* linear / llama3 */
-    double rope_low_freq_factor;  /* llama3 */
-    double rope_high_freq_factor; /* llama3 */
+    double rope_factor;                  /* linear / llama3 */
+    double rope_low_freq_factor;         /* llama3 */
+    double rope_high_freq_factor;        /* llama3 */
     int64_t rope_original_max_positions; /* llama3 */
 
     double initializer_range; /* std of the normal init for training from scratch */
@@ -283,15 +283,20 @@ typedef struct qy_lm_gen_config {
 /* transformers' defaults, token ids taken from cfg (may be NULL: ids -1). */
 void qy_lm_gen_config_defaults(const qy_lm_config *cfg, qy_lm_gen_config *out);
 /* Parse a generation_config.json image over the values already in *out. */
-int qy_lm_gen_config_parse(const char *text, size_t len, const char *source,
-                           qy_lm_gen_config *out);
+int qy_lm_gen_config_parse(const char *text, size_t len, const char *source, qy_lm_gen_config *out);
 
 /* ------------------------------------------------------------------ spec */
 
 /* What a tensor is for (lets engines and methods find matrices by role). */
 typedef enum qy_lm_role {
-    QY_ROLE_EMBED = 0, QY_ROLE_POS_EMBED, QY_ROLE_TYPE_EMBED, QY_ROLE_NORM_WEIGHT,
-    QY_ROLE_NORM_BIAS, QY_ROLE_WEIGHT, QY_ROLE_BIAS, QY_ROLE_LM_HEAD
+    QY_ROLE_EMBED = 0,
+    QY_ROLE_POS_EMBED,
+    QY_ROLE_TYPE_EMBED,
+    QY_ROLE_NORM_WEIGHT,
+    QY_ROLE_NORM_BIAS,
+    QY_ROLE_WEIGHT,
+    QY_ROLE_BIAS,
+    QY_ROLE_LM_HEAD
 } qy_lm_role;
 
 typedef struct qy_lm_param {
@@ -299,9 +304,9 @@ typedef struct qy_lm_param {
     int ndim;
     int64_t shape[2]; /* as stored in the file (GPT-2 Conv1D: (in, out)) */
     size_t numel;
-    int layer;        /* -1 outside the blocks */
+    int layer; /* -1 outside the blocks */
     qy_lm_role role;
-    int optional;     /* BERT's pooler may be absent */
+    int optional; /* BERT's pooler may be absent */
 } qy_lm_param;
 
 typedef struct qy_lm_spec qy_lm_spec;
@@ -339,7 +344,7 @@ int qy_lm_spec_memory(const qy_lm_spec *spec, qy_lm_memory *out);
 /* Every parameter of a spec in one 64-byte-aligned f32 block, in spec order
  * (the layout gradients and optimizer moments can share). */
 typedef struct qy_lm_weights {
-    float *data;            /* numel floats */
+    float *data; /* numel floats */
     size_t numel;
     size_t count;           /* == qy_lm_spec_count */
     size_t *offset;         /* offset[i]: first float of parameter i */

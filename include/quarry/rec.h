@@ -181,6 +181,8 @@ int qy_rec_split_parse(const char *text, qy_rec_split_opts *out);
  * DIR/items.tsv and DIR/users.tsv (dense id -> token), and RecBole benchmark
  * files DIR/NAME.train.inter, NAME.valid.inter, NAME.test.inter (original
  * tokens; RecBole reads them with benchmark_filename: [train, valid, test]).
+ * Exposure logs add DIR/exposures.tsv: every exposure in time order with a
+ * click flag (1/0) and a tag (T/V/X, '-' after the user's last click).
  * Errors: QY_ERR_ARG (no split), QY_ERR_IO. */
 int qy_rec_write_split(const qy_rec_data *d, const char *dir, const char *name);
 

@@ -160,7 +160,10 @@ qy_tensor *qy_matmul(qy_graph *g, qy_tensor *a, qy_tensor *b, int trans_a, int t
 qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b);
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b);
-qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s);      /* a * s */
+qy_tensor *qy_scale(qy_graph *g, qy_tensor *a, float s); /* a * s */
+/* Each row of x (..,C) times one value of s (rows(x) elements, e.g. (B,T) for x
+ * (B,T,C)): masking or weighting tokens, masked mean pooling. */
+qy_tensor *qy_scale_rows(qy_graph *g, qy_tensor *x, qy_tensor *s);
 qy_tensor *qy_add_scalar(qy_graph *g, qy_tensor *a, float s); /* a + s */
 /* Same data, new shape (element counts must agree; one dim may be -1). */
 qy_tensor *qy_reshape(qy_graph *g, qy_tensor *a, int ndim, const int64_t *shape);
@@ -204,6 +207,12 @@ qy_tensor *qy_dropout(qy_graph *g, qy_tensor *x, float p, uint64_t seed);
  * pos: B*T positions (NULL: 0..T-1 for every row). interleaved = 0: Hugging Face
  * rotate-half layout (pairs i, i+HS/2); 1: GPT-J/Meta pairs (2i, 2i+1). */
 qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved);
+/* The same with explicit inverse frequencies (hs/2 floats), for scaled RoPE
+ * (linear, Llama 3): angle = pos * inv_freq[i]. The array is read during the call. */
+qy_tensor *qy_rope_freqs(qy_graph *g, qy_tensor *x, int64_t hs, const float *inv_freq, const int32_t *pos,
+                         int interleaved);
+/* transformers' default inverse frequencies 1 / theta^(2i/hs) (f32) into inv[hs/2]. */
+void qy_rope_inv_freq(int64_t hs, float theta, float *inv);
 
 /* Fused scaled-dot-product attention. q (B,T,NH*HS), k and v (B,Tk,NKV*HS) with NH a
  * multiple of NKV (grouped-query heads), scale = 1/sqrt(HS) when scale <= 0,
@@ -278,6 +287,12 @@ void qy_optim_set_pool(qy_optim *o, qy_pool *pool);
 /* One update with learning rate lr (pass the schedule's value). Frozen params skipped. */
 int qy_optim_step(qy_optim *o, float lr);
 int64_t qy_optim_steps(const qy_optim *o);
+/* Checkpoints: the state of parameter i (order of qy_params_at): AdamW's exp_avg in
+ * *m and exp_avg_sq in *v, SGD's momentum buffer in *m (*v = NULL); p->n floats each,
+ * readable and writable (to restore). With qy_optim_set_steps this is everything a
+ * resumed run needs to continue bit for bit. Errors: QY_ERR_RANGE for a bad i. */
+int qy_optim_param_state(qy_optim *o, size_t i, float **m, float **v);
+void qy_optim_set_steps(qy_optim *o, int64_t steps);
 size_t qy_optim_state_bytes(const qy_optim *o);
 
 /* Scale all (non-frozen) gradients so that their global L2 norm is at most
@@ -304,15 +319,6 @@ void qy_sgemm(qy_pool *pool, int trans_a, int trans_b, int64_t M, int64_t N, int
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Name of the matmul backend ("OpenBLAS 0.3.21 ..." or "quarry blocked"). */
 const char *qy_gemm_backend(void);
-
-/* --------------------------------------------- optimizer state (checkpoints) */
-
-/* The optimizer's state block, for checkpoints: AdamW's m then v (each padded per
- * parameter to 16 floats), SGD's momentum buffer; *nfloats receives its length.
- * Writing it back, with qy_optim_set_steps, restores the optimizer exactly. */
-float *qy_optim_state(qy_optim *o, size_t *nfloats);
-/* Set the step count (bias correction of AdamW, SGD's first-step rule). */
-void qy_optim_set_steps(qy_optim *o, int64_t steps);
 
 #ifdef __cplusplus
 }

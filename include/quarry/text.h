@@ -85,18 +85,21 @@ const char *qy_tokenizer_describe(const qy_tokenizer *tok);
 
 void qy_tok_params_default(const qy_tokenizer *tok, qy_tok_params *p);
 
-/* Encode one text of len bytes (valid UTF-8). *out is filled (free with
- * qy_encoding_free); on error it is left empty. */
+/* Encode one text of len bytes (valid UTF-8). p may be NULL (the file's
+ * defaults). *out is filled (free with qy_encoding_free); on error it is left
+ * empty. Errors: QY_ERR_FORMAT for invalid UTF-8 (message names the byte
+ * offset), QY_ERR_NOMEM, QY_ERR_RANGE for a text over 4 GiB. */
 int qy_tokenizer_encode(const qy_tokenizer *tok, const char *text, size_t len, const qy_tok_params *p,
                         qy_encoding *out);
 /* Encode a pair (question/passage ...): type ids 0/1 by the post-processor's pair
  * template; truncation removes from the longer text first. */
 int qy_tokenizer_encode_pair(const qy_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen,
                              const qy_tok_params *p, qy_encoding *out);
-/* Encode n texts on the pool's threads (pool NULL: this thread). outs[n] must be
- * zeroed by the caller; every entry is filled on success; on error all are freed
- * and the message names the failing text's index. Results do not depend on the
- * thread count. With p->pad_to_longest all are padded to the longest. */
+/* Encode n texts on the pool's threads (pool NULL: this thread). lens may be
+ * NULL (NUL-terminated texts). outs[n] must be zeroed by the caller; every entry
+ * is filled on success; on error all are freed and the message names the failing
+ * text's index. Results do not depend on the thread count. With
+ * p->pad_to_longest all are padded to the longest. */
 int qy_tokenizer_encode_batch(const qy_tokenizer *tok, const char *const *texts, const size_t *lens, size_t n,
                               const qy_tok_params *p, qy_pool *pool, qy_encoding *outs);
 void qy_encoding_free(qy_encoding *e);
@@ -118,13 +121,13 @@ typedef enum { QY_TOK_TRAIN_BPE = 0, QY_TOK_TRAIN_WORDPIECE = 1 } qy_tok_train_k
 
 typedef struct qy_tok_train_params {
     qy_tok_train_kind kind;
-    size_t vocab_size;       /* target size, special tokens included */
-    uint64_t min_frequency;  /* merges of pairs seen fewer times are not learnt (default 2) */
+    size_t vocab_size;                 /* target size, special tokens included */
+    uint64_t min_frequency;            /* merges of pairs seen fewer times are not learnt (default 2) */
     const char *const *special_tokens; /* added first, ids 0.. (may be NULL) */
     size_t nspecial;
-    size_t max_words;        /* distinct words kept while counting (bounded memory); 0 = 1,000,000 */
-    int lowercase;           /* WordPiece: BertNormalizer lowercase (default 1) */
-    int threads;             /* counting threads (0 = default) */
+    size_t max_words; /* distinct words kept while counting (bounded memory); 0 = 1,000,000 */
+    int lowercase;    /* WordPiece: BertNormalizer lowercase (default 1) */
+    int threads;      /* counting threads (0 = default) */
 } qy_tok_train_params;
 
 /* Learn a vocabulary from text files (streamed in blocks, memory bounded by

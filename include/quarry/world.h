@@ -44,21 +44,17 @@ typedef enum qy_world_type {
  * similar r' is to r (FINE-KED): HARD = same relation group ("born in" vs "died
  * in"), MIDDLE = same family, other group ("born in" vs "works for"), EASY =
  * other family ("born in" vs "birth year"). */
-typedef enum qy_world_level {
-    QY_WORLD_EASY = 0,
-    QY_WORLD_MIDDLE = 1,
-    QY_WORLD_HARD = 2
-} qy_world_level;
+typedef enum qy_world_level { QY_WORLD_EASY = 0, QY_WORLD_MIDDLE = 1, QY_WORLD_HARD = 2 } qy_world_level;
 
 typedef struct qy_world_params {
-    uint64_t seed;          /* default 42 */
-    size_t entities;        /* 100 .. 2,000,000 (default 1000) */
-    int slices;             /* added sets D1..Dn, 0..16 (default 5) */
-    double d0_fraction;     /* share of entities in D0, (0, 1] (default 0.5) */
-    size_t edits;           /* edit requests; default (SIZE_MAX) = min(entities/10, 20000) */
-    size_t task_instances;  /* instances per instruction task (default 500) */
-    double dev_fraction;    /* topic entities whose questions go to dev (default 0.1) */
-    double test_fraction;   /* ... and to test (default 0.1); the rest is train */
+    uint64_t seed;         /* default 42 */
+    size_t entities;       /* 100 .. 2,000,000 (default 1000) */
+    int slices;            /* added sets D1..Dn, 0..16 (default 5) */
+    double d0_fraction;    /* share of entities in D0, (0, 1] (default 0.5) */
+    size_t edits;          /* edit requests; default (SIZE_MAX) = min(entities/10, 20000) */
+    size_t task_instances; /* instances per instruction task (default 500) */
+    double dev_fraction;   /* topic entities whose questions go to dev (default 0.1) */
+    double test_fraction;  /* ... and to test (default 0.1); the rest is train */
 } qy_world_params;
 
 /* Defaults as documented above. */
@@ -100,7 +96,7 @@ qy_world_level qy_world_locality(int r1, int r2);
 
 typedef struct qy_world_fact {
     int relation;
-    int64_t object;  /* entity index, year, or vocabulary index */
+    int64_t object; /* entity index, year, or vocabulary index */
     int object_is_entity;
 } qy_world_fact;
 void qy_world_get_fact(const qy_world *w, size_t e, size_t k, qy_world_fact *out);

@@ -12,8 +12,8 @@
 /* trec_eval's options are getopt-style: "-m map" and "-mmap", "-l2", "-M10",
  * and -m repeats. Collect every -m/--measure here, split attached values of
  * -l/-M, and leave the rest to qy_cli_parse. */
-static int pre_parse(int argc, char **argv, int *nargc, char **nargv, const char **measures, size_t *nmeasures,
-                     char split_buf[][24], int *nsplit) {
+static int pre_parse(int argc, char **argv, int *nargc, char **nargv, const char **measures,
+                     size_t *nmeasures, char split_buf[][24], int *nsplit) {
     int n = 0;
     *nmeasures = 0;
     *nsplit = 0;
@@ -36,7 +36,8 @@ static int pre_parse(int argc, char **argv, int *nargc, char **nargv, const char
         const char *m = NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--measure")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "quarry eval: option '%s' needs a measure name (quarry eval --help lists them)\n", a);
+                fprintf(stderr,
+                        "quarry eval: option '%s' needs a measure name (quarry eval --help lists them)\n", a);
                 return 2;
             }
             m = argv[++i];
@@ -70,12 +71,12 @@ static int run(int argc, char **argv) {
     const char *dummy_measure = NULL;
     const qy_opt opts[] = {
         {"per-query", 'q', QY_OPT_FLAG, NULL, "also print each query's values (trec_eval -q)", &per_query},
-        {"complete", 'c', QY_OPT_FLAG, NULL, "average over every qrels query; missing ones score 0 (trec_eval -c)",
-         &complete},
-        {"level", 'l', QY_OPT_INT, "N", "relevance level: a document is relevant if its value >= N (default 1)",
-         &level},
-        {"depth", 'M', QY_OPT_INT, "N", "keep only the first N documents of each query after sorting (trec_eval -M)",
-         &depth},
+        {"complete", 'c', QY_OPT_FLAG, NULL,
+         "average over every qrels query; missing ones score 0 (trec_eval -c)", &complete},
+        {"level", 'l', QY_OPT_INT, "N",
+         "relevance level: a document is relevant if its value >= N (default 1)", &level},
+        {"depth", 'M', QY_OPT_INT, "N",
+         "keep only the first N documents of each query after sorting (trec_eval -M)", &depth},
         {"measure", 'm', QY_OPT_STRING, "NAME[.PARAMS]",
          "a measure or set to compute; repeatable (default: official)", &dummy_measure},
         {"trec-eval-version", 0, QY_OPT_INT, "V",
@@ -96,18 +97,18 @@ static int run(int argc, char **argv) {
              "(qid iter docno rel) with trec_eval's measures, semantics and output format:\n"
              "documents sorted by score, ties by docno (descending); -c, -q, -l, -M and -m\n"
              "as in trec_eval (here -q means --per-query, as in trec_eval; --quiet has no\n"
-             "short form). Measures (-m NAME, -m NAME.5,10 for cutoffs):\n%s", mh);
+             "short form). Measures (-m NAME, -m NAME.5,10 for cutoffs):\n%s",
+             mh);
     qy_free(mh);
-    qy_cli_spec spec = {
-        .usage = "quarry eval [options] QRELS RUN",
-        .description = measures_help,
-        .opts = opts,
-        .min_pos = 2,
-        .max_pos = 2,
-        .examples = "  quarry eval test.qrels bm25.run\n"
-                    "  quarry eval -m map -m ndcg_cut.10 -m recall.100 test.qrels bm25.run\n"
-                    "  quarry eval -q -c -m all_trec test.qrels bm25.run\n"
-                    "  quarry eval --json -m ndcg_cut.10 test.qrels bm25.run\n"};
+    qy_cli_spec spec = {.usage = "quarry eval [options] QRELS RUN",
+                        .description = measures_help,
+                        .opts = opts,
+                        .min_pos = 2,
+                        .max_pos = 2,
+                        .examples = "  quarry eval test.qrels bm25.run\n"
+                                    "  quarry eval -m map -m ndcg_cut.10 -m recall.100 test.qrels bm25.run\n"
+                                    "  quarry eval -q -c -m all_trec test.qrels bm25.run\n"
+                                    "  quarry eval --json -m ndcg_cut.10 test.qrels bm25.run\n"};
     char *nargv[MAX_ARGS];
     const char *measures[MAX_MEASURES];
     char split_buf[8][24];
@@ -165,8 +166,10 @@ static int run(int argc, char **argv) {
         if (c.json) {
             cJSON *j = qy_eval_to_json(res, per_query);
             char *s = j ? qy_json_print(j, 1) : NULL;
-            if (s) puts(s);
-            else wst = QY_ERR_NOMEM;
+            if (s)
+                puts(s);
+            else
+                wst = QY_ERR_NOMEM;
             qy_free(s);
             cJSON_Delete(j);
         } else {
@@ -183,4 +186,5 @@ static int run(int argc, char **argv) {
     return wst ? qy_cli_fail(wst) : 0;
 }
 
-const qy_command qy_command_eval = {"eval", "evaluate a TREC run against qrels with trec_eval's measures", run};
+const qy_command qy_command_eval = {"eval", "evaluate a TREC run against qrels with trec_eval's measures",
+                                    run};

@@ -18,9 +18,12 @@ static int parse_size(const char *s, size_t *out) {
     char *end;
     double v = strtod(s, &end);
     double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G')
+        mul = 1024.0 * 1024 * 1024, end++;
     if (*end == 'B' || *end == 'b') end++;
     if (end == s || *end || !(v > 0) || v * mul > 1e15)
         return qy_error(QY_ERR_ARG, "--memory %s: expected a size such as 512M or 2G", s);
@@ -56,7 +59,8 @@ static void print_index_summary(const char *dir, int json, double seconds, uint6
     printf("%s: %" PRIu64 " documents (%" PRIu64 " deleted), %u segments, %.1f MB; this run: %" PRIu64
            " docs in %.2f s (%.0f docs/s), %" PRIu64 " flushes, %" PRIu64 " merges, peak buffer %.1f MB\n",
            dir, s.docs, s.deleted, s.segments, (double)s.bytes / 1e6, docs_in, seconds,
-           seconds > 0 ? (double)docs_in / seconds : 0, c->flushes, c->merges, (double)c->peak_buffer_bytes / 1e6);
+           seconds > 0 ? (double)docs_in / seconds : 0, c->flushes, c->merges,
+           (double)c->peak_buffer_bytes / 1e6);
 }
 
 /* build and add share everything but the open mode */
@@ -68,23 +72,29 @@ static int run_ingest(int argc, char **argv, int create) {
     qy_opt opts_build[] = {
         {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
         {"format", 'f', QY_OPT_STRING, "FMT", "auto (default), beir, pyserini, jsonl or tsv", &format},
-        {"memory", 'm', QY_OPT_STRING, "SIZE", "memory budget before a segment is flushed (default 256M)", &memory},
+        {"memory", 'm', QY_OPT_STRING, "SIZE", "memory budget before a segment is flushed (default 256M)",
+         &memory},
         {"analyzer", 'a', QY_OPT_STRING, "SPEC",
-         "analyzer over the Lucene EnglishAnalyzer defaults, e.g. stem=english,stop=none,case=fold,norm=nfkc", &analyzer},
-        {"merge-factor", 0, QY_OPT_INT, "N", "segments per size tier before they merge (default 10, 0 = off)", &merge_factor},
-        {"no-text", 0, QY_OPT_FLAG, NULL, "store only ids in the document store (no titles, texts, snippets)", &no_text},
+         "analyzer over the Lucene EnglishAnalyzer defaults, e.g. stem=english,stop=none,case=fold,norm=nfkc",
+         &analyzer},
+        {"merge-factor", 0, QY_OPT_INT, "N", "segments per size tier before they merge (default 10, 0 = off)",
+         &merge_factor},
+        {"no-text", 0, QY_OPT_FLAG, NULL, "store only ids in the document store (no titles, texts, snippets)",
+         &no_text},
         {"overwrite", 0, QY_OPT_FLAG, NULL, "replace an existing index in DIR", &overwrite},
         {"k1", 0, QY_OPT_DOUBLE, "X", "default BM25 k1 stored in the index (0.9)", &k1},
         {"b", 0, QY_OPT_DOUBLE, "X", "default BM25 b stored in the index (0.4)", &b},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
-        .usage = create ? "quarry index build -i DIR [options] CORPUS...   (or: quarry index build CORPUS... DIR)"
-                        : "quarry index add -i DIR [options] CORPUS...",
-        .description = create ? "Build a BM25 index from corpus files (BEIR or Pyserini JSONL, or TSV), streaming,\n"
-                                "with threaded analysis and segments flushed under the memory budget. Each\n"
-                                "flush is a commit: an interrupted build keeps what it committed."
-                              : "Add documents to an existing index; a document whose id is already there\n"
-                                "replaces it (update). Commits at the end (and at each flush).",
+        .usage =
+            create ? "quarry index build -i DIR [options] CORPUS...   (or: quarry index build CORPUS... DIR)"
+                   : "quarry index add -i DIR [options] CORPUS...",
+        .description =
+            create ? "Build a BM25 index from corpus files (BEIR or Pyserini JSONL, or TSV), streaming,\n"
+                     "with threaded analysis and segments flushed under the memory budget. Each\n"
+                     "flush is a commit: an interrupted build keeps what it committed."
+                   : "Add documents to an existing index; a document whose id is already there\n"
+                     "replaces it (update). Commits at the end (and at each flush).",
         .opts = create ? opts_build : opts_build,
         .min_pos = 1,
         .max_pos = -1,
@@ -145,9 +155,10 @@ static int run_add(int argc, char **argv) { return run_ingest(argc, argv, 0); }
 
 static int run_delete(int argc, char **argv) {
     const char *dir = NULL, *ids_file = NULL;
-    qy_opt opts[] = {{"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
-                     {"ids", 0, QY_OPT_STRING, "FILE", "also delete the ids listed in FILE, one per line", &ids_file},
-                     {NULL, 0, 0, NULL, NULL, NULL}};
+    qy_opt opts[] = {
+        {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
+        {"ids", 0, QY_OPT_STRING, "FILE", "also delete the ids listed in FILE, one per line", &ids_file},
+        {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {.usage = "quarry index delete -i DIR [--ids FILE] [ID...]",
                         .description = "Delete documents by id (tombstones; merges drop them for good).",
                         .opts = opts,
@@ -160,7 +171,8 @@ static int run_delete(int argc, char **argv) {
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
     if (!dir || (npos == 0 && !ids_file)) {
-        fprintf(stderr, "quarry index delete: --index DIR and at least one id (or --ids FILE) are required\n");
+        fprintf(stderr,
+                "quarry index delete: --index DIR and at least one id (or --ids FILE) are required\n");
         return 2;
     }
     qy_index_params p;
@@ -188,19 +200,22 @@ static int run_delete(int argc, char **argv) {
     qy_index_writer_get_counts(w, &counts);
     qy_index_writer_close(w);
     if (st) return qy_cli_fail(st);
-    if (!c.quiet) printf("%s: deleted %" PRIu64 " of %" PRIu64 " ids asked (the others are not in the index)\n", dir,
-                         counts.tombstoned, asked);
+    if (!c.quiet)
+        printf("%s: deleted %" PRIu64 " of %" PRIu64 " ids asked (the others are not in the index)\n", dir,
+               counts.tombstoned, asked);
     return 0;
 }
 
 static int run_merge(int argc, char **argv) {
     const char *dir = NULL;
     long max_segments = 1;
-    qy_opt opts[] = {{"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
-                     {"max-segments", 'n', QY_OPT_INT, "N", "merge down to at most N segments (default 1)", &max_segments},
-                     {NULL, 0, 0, NULL, NULL, NULL}};
+    qy_opt opts[] = {
+        {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
+        {"max-segments", 'n', QY_OPT_INT, "N", "merge down to at most N segments (default 1)", &max_segments},
+        {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {.usage = "quarry index merge -i DIR [--max-segments N]",
-                        .description = "Merge segments and purge deleted documents (searches stay valid meanwhile).",
+                        .description =
+                            "Merge segments and purge deleted documents (searches stay valid meanwhile).",
                         .opts = opts,
                         .min_pos = 0,
                         .max_pos = 0,
@@ -259,12 +274,14 @@ static int verify_docstore(qy_index *ix, uint64_t *checked) {
 static int run_stats(int argc, char **argv) {
     const char *dir = NULL;
     int verify = 0;
-    qy_opt opts[] = {{"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
-                     {"verify", 0, QY_OPT_FLAG, NULL, "also check that every live document has its stored row", &verify},
-                     {NULL, 0, 0, NULL, NULL, NULL}};
+    qy_opt opts[] = {
+        {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
+        {"verify", 0, QY_OPT_FLAG, NULL, "also check that every live document has its stored row", &verify},
+        {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {.usage = "quarry index stats -i DIR [--verify] [--json]",
-                        .description = "Open the last committed state (verifying magic, version and checksum of\n"
-                                       "every file) and print its statistics.",
+                        .description =
+                            "Open the last committed state (verifying magic, version and checksum of\n"
+                            "every file) and print its statistics.",
                         .opts = opts,
                         .min_pos = 0,
                         .max_pos = 0,
@@ -319,8 +336,10 @@ static int run_stats(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         printf("index       %s (generation %" PRIu64 ")\n", dir, s.generation);
-        printf("documents   %" PRIu64 " live, %" PRIu64 " deleted (not yet merged away)\n", s.docs, s.deleted);
-        printf("tokens      %" PRIu64 " (avgdl %.3f over %" PRIu64 " documents with text)\n", s.tokens, s.avgdl, s.field_docs);
+        printf("documents   %" PRIu64 " live, %" PRIu64 " deleted (not yet merged away)\n", s.docs,
+               s.deleted);
+        printf("tokens      %" PRIu64 " (avgdl %.3f over %" PRIu64 " documents with text)\n", s.tokens,
+               s.avgdl, s.field_docs);
         printf("terms       %" PRIu64 " (summed over segments)\n", s.terms);
         printf("segments    %u:", s.segments);
         for (size_t g = 0; g < ix->m.nsegs; g++)
@@ -341,8 +360,9 @@ static int run_analyze(int argc, char **argv) {
                      {"analyzer", 'a', QY_OPT_STRING, "SPEC", "analyzer spec over the defaults", &analyzer},
                      {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {.usage = "quarry index analyze [-i DIR | -a SPEC] [TEXT...]",
-                        .description = "Print the tokens the analyzer makes of each TEXT (or of each line of stdin),\n"
-                                       "space-separated, one line per input.",
+                        .description =
+                            "Print the tokens the analyzer makes of each TEXT (or of each line of stdin),\n"
+                            "space-separated, one line per input.",
                         .opts = opts,
                         .min_pos = 0,
                         .max_pos = -1,
@@ -400,7 +420,8 @@ static int run(int argc, char **argv) {
         {"stats", "verify an index and print its statistics", run_stats},
         {"analyze", "show the tokens the analyzer makes of a text", run_analyze},
         {NULL, NULL, NULL}};
-    return qy_cli_dispatch("index", "Build and maintain BM25 indexes (see docs/search.md).", argc, argv, subs);
+    return qy_cli_dispatch("index", "Build and maintain BM25 indexes (see docs/search.md).", argc, argv,
+                           subs);
 }
 
 const qy_command qy_command_index = {"index", "build, update, merge and inspect BM25 indexes", run};

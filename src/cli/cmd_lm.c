@@ -1,6 +1,6 @@
 /* cmd_lm.c — `quarry lm VERB`: language models from Hugging Face folders.
- * Verbs: info (architecture, parameter count, memory, tensors), convert; train, generate, score, chat
- * (lm_train.c, lm_generate.c). */
+ * Verbs: info (architecture, parameter count, memory, tensors), convert; forward, embed and
+ * train, generate, score, chat live in their own files (lm_verbs.h, lm_cli.h). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/lm_cli.h"
+#include "cli/lm_verbs.h"
 #include "quarry/base.h"
 #include "quarry/model.h"
 
@@ -269,9 +270,6 @@ static int run_info(int argc, char **argv) {
     const char *dir = pos[0];
     struct stat sb;
     if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        /* cJSON builds through quarry's allocator once a first parse installed it */
-        qy_json *d;
-        if (qy_json_parse("{}", 2, "hooks", &d) == QY_OK) qy_json_free(d);
         return info_file(dir, &c);
     }
     qy_lm_config cfg;
@@ -420,9 +418,11 @@ static int run(int argc, char **argv) {
         {"score", "per-token log-probabilities of continuations, batched, as JSON", qy_lm_cmd_score},
         {"chat", "interactive chat loop with the model's chat template", qy_lm_cmd_chat},
         {"convert", "write a model folder again (f32/f16/bf16, sharded or not) as transformers saves it", run_convert},
+        {"forward", "next-token probabilities, loss and hidden states for a text", qy_lm_cmd_forward},
+        {"embed", "embeddings of texts (CLS, mean or last-token pooling)", qy_lm_cmd_embed},
         {NULL, NULL, NULL}};
     return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).", argc,
                            argv, subs);
 }
 
-const qy_command qy_command_lm = {"lm", "language models: info, convert, train, generate, score, chat", run};
+const qy_command qy_command_lm = {"lm", "language models: info, convert, forward, embed, train, generate, score, chat", run};

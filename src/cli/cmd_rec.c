@@ -615,10 +615,6 @@ done:
 }
 
 static int run(int argc, char **argv) {
-    /* cJSON's allocator hooks are installed by the first qy_json_* call; objects
-       built before it would come from malloc and be freed by qy_free */
-    qy_json *warm;
-    if (qy_json_parse("{}", 2, "init", &warm) == QY_OK) qy_json_free(warm);
     static const qy_subcommand subs[] = {
         {"split", "filter and split a dataset, write it for other tools (PyTorch, RecBole)", run_split},
         {"train", "train a recommender with early stopping, report valid/test metrics", run_train},

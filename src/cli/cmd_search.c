@@ -19,8 +19,8 @@ typedef struct batch_ctx {
     qy_index *ix;
     const qy_search_params *p;
     query *q;
-    qy_hit *hits;   /* nq * k */
-    size_t *nhits;  /* nq */
+    qy_hit *hits;    /* nq * k */
+    size_t *nhits;   /* nq */
     qy_searcher **s; /* per thread */
     uint64_t scored;
     _Atomic int status;
@@ -34,7 +34,8 @@ static void search_range(void *vctx, size_t b, size_t e, int tid) {
     for (size_t i = b; i < e; i++) {
         if (atomic_load(&c->status)) return;
         uint64_t n;
-        int st = qy_searcher_search(c->s[tid], c->q[i].text, c->p, c->hits + i * (size_t)c->p->k, &c->nhits[i], &n);
+        int st = qy_searcher_search(c->s[tid], c->q[i].text, c->p, c->hits + i * (size_t)c->p->k,
+                                    &c->nhits[i], &n);
         if (st) {
             int zero = 0;
             if (atomic_compare_exchange_strong(&c->status, &zero, st))
@@ -225,33 +226,41 @@ static int run(int argc, char **argv) {
     const char *run_file = NULL, *bench_json = NULL;
     long bench_rounds = 5;
     double bench_seconds = 5;
-    const char *dir = NULL, *queries = NULL, *format = NULL, *output = NULL, *tag = "quarry", *qformat = "auto";
+    const char *dir = NULL, *queries = NULL, *format = NULL, *output = NULL, *tag = "quarry",
+               *qformat = "auto";
     long k = -1;
     double k1 = NAN, b = NAN; /* default: the index's */
     int conj = 0, exhaustive = 0, exact = 0, snippets = 0;
     qy_opt opts[] = {
         {"index", 'i', QY_OPT_STRING, "DIR", "index directory (required)", &dir},
-        {"queries", 'Q', QY_OPT_STRING, "FILE", "query file: BEIR queries.jsonl ({_id,text}) or TSV (id<TAB>text)", &queries},
+        {"queries", 'Q', QY_OPT_STRING, "FILE",
+         "query file: BEIR queries.jsonl ({_id,text}) or TSV (id<TAB>text)", &queries},
         {"query-format", 0, QY_OPT_STRING, "FMT", "auto (default), beir, jsonl or tsv", &qformat},
         {"k", 'k', QY_OPT_INT, "N", "hits per query (default 10; 1000 for query files)", &k},
         {"k1", 0, QY_OPT_DOUBLE, "X", "BM25 k1 (default: the index's, normally 0.9)", &k1},
         {"b", 0, QY_OPT_DOUBLE, "X", "BM25 b (default: the index's, normally 0.4)", &b},
         {"and", 0, QY_OPT_FLAG, NULL, "conjunctive: every query term must match", &conj},
-        {"exhaustive", 0, QY_OPT_FLAG, NULL, "score every match (no dynamic pruning; same results, slower)", &exhaustive},
-        {"exact-lengths", 0, QY_OPT_FLAG, NULL, "exact document lengths instead of Lucene's one-byte encoding", &exact},
-        {"format", 'f', QY_OPT_STRING, "FMT", "trec (default for query files), text (default for one query) or json", &format},
-        {"snippets", 0, QY_OPT_FLAG, NULL, "with json: add a text snippet around the first query term", &snippets},
+        {"exhaustive", 0, QY_OPT_FLAG, NULL, "score every match (no dynamic pruning; same results, slower)",
+         &exhaustive},
+        {"exact-lengths", 0, QY_OPT_FLAG, NULL,
+         "exact document lengths instead of Lucene's one-byte encoding", &exact},
+        {"format", 'f', QY_OPT_STRING, "FMT",
+         "trec (default for query files), text (default for one query) or json", &format},
+        {"snippets", 0, QY_OPT_FLAG, NULL, "with json: add a text snippet around the first query term",
+         &snippets},
         {"run-tag", 0, QY_OPT_STRING, "TAG", "run tag in TREC output (default quarry)", &tag},
         {"output", 'o', QY_OPT_STRING, "FILE", "write results to FILE instead of stdout", &output},
         {"run", 0, QY_OPT_STRING, "FILE", "the same as --output", &run_file},
         {"bench-json", 0, QY_OPT_STRING, "FILE",
-         "then time the queries: warm-up, single-thread latency at top 10 and top 1000 (mean/p50/p99), QPS on all threads; write JSON",
+         "then time the queries: warm-up, single-thread latency at top 10 and top 1000 (mean/p50/p99), QPS "
+         "on all threads; write JSON",
          &bench_json},
         {"bench-rounds", 0, QY_OPT_INT, "N", "latency rounds over the query set (default 5)", &bench_rounds},
         {"bench-seconds", 0, QY_OPT_DOUBLE, "S", "warm-up and QPS duration each (default 5)", &bench_seconds},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
-        .usage = "quarry search -i DIR [options] QUERY...   |   quarry search -i DIR --queries FILE [options]",
+        .usage =
+            "quarry search -i DIR [options] QUERY...   |   quarry search -i DIR --queries FILE [options]",
         .description = "BM25 search (Lucene 8 BM25Similarity, k1=0.9 b=0.4 by default) with dynamic\n"
                        "pruning (block-max MaxScore, identical to exhaustive scoring). A query file is\n"
                        "searched on all threads and written as a TREC run (qid Q0 docid rank score tag).",
@@ -302,7 +311,8 @@ static int run(int argc, char **argv) {
             q->id = qy_strdup("1");
             q->text = qy_malloc(len + 1);
         }
-        if (!q || !q->id || !q->text) st = QY_ERR_NOMEM;
+        if (!q || !q->id || !q->text)
+            st = QY_ERR_NOMEM;
         else {
             q->text[0] = '\0';
             for (int i = 0; i < npos; i++) {
@@ -372,7 +382,8 @@ static int run(int argc, char **argv) {
                         qy_index_doc_text(ix, h, &title, NULL);
                         for (char *t = title; t && *t; t++)
                             if (*t == '\n' || *t == '\r' || *t == '\t') *t = ' ';
-                        fprintf(out, "%3zu  %-12.*s %9.4f  %.90s\n", r + 1, (int)len, id, h->score, title ? title : "");
+                        fprintf(out, "%3zu  %-12.*s %9.4f  %.90s\n", r + 1, (int)len, id, h->score,
+                                title ? title : "");
                         qy_free(title);
                     }
                 }
@@ -382,7 +393,8 @@ static int run(int argc, char **argv) {
     }
     if (out != stdout) fclose(out);
     if (!st && bench_json) {
-        if (bench_rounds < 1 || !(bench_seconds > 0)) st = qy_error(QY_ERR_ARG, "--bench-rounds and --bench-seconds must be positive");
+        if (bench_rounds < 1 || !(bench_seconds > 0))
+            st = qy_error(QY_ERR_ARG, "--bench-rounds and --bench-seconds must be positive");
         else {
             /* hits buffers sized for top 1000 */
             if (k < 1000) {
@@ -395,9 +407,11 @@ static int run(int argc, char **argv) {
         }
     }
     if (!st && !c.quiet && (queries || c.verbose))
-        fprintf(stderr, "searched %zu queries in %.3f s (%.0f queries/s, %d threads, top %ld, %s)\n", nq, secs,
-                secs > 0 ? (double)nq / secs : 0, nthreads, k,
-                exhaustive ? "exhaustive" : conj ? "conjunctive" : "block-max MaxScore");
+        fprintf(stderr, "searched %zu queries in %.3f s (%.0f queries/s, %d threads, top %ld, %s)\n", nq,
+                secs, secs > 0 ? (double)nq / secs : 0, nthreads, k,
+                exhaustive ? "exhaustive"
+                : conj     ? "conjunctive"
+                           : "block-max MaxScore");
     for (int t = 0; t < nthreads && bc.s; t++) qy_searcher_free(bc.s[t]);
     qy_free(bc.s);
     qy_free(bc.hits);
@@ -408,4 +422,5 @@ static int run(int argc, char **argv) {
     return st ? qy_cli_fail(st) : 0;
 }
 
-const qy_command qy_command_search = {"search", "BM25 search of one query or a query file (TREC run, JSON)", run};
+const qy_command qy_command_search = {"search", "BM25 search of one query or a query file (TREC run, JSON)",
+                                      run};

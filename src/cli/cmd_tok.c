@@ -44,8 +44,10 @@ static int read_input(const char *path, char **out, size_t *len) {
 static int load_tokenizer(const char *arg, qy_tokenizer **out) {
     struct stat sb;
     char path[4096];
-    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(path, sizeof path, "%s/tokenizer.json", arg);
-    else snprintf(path, sizeof path, "%s", arg);
+    if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(path, sizeof path, "%s/tokenizer.json", arg);
+    else
+        snprintf(path, sizeof path, "%s", arg);
     return qy_tokenizer_load(path, out);
 }
 
@@ -78,10 +80,61 @@ static void print_encoding_text(const qy_tokenizer *tok, const qy_encoding *e, i
         if (tokens) {
             const char *t = qy_tokenizer_id_to_token(tok, e->ids[i]);
             fputs(t ? t : "?", stdout);
-        } else printf("%d", (int)e->ids[i]);
+        } else
+            printf("%d", (int)e->ids[i]);
         if (offsets) printf("@%u-%u", e->offsets[2 * i], e->offsets[2 * i + 1]);
     }
     putchar('\n');
+}
+
+/* --lines on a file: encode it block by block (64k lines or 16 MiB at a time)
+ * on the pool, so memory stays bounded for corpora of any size. */
+static int encode_file_lines(const qy_tokenizer *tok, const qy_tok_params *p, const char *file, qy_pool *pool,
+                             int tokens, int offsets) {
+    qy_mmap m;
+    int st = qy_mmap_open(file, &m);
+    if (st) return st;
+    enum { MAXLINES = 65536 };
+    const size_t maxbytes = (size_t)16 << 20;
+    const char **texts = qy_calloc(MAXLINES, sizeof *texts);
+    size_t *lens = qy_calloc(MAXLINES, sizeof *lens);
+    qy_encoding *encs = qy_calloc(MAXLINES, sizeof *encs);
+    if (!texts || !lens || !encs) st = QY_ERR_NOMEM;
+    const char *s = (const char *)m.data;
+    size_t pos = 0, nlines = 0, ntok = 0;
+    qy_progress pr;
+    qy_progress_begin(&pr, "encoding", m.size, "B");
+    while (!st && pos < m.size) {
+        size_t n = 0, bytes = 0, start = pos;
+        while (pos < m.size && n < MAXLINES && bytes < maxbytes) {
+            const char *nl = memchr(s + pos, '\n', m.size - pos);
+            size_t end = nl ? (size_t)(nl - s) : m.size;
+            texts[n] = s + pos;
+            lens[n] = end - pos;
+            bytes += lens[n];
+            n++;
+            pos = nl ? end + 1 : m.size;
+        }
+        st = qy_tokenizer_encode_batch(tok, texts, lens, n, p, pool, encs);
+        if (st) {
+            qy_error_wrap(st, "%s: lines from %zu", file, nlines + 1);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            print_encoding_text(tok, &encs[i], tokens, offsets);
+            ntok += encs[i].n;
+            qy_encoding_free(&encs[i]);
+        }
+        nlines += n;
+        qy_progress_add(&pr, pos - start);
+    }
+    qy_progress_set_extra(&pr, "%zu lines, %zu tokens", nlines, ntok);
+    qy_progress_end(&pr);
+    qy_free(texts);
+    qy_free(lens);
+    qy_free(encs);
+    qy_mmap_close(&m);
+    return st;
 }
 
 static int run_encode(int argc, char **argv) {
@@ -90,12 +143,15 @@ static int run_encode(int argc, char **argv) {
     long max_length = -1, pad_to = -1, pad_id = -1;
     const char *pair = NULL;
     qy_opt opts[] = {
-        {"file", 'f', QY_OPT_STRING, "PATH", "read the text from PATH ('-' = stdin) instead of arguments", &file},
-        {"lines", 'l', QY_OPT_FLAG, NULL, "one text per input line (encoded in parallel on --threads)", &lines},
+        {"file", 'f', QY_OPT_STRING, "PATH", "read the text from PATH ('-' = stdin) instead of arguments",
+         &file},
+        {"lines", 'l', QY_OPT_FLAG, NULL, "one text per input line (encoded in parallel on --threads)",
+         &lines},
         {"pair", 0, QY_OPT_STRING, "TEXT", "second text of a pair (question/passage; type ids 1)", &pair},
         {"tokens", 't', QY_OPT_FLAG, NULL, "print token strings instead of ids", &tokens},
         {"offsets", 'o', QY_OPT_FLAG, NULL, "append @start-end byte offsets to each token", &offsets},
-        {"no-special", 0, QY_OPT_FLAG, NULL, "do not add the post-processor's special tokens ([CLS], <s> ...)", &no_special},
+        {"no-special", 0, QY_OPT_FLAG, NULL,
+         "do not add the post-processor's special tokens ([CLS], <s> ...)", &no_special},
         {"max-length", 0, QY_OPT_INT, "N", "truncate to N tokens (special tokens included)", &max_length},
         {"truncate-left", 0, QY_OPT_FLAG, NULL, "truncate from the start", &trunc_left},
         {"pad-to", 0, QY_OPT_INT, "N", "pad every encoding to N tokens", &pad_to},
@@ -110,9 +166,10 @@ static int run_encode(int argc, char **argv) {
         .opts = opts,
         .min_pos = 1,
         .max_pos = -1,
-        .examples = "  quarry tok encode gpt2/tokenizer.json 'Hello world'\n"
-                    "  quarry tok encode --tokens --offsets bert/ 'Who wrote it?'\n"
-                    "  quarry tok encode --lines --file corpus.txt --no-special gpt2/tokenizer.json > ids.txt\n"};
+        .examples =
+            "  quarry tok encode gpt2/tokenizer.json 'Hello world'\n"
+            "  quarry tok encode --tokens --offsets bert/ 'Who wrote it?'\n"
+            "  quarry tok encode --lines --file corpus.txt --no-special gpt2/tokenizer.json > ids.txt\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -130,6 +187,14 @@ static int run_encode(int argc, char **argv) {
     if (pad_longest) p.pad_to_longest = 1;
     if (pad_id >= 0) p.pad_id = (int32_t)pad_id;
 
+    if (lines && file && strcmp(file, "-") && npos == 1 && !pad_longest && !c.json && !pair) {
+        qy_pool *pool;
+        st = qy_pool_new(c.threads, &pool);
+        if (!st) st = encode_file_lines(tok, &p, file, pool, tokens, offsets);
+        qy_pool_free(pool);
+        qy_tokenizer_free(tok);
+        return st ? qy_cli_fail(st) : 0;
+    }
     char *buf = NULL;
     size_t blen = 0;
     const char **texts = NULL;
@@ -163,7 +228,8 @@ static int run_encode(int argc, char **argv) {
         } else if (!st) {
             texts = qy_calloc(1, sizeof *texts);
             lens = qy_calloc(1, sizeof *lens);
-            if (!texts || !lens) st = QY_ERR_NOMEM;
+            if (!texts || !lens)
+                st = QY_ERR_NOMEM;
             else {
                 texts[0] = buf;
                 lens[0] = blen;
@@ -176,8 +242,10 @@ static int run_encode(int argc, char **argv) {
     qy_pool *pool = NULL;
     uint64_t t0 = qy_now_ns();
     if (!st && pair) {
-        if (n != 1) st = qy_error(QY_ERR_ARG, "--pair needs exactly one first text");
-        else st = qy_tokenizer_encode_pair(tok, texts[0], lens[0], pair, strlen(pair), &p, &encs[0]);
+        if (n != 1)
+            st = qy_error(QY_ERR_ARG, "--pair needs exactly one first text");
+        else
+            st = qy_tokenizer_encode_pair(tok, texts[0], lens[0], pair, strlen(pair), &p, &encs[0]);
     } else if (!st) {
         st = qy_pool_new(c.threads, &pool);
         if (!st) st = qy_tokenizer_encode_batch(tok, texts, lens, n, &p, pool, encs);
@@ -199,8 +267,8 @@ static int run_encode(int argc, char **argv) {
         } else
             for (size_t i = 0; i < n; i++) print_encoding_text(tok, &encs[i], tokens, offsets);
         if (bytes >= (1 << 20))
-            qy_info("encoded %zu bytes (%zu texts) into %zu tokens in %.3f s (%.1f MB/s, %d threads)", bytes, n, ntok,
-                    secs, bytes / 1e6 / (secs > 0 ? secs : 1e-9), qy_pool_threads(pool));
+            qy_info("encoded %zu bytes (%zu texts) into %zu tokens in %.3f s (%.1f MB/s, %d threads)", bytes,
+                    n, ntok, secs, bytes / 1e6 / (secs > 0 ? secs : 1e-9), qy_pool_threads(pool));
     }
     if (encs)
         for (size_t i = 0; i < n; i++) qy_encoding_free(&encs[i]);
@@ -216,7 +284,8 @@ static int run_encode(int argc, char **argv) {
 static int parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap) {
     const char *p = s;
     while (*p) {
-        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == ',' || *p == '[' || *p == ']' || *p == '\r') p++;
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == ',' || *p == '[' || *p == ']' || *p == '\r')
+            p++;
         if (!*p) break;
         char *end;
         long v = strtol(p, &end, 10);
@@ -238,10 +307,10 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap) {
 static int run_decode(int argc, char **argv) {
     const char *file = NULL;
     int skip = 0;
-    qy_opt opts[] = {
-        {"file", 'f', QY_OPT_STRING, "PATH", "read ids from PATH ('-' = stdin)", &file},
-        {"skip-special", 's', QY_OPT_FLAG, NULL, "drop special tokens (tokenizers' skip_special_tokens)", &skip},
-        {NULL, 0, 0, NULL, NULL, NULL}};
+    qy_opt opts[] = {{"file", 'f', QY_OPT_STRING, "PATH", "read ids from PATH ('-' = stdin)", &file},
+                     {"skip-special", 's', QY_OPT_FLAG, NULL,
+                      "drop special tokens (tokenizers' skip_special_tokens)", &skip},
+                     {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {.usage = "quarry tok decode [options] TOKENIZER [ID...]",
                         .description = "Decode token ids (arguments, --file or stdin; separated by spaces,\n"
                                        "commas or newlines) into text through the tokenizer's decoder.",
@@ -332,16 +401,21 @@ static int run_train(int argc, char **argv) {
     const char *model = "bpe", *out = NULL, *special = NULL;
     long vocab = 8000, min_freq = 2, max_words = 0;
     int no_lower = 0;
-    qy_opt opts[] = {
-        {"model", 'm', QY_OPT_STRING, "KIND", "bpe (byte-level BPE, GPT-2 style) or wordpiece (BERT style)", &model},
-        {"vocab-size", 'v', QY_OPT_INT, "N", "vocabulary size, special tokens included (default 8000)", &vocab},
-        {"min-frequency", 0, QY_OPT_INT, "N", "do not merge pairs seen fewer than N times (default 2)", &min_freq},
-        {"special", 's', QY_OPT_STRING, "A,B,..", "special tokens, ids 0.. in this order (default: "
-                                                  "<|endoftext|> for bpe; [PAD],[UNK],[CLS],[SEP],[MASK] for wordpiece)", &special},
-        {"max-words", 0, QY_OPT_INT, "N", "distinct words kept while counting (memory bound; default 1000000)", &max_words},
-        {"cased", 0, QY_OPT_FLAG, NULL, "wordpiece: keep case (no lowercasing)", &no_lower},
-        {"out", 'o', QY_OPT_STRING, "PATH", "where to write tokenizer.json (required)", &out},
-        {NULL, 0, 0, NULL, NULL, NULL}};
+    qy_opt opts[] = {{"model", 'm', QY_OPT_STRING, "KIND",
+                      "bpe (byte-level BPE, GPT-2 style) or wordpiece (BERT style)", &model},
+                     {"vocab-size", 'v', QY_OPT_INT, "N",
+                      "vocabulary size, special tokens included (default 8000)", &vocab},
+                     {"min-frequency", 0, QY_OPT_INT, "N",
+                      "do not merge pairs seen fewer than N times (default 2)", &min_freq},
+                     {"special", 's', QY_OPT_STRING, "A,B,..",
+                      "special tokens, ids 0.. in this order (default: "
+                      "<|endoftext|> for bpe; [PAD],[UNK],[CLS],[SEP],[MASK] for wordpiece)",
+                      &special},
+                     {"max-words", 0, QY_OPT_INT, "N",
+                      "distinct words kept while counting (memory bound; default 1000000)", &max_words},
+                     {"cased", 0, QY_OPT_FLAG, NULL, "wordpiece: keep case (no lowercasing)", &no_lower},
+                     {"out", 'o', QY_OPT_STRING, "PATH", "where to write tokenizer.json (required)", &out},
+                     {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry tok train [options] --out tokenizer.json FILE...",
         .description = "Learn a byte-level BPE or a WordPiece vocabulary from text files of any size\n"
@@ -362,8 +436,10 @@ static int run_train(int argc, char **argv) {
         return 2;
     }
     qy_tok_train_params p = {0};
-    if (!strcmp(model, "bpe")) p.kind = QY_TOK_TRAIN_BPE;
-    else if (!strcmp(model, "wordpiece")) p.kind = QY_TOK_TRAIN_WORDPIECE;
+    if (!strcmp(model, "bpe"))
+        p.kind = QY_TOK_TRAIN_BPE;
+    else if (!strcmp(model, "wordpiece"))
+        p.kind = QY_TOK_TRAIN_WORDPIECE;
     else {
         fprintf(stderr, "quarry tok train: --model must be bpe or wordpiece, not '%s'\n", model);
         return 2;
@@ -409,7 +485,8 @@ static int run(int argc, char **argv) {
         {"train", "learn a byte-level BPE or WordPiece tokenizer.json from text files", run_train},
         {"info", "describe a tokenizer.json (components, vocabulary)", run_info},
         {NULL, NULL, NULL}};
-    return qy_cli_dispatch("tok", "Hugging Face tokenizer.json tokenizers: token-exact with the tokenizers library.",
+    return qy_cli_dispatch("tok",
+                           "Hugging Face tokenizer.json tokenizers: token-exact with the tokenizers library.",
                            argc, argv, subs);
 }
 

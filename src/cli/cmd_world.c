@@ -16,13 +16,14 @@ static void print_stats(const qy_world_stats *s, const char *dir, int threads) {
     printf("  %zu facts, %zu documents\n", s->facts, s->documents);
     printf("  %zu questions: train %zu, dev %zu, test %zu; 1 hop %zu, 2 hops %zu, 3 hops %zu, 4 hops %zu\n",
            s->questions, s->questions_by_split[0], s->questions_by_split[1], s->questions_by_split[2],
-           s->questions_by_hops[1], s->questions_by_hops[2], s->questions_by_hops[3], s->questions_by_hops[4]);
+           s->questions_by_hops[1], s->questions_by_hops[2], s->questions_by_hops[3],
+           s->questions_by_hops[4]);
     printf("  %zu edit requests with %zu easy / %zu middle / %zu hard same-subject facts\n", s->edits,
            s->locality_by_level[0], s->locality_by_level[1], s->locality_by_level[2]);
     printf("  %zu instruction tasks, %zu instances\n", s->tasks, s->task_instances);
     if (dir)
-        printf("  %.1f MB written to %s in %.2f s (%.0f entities/s, %d threads)\n", (double)s->bytes / 1e6, dir,
-               s->seconds, s->seconds > 0 ? (double)s->entities / s->seconds : 0.0, threads);
+        printf("  %.1f MB written to %s in %.2f s (%.0f entities/s, %d threads)\n", (double)s->bytes / 1e6,
+               dir, s->seconds, s->seconds > 0 ? (double)s->entities / s->seconds : 0.0, threads);
 }
 
 static int run_generate(int argc, char **argv) {
@@ -35,8 +36,10 @@ static int run_generate(int argc, char **argv) {
         {"slices", 0, QY_OPT_INT, "N", "added corpus slices D1..DN after D0 (default 5)", &slices},
         {"d0-fraction", 0, QY_OPT_DOUBLE, "F", "share of entities in D0 (default 0.5)", &d0},
         {"edits", 0, QY_OPT_INT, "N", "edit requests (default min(entities/10, 20000))", &edits},
-        {"task-instances", 0, QY_OPT_INT, "N", "instances per instruction task (default 500)", &task_instances},
-        {"dev-fraction", 0, QY_OPT_DOUBLE, "F", "topic entities whose questions go to dev (default 0.1)", &dev},
+        {"task-instances", 0, QY_OPT_INT, "N", "instances per instruction task (default 500)",
+         &task_instances},
+        {"dev-fraction", 0, QY_OPT_DOUBLE, "F", "topic entities whose questions go to dev (default 0.1)",
+         &dev},
         {"test-fraction", 0, QY_OPT_DOUBLE, "F", "... and to test (default 0.1)", &test},
         {NULL, 0, QY_OPT_FLAG, NULL, NULL, NULL}};
     qy_cli_spec spec = {
@@ -190,11 +193,13 @@ static int run_stats(int argc, char **argv) {
 
 static int run(int argc, char **argv) {
     static const qy_subcommand subs[] = {
-        {"generate", "write a synthetic world (corpus, questions, edits, tasks) to a directory", run_generate},
+        {"generate", "write a synthetic world (corpus, questions, edits, tasks) to a directory",
+         run_generate},
         {"stats", "print the statistics report of a generated world", run_stats},
         {NULL, NULL, NULL}};
     return qy_cli_dispatch("world", "The synthetic knowledge world with full ground truth (docs/world.md).",
                            argc, argv, subs);
 }
 
-const qy_command qy_command_world = {"world", "generate a synthetic knowledge world (corpus, QA, edits, tasks)", run};
+const qy_command qy_command_world = {"world",
+                                     "generate a synthetic knowledge world (corpus, QA, edits, tasks)", run};

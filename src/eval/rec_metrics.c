@@ -19,11 +19,18 @@
 
 static const char *const metric_names[QY_METRIC_COUNT] = {"hit", "recall", "ndcg", "mrr", "precision"};
 
-const char *qy_rec_metric_name(qy_rec_metric m) { return (unsigned)m < QY_METRIC_COUNT ? metric_names[m] : "?"; }
+const char *qy_rec_metric_name(qy_rec_metric m) {
+    return (unsigned)m < QY_METRIC_COUNT ? metric_names[m] : "?";
+}
 
 qy_rec_eval_opts qy_rec_eval_opts_default(void) {
-    qy_rec_eval_opts o = {.protocol = QY_PROTOCOL_FULL, .n_neg = 100, .seed = 2020, .mask_history = 1,
-                          .ks = {5, 10, 20}, .n_ks = 3, .batch_users = 256};
+    qy_rec_eval_opts o = {.protocol = QY_PROTOCOL_FULL,
+                          .n_neg = 100,
+                          .seed = 2020,
+                          .mask_history = 1,
+                          .ks = {5, 10, 20},
+                          .n_ks = 3,
+                          .batch_users = 256};
     return o;
 }
 
@@ -34,8 +41,10 @@ int qy_rec_protocol_parse(const char *text, qy_rec_eval_opts *o) {
     }
     const char *num = NULL;
     if (!strncmp(text, "sampled", 7)) {
-        if (!text[7]) num = "100";
-        else if (text[7] == ':') num = text + 8;
+        if (!text[7])
+            num = "100";
+        else if (text[7] == ':')
+            num = text + 8;
     } else if (!strncmp(text, "uni", 3)) {
         num = text + 3;
     }
@@ -132,7 +141,8 @@ static void topk_rows(void *vc, size_t b, size_t e, int tid) {
 int qy_rec_topk(const float *scores, size_t n, uint32_t n_items, int k, const uint32_t *const *exclude,
                 const size_t *n_exclude, uint32_t *out_items, float *out_scores, qy_pool *pool) {
     if (k <= 0 || n_items < 2 || (uint32_t)k > n_items - 1)
-        return qy_error(QY_ERR_ARG, "top-k: k = %d must be in [1, %u] (items without the padding)", k, n_items ? n_items - 1 : 0);
+        return qy_error(QY_ERR_ARG, "top-k: k = %d must be in [1, %u] (items without the padding)", k,
+                        n_items ? n_items - 1 : 0);
     topk_ctx c = {scores, n_items, k, exclude, n_exclude, out_items, out_scores};
     qy_pool_for(pool, n, 4, topk_rows, &c);
     return QY_OK;
@@ -149,10 +159,10 @@ typedef struct eval_ctx {
     float *per_user;       /* this batch's rows of the result */
     uint32_t *top;         /* batch x maxk */
     int maxk;
-    uint8_t *mask;         /* threads x n_items scratch */
-    uint32_t *cand;        /* threads x (n_items + n_neg + ...) scratch */
+    uint8_t *mask;  /* threads x n_items scratch */
+    uint32_t *cand; /* threads x (n_items + n_neg + ...) scratch */
     size_t cand_cap;
-    uint32_t *ranks;       /* threads x n_items scratch */
+    uint32_t *ranks; /* threads x n_items scratch */
 } eval_ctx;
 
 static void eval_users(void *vc, size_t b, size_t e, int tid) {
@@ -229,19 +239,23 @@ void qy_rec_eval_result_free(qy_rec_eval_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-int qy_rec_evaluate(const qy_rec_data *d, qy_rec_phase phase, const qy_rec_eval_opts *opts, const qy_rec_model *m,
-                    qy_pool *pool, qy_rec_eval_result *out) {
+int qy_rec_evaluate(const qy_rec_data *d, qy_rec_phase phase, const qy_rec_eval_opts *opts,
+                    const qy_rec_model *m, qy_pool *pool, qy_rec_eval_result *out) {
     memset(out, 0, sizeof *out);
     qy_rec_eval_opts o = opts ? *opts : qy_rec_eval_opts_default();
     if (!d->split) return qy_error(QY_ERR_ARG, "evaluation needs a split dataset (qy_rec_data_split)");
-    if (phase != QY_PHASE_VALID && phase != QY_PHASE_TEST) return qy_error(QY_ERR_ARG, "evaluation phase must be valid or test");
-    if (o.n_ks < 1 || o.n_ks > QY_REC_MAX_K) return qy_error(QY_ERR_ARG, "between 1 and %d cut-offs k", QY_REC_MAX_K);
+    if (phase != QY_PHASE_VALID && phase != QY_PHASE_TEST)
+        return qy_error(QY_ERR_ARG, "evaluation phase must be valid or test");
+    if (o.n_ks < 1 || o.n_ks > QY_REC_MAX_K)
+        return qy_error(QY_ERR_ARG, "between 1 and %d cut-offs k", QY_REC_MAX_K);
     int maxk = 0;
     for (int i = 0; i < o.n_ks; i++) {
-        if (o.ks[i] < 1 || o.ks[i] > 64) return qy_error(QY_ERR_ARG, "cut-off k = %d must be in [1, 64]", o.ks[i]);
+        if (o.ks[i] < 1 || o.ks[i] > 64)
+            return qy_error(QY_ERR_ARG, "cut-off k = %d must be in [1, 64]", o.ks[i]);
         if (o.ks[i] > maxk) maxk = o.ks[i];
     }
-    if (o.protocol == QY_PROTOCOL_SAMPLED && o.n_neg < 1) return qy_error(QY_ERR_ARG, "sampled protocol needs n_neg >= 1");
+    if (o.protocol == QY_PROTOCOL_SAMPLED && o.n_neg < 1)
+        return qy_error(QY_ERR_ARG, "sampled protocol needs n_neg >= 1");
     if (!o.batch_users) o.batch_users = 256;
     uint64_t t0 = qy_now_ns();
     size_t nu = 0;
@@ -251,7 +265,9 @@ int qy_rec_evaluate(const qy_rec_data *d, qy_rec_phase phase, const qy_rec_eval_
         qy_rec_user_targets(d, u, phase, &t, &n);
         nu += n > 0;
     }
-    if (!nu) return qy_error(QY_ERR_ARG, "no user has a %s item in split '%s'", phase == QY_PHASE_TEST ? "test" : "validation", d->split_desc);
+    if (!nu)
+        return qy_error(QY_ERR_ARG, "no user has a %s item in split '%s'",
+                        phase == QY_PHASE_TEST ? "test" : "validation", d->split_desc);
     int threads = pool ? qy_pool_threads(pool) : 1;
     size_t n_items = d->n_items, cand_cap = n_items + (size_t)o.n_neg + 1;
     size_t B = o.batch_users < nu ? o.batch_users : nu;
@@ -287,8 +303,18 @@ int qy_rec_evaluate(const qy_rec_data *d, qy_rec_phase phase, const qy_rec_eval_
         }
         st = qy_rec_model_score(m, q, nb, scores, pool);
         if (st) break;
-        eval_ctx c = {d, &o, phase, out->users + b, scores, out->per_user + b * QY_METRIC_COUNT * (size_t)o.n_ks,
-                      top + b * (size_t)maxk, maxk, mask, cand, cand_cap, ranks};
+        eval_ctx c = {d,
+                      &o,
+                      phase,
+                      out->users + b,
+                      scores,
+                      out->per_user + b * QY_METRIC_COUNT * (size_t)o.n_ks,
+                      top + b * (size_t)maxk,
+                      maxk,
+                      mask,
+                      cand,
+                      cand_cap,
+                      ranks};
         qy_pool_for(pool, nb, 8, eval_users, &c);
     }
     if (st) goto done;
@@ -297,7 +323,8 @@ int qy_rec_evaluate(const qy_rec_data *d, qy_rec_phase phase, const qy_rec_eval_
         out->ks[kk] = o.ks[kk];
         for (int mm = 0; mm < QY_METRIC_COUNT; mm++) {
             double s = 0;
-            for (size_t i = 0; i < nu; i++) s += out->per_user[(i * QY_METRIC_COUNT + (size_t)mm) * (size_t)o.n_ks + kk];
+            for (size_t i = 0; i < nu; i++)
+                s += out->per_user[(i * QY_METRIC_COUNT + (size_t)mm) * (size_t)o.n_ks + kk];
             out->mean[mm][kk] = s / (double)nu;
         }
         memset(seen, 0, n_items);

@@ -178,11 +178,14 @@ static int intern(qy_rec_table *t, size_t c, const char *s, size_t len, uint32_t
             memcpy(copy, key, len + 1);
             if (col->n_dict % 256 == 0) {
                 char **d = qy_realloc(col->dict, (col->n_dict + 256) * sizeof *d);
-                if (!d) st = QY_ERR_NOMEM;
-                else col->dict = d;
+                if (!d)
+                    st = QY_ERR_NOMEM;
+                else
+                    col->dict = d;
             }
         }
-        if (!st && col->n_dict >= UINT32_MAX) st = qy_error(QY_ERR_RANGE, "%s: more than 2^32 tokens in a column", t->source);
+        if (!st && col->n_dict >= UINT32_MAX)
+            st = qy_error(QY_ERR_RANGE, "%s: more than 2^32 tokens in a column", t->source);
         if (!st) {
             col->dict[col->n_dict] = copy;
             *idx = (uint32_t)col->n_dict;
@@ -213,10 +216,11 @@ static int parse_number(const char *s, size_t len, double *out) {
     return 1;
 }
 
-static int field_error(const qy_rec_table *t, size_t line, size_t c, const char *what, const char *s, size_t len) {
+static int field_error(const qy_rec_table *t, size_t line, size_t c, const char *what, const char *s,
+                       size_t len) {
     int show = len > 40 ? 40 : (int)len;
-    return qy_error(QY_ERR_FORMAT, "%s: line %zu, column %zu (%s): expected %s, found '%.*s'%s", t->source, line,
-                    c + 1, t->cols[c].name, what, show, s, len > 40 ? "..." : "");
+    return qy_error(QY_ERR_FORMAT, "%s: line %zu, column %zu (%s): expected %s, found '%.*s'%s", t->source,
+                    line, c + 1, t->cols[c].name, what, show, s, len > 40 ? "..." : "");
 }
 
 static int parse_header(qy_rec_table *t, const char *s, size_t len) {
@@ -236,7 +240,8 @@ static int parse_header(qy_rec_table *t, const char *s, size_t len) {
         size_t flen = end - start;
         const char *colon = memchr(f, ':', flen);
         if (!colon || colon == f)
-            return qy_error(QY_ERR_FORMAT, "%s: line 1, column %zu: expected a header field 'name:type', found '%.*s'",
+            return qy_error(QY_ERR_FORMAT,
+                            "%s: line 1, column %zu: expected a header field 'name:type', found '%.*s'",
                             t->source, c + 1, (int)(flen > 40 ? 40 : flen), f);
         size_t nlen = (size_t)(colon - f), tlen = flen - nlen - 1;
         int type = -1;
@@ -244,7 +249,8 @@ static int parse_header(qy_rec_table *t, const char *s, size_t len) {
             if (strlen(type_names[k]) == tlen && memcmp(colon + 1, type_names[k], tlen) == 0) type = k;
         if (type < 0)
             return qy_error(QY_ERR_FORMAT,
-                            "%s: line 1, column %zu: unknown field type '%.*s' (expected token, token_seq, float or float_seq)",
+                            "%s: line 1, column %zu: unknown field type '%.*s' (expected token, token_seq, "
+                            "float or float_seq)",
                             t->source, c + 1, (int)(tlen > 40 ? 40 : tlen), colon + 1);
         char *name = qy_malloc(nlen + 1);
         if (!name) return QY_ERR_NOMEM;
@@ -254,7 +260,8 @@ static int parse_header(qy_rec_table *t, const char *s, size_t len) {
         t->cols[c].type = (qy_field_type)type;
         for (size_t p = 0; p < c; p++)
             if (strcmp(t->cols[p].name, name) == 0)
-                return qy_error(QY_ERR_FORMAT, "%s: line 1, column %zu: field '%s' appears twice", t->source, c + 1, name);
+                return qy_error(QY_ERR_FORMAT, "%s: line 1, column %zu: field '%s' appears twice", t->source,
+                                c + 1, name);
         im->seq[c].elem = type == QY_FIELD_TOKEN_SEQ ? sizeof(uint32_t) : sizeof(double);
         start = end + 1;
     }
@@ -265,9 +272,19 @@ static int alloc_columns(qy_rec_table *t, size_t max_rows) {
     for (size_t c = 0; c < t->n_cols; c++) {
         qy_rec_column *col = &t->cols[c];
         switch (col->type) {
-        case QY_FIELD_TOKEN: col->tok = qy_mallocn(max_rows + 1, sizeof *col->tok); if (!col->tok) return QY_ERR_NOMEM; break;
-        case QY_FIELD_FLOAT: col->num = qy_mallocn(max_rows + 1, sizeof *col->num); if (!col->num) return QY_ERR_NOMEM; break;
-        default: col->off = qy_mallocn(max_rows + 2, sizeof *col->off); if (!col->off) return QY_ERR_NOMEM; col->off[0] = 0; break;
+        case QY_FIELD_TOKEN:
+            col->tok = qy_mallocn(max_rows + 1, sizeof *col->tok);
+            if (!col->tok) return QY_ERR_NOMEM;
+            break;
+        case QY_FIELD_FLOAT:
+            col->num = qy_mallocn(max_rows + 1, sizeof *col->num);
+            if (!col->num) return QY_ERR_NOMEM;
+            break;
+        default:
+            col->off = qy_mallocn(max_rows + 2, sizeof *col->off);
+            if (!col->off) return QY_ERR_NOMEM;
+            col->off[0] = 0;
+            break;
         }
     }
     return QY_OK;
@@ -339,10 +356,14 @@ int qy_rec_table_parse(const char *text, size_t len, const char *source, qy_rec_
         if (l && s[l - 1] == '\r') l--;
         if (!have_header) {
             if (l == 0) {
-                st = qy_error(QY_ERR_FORMAT, "%s: line 1: expected a header of 'name:type' fields, found an empty line", source);
+                st = qy_error(QY_ERR_FORMAT,
+                              "%s: line 1: expected a header of 'name:type' fields, found an empty line",
+                              source);
                 break;
             }
-            if (l >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF) s += 3, l -= 3;
+            if (l >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+                (unsigned char)s[2] == 0xBF)
+                s += 3, l -= 3;
             st = parse_header(t, s, l);
             if (!st) st = alloc_columns(t, max_rows);
             have_header = 1;
@@ -352,8 +373,9 @@ int qy_rec_table_parse(const char *text, size_t len, const char *source, qy_rec_
         size_t nf = 1;
         for (size_t i = 0; i < l; i++) nf += s[i] == '\t';
         if (nf != t->n_cols) {
-            st = qy_error(QY_ERR_FORMAT, "%s: line %zu: expected %zu tab-separated fields (as the header), found %zu", source,
-                          line, t->n_cols, nf);
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: line %zu: expected %zu tab-separated fields (as the header), found %zu",
+                          source, line, t->n_cols, nf);
             break;
         }
         size_t start = 0;
@@ -365,12 +387,16 @@ int qy_rec_table_parse(const char *text, size_t len, const char *source, qy_rec_
         }
         if (!st) t->n_rows++;
     }
-    if (!st && !have_header) st = qy_error(QY_ERR_FORMAT, "%s: empty file: expected a header of 'name:type' fields", source);
+    if (!st && !have_header)
+        st = qy_error(QY_ERR_FORMAT, "%s: empty file: expected a header of 'name:type' fields", source);
     /* move the sequence values into the columns */
     for (size_t c = 0; c < t->n_cols && !st; c++) {
-        if (t->cols[c].type == QY_FIELD_TOKEN_SEQ) t->cols[c].tok = im->seq[c].data;
-        else if (t->cols[c].type == QY_FIELD_FLOAT_SEQ) t->cols[c].num = im->seq[c].data;
-        else continue;
+        if (t->cols[c].type == QY_FIELD_TOKEN_SEQ)
+            t->cols[c].tok = im->seq[c].data;
+        else if (t->cols[c].type == QY_FIELD_FLOAT_SEQ)
+            t->cols[c].num = im->seq[c].data;
+        else
+            continue;
         im->seq[c].data = NULL;
     }
     if (st) {
@@ -460,8 +486,8 @@ static int find_field(const qy_rec_table *t, const char *name, const char *what,
 
 static int need_type(const qy_rec_table *t, int col, qy_field_type type, const char *what) {
     if (t->cols[col].type != type)
-        return qy_error(QY_ERR_FORMAT, "%s: field '%s' (%s) must be of type %s, not %s", t->source, t->cols[col].name, what,
-                        type_names[type], type_names[t->cols[col].type]);
+        return qy_error(QY_ERR_FORMAT, "%s: field '%s' (%s) must be of type %s, not %s", t->source,
+                        t->cols[col].name, what, type_names[type], type_names[t->cols[col].type]);
     return QY_OK;
 }
 
@@ -482,7 +508,8 @@ static int out_of(long cnt, long lo, long hi) { return (lo > 0 && cnt < lo) || (
 /* k-core over rows with keep[r]; counts positives; bans both sides per round. */
 static int kcore(const qy_rec_table *inter, int ucol, int icol, const uint8_t *pos, uint8_t *keep,
                  const qy_rec_data_opts *o) {
-    if (o->min_user_inter <= 0 && o->max_user_inter <= 0 && o->min_item_inter <= 0 && o->max_item_inter <= 0) return QY_OK;
+    if (o->min_user_inter <= 0 && o->max_user_inter <= 0 && o->min_item_inter <= 0 && o->max_item_inter <= 0)
+        return QY_OK;
     size_t nu = inter->cols[ucol].n_dict, ni = inter->cols[icol].n_dict;
     long *ucnt = qy_calloc(nu + 1, sizeof *ucnt), *icnt = qy_calloc(ni + 1, sizeof *icnt);
     if (!ucnt || !icnt) {
@@ -515,8 +542,8 @@ static int kcore(const qy_rec_table *inter, int ucol, int icol, const uint8_t *p
 }
 
 /* add tokens of an extra table (.user/.item) that the interactions lack */
-static int add_side_tokens(qy_rec_data *d, const qy_rec_table *side, const char *field, int is_item, const strmap *banned,
-                           vec *tokens, strmap *map) {
+static int add_side_tokens(qy_rec_data *d, const qy_rec_table *side, const char *field, int is_item,
+                           const strmap *banned, vec *tokens, strmap *map) {
     if (!side) return QY_OK;
     int col;
     int st = find_field(side, field, is_item ? "item id" : "user id", &col);
@@ -554,7 +581,8 @@ int qy_rec_data_build(const qy_rec_table *inter, const qy_rec_table *item, const
     if (!st && o.click_field) {
         st = find_field(inter, o.click_field, "click", &ccol);
         if (!st && inter->cols[ccol].type != QY_FIELD_FLOAT && inter->cols[ccol].type != QY_FIELD_TOKEN)
-            st = qy_error(QY_ERR_FORMAT, "%s: click field '%s' must be float or token", inter->source, o.click_field);
+            st = qy_error(QY_ERR_FORMAT, "%s: click field '%s' must be float or token", inter->source,
+                          o.click_field);
     }
     if (st) return st;
 
@@ -565,38 +593,47 @@ int qy_rec_data_build(const qy_rec_table *inter, const qy_rec_table *item, const
     strmap banned_items = {0}, banned_users = {0};
     vec utok = {.elem = sizeof(char *)}, itok = {.elem = sizeof(char *)};
     sort_key *keys = NULL;
-    if (d) d->impl = im;
-    else qy_free(im);
+    if (d)
+        d->impl = im;
+    else
+        qy_free(im);
     if (!keep || !pos || !d || !im) {
         st = QY_ERR_NOMEM;
         goto done;
     }
     qy_arena_init(&im->arena, 1 << 16);
     for (size_t r = 0; r < n; r++) {
-        keep[r] = qy_rec_table_token(inter, (size_t)ucol, r)[0] && qy_rec_table_token(inter, (size_t)icol, r)[0];
+        keep[r] =
+            qy_rec_table_token(inter, (size_t)ucol, r)[0] && qy_rec_table_token(inter, (size_t)icol, r)[0];
         pos[r] = 1;
         if (ccol >= 0) {
             double v;
-            if (inter->cols[ccol].type == QY_FIELD_FLOAT) v = inter->cols[ccol].num[r];
-            else if (!parse_number(qy_rec_table_token(inter, (size_t)ccol, r), strlen(qy_rec_table_token(inter, (size_t)ccol, r)), &v)) v = NAN;
+            if (inter->cols[ccol].type == QY_FIELD_FLOAT)
+                v = inter->cols[ccol].num[r];
+            else if (!parse_number(qy_rec_table_token(inter, (size_t)ccol, r),
+                                   strlen(qy_rec_table_token(inter, (size_t)ccol, r)), &v))
+                v = NAN;
             if (v != 0 && v != 1) {
-                st = qy_error(QY_ERR_FORMAT, "%s: data row %zu, field '%s': expected a click flag 0 or 1", inter->source, r + 1,
-                              o.click_field);
+                st = qy_error(QY_ERR_FORMAT, "%s: data row %zu, field '%s': expected a click flag 0 or 1",
+                              inter->source, r + 1, o.click_field);
                 goto done;
             }
             pos[r] = v == 1;
         }
         if (tcol >= 0 && keep[r] && isnan(inter->cols[tcol].num[r])) {
-            st = qy_error(QY_ERR_FORMAT, "%s: data row %zu, field '%s': expected a time, found an empty value", inter->source,
-                          r + 1, inter->cols[tcol].name);
+            st =
+                qy_error(QY_ERR_FORMAT, "%s: data row %zu, field '%s': expected a time, found an empty value",
+                         inter->source, r + 1, inter->cols[tcol].name);
             goto done;
         }
     }
     st = kcore(inter, ucol, icol, pos, keep, &o);
     if (st) goto done;
-    /* tokens banned by k-core (present in the interactions, all rows gone) must not come back from side files */
+    /* tokens banned by k-core (present in the interactions, all rows gone) must not come back from side files
+     */
     {
-        uint8_t *useen = qy_calloc(inter->cols[ucol].n_dict + 1, 1), *iseen = qy_calloc(inter->cols[icol].n_dict + 1, 1);
+        uint8_t *useen = qy_calloc(inter->cols[ucol].n_dict + 1, 1),
+                *iseen = qy_calloc(inter->cols[icol].n_dict + 1, 1);
         if (!useen || !iseen) {
             qy_free(useen);
             qy_free(iseen);
@@ -639,13 +676,15 @@ int qy_rec_data_build(const qy_rec_table *inter, const qy_rec_table *item, const
     }
     if (st) goto done;
     if (!kept) {
-        st = qy_error(QY_ERR_ARG, "%s: no interaction is left after filtering (k-core %ld/%ld too strict?)", inter->source,
-                      o.min_user_inter, o.min_item_inter);
+        st = qy_error(QY_ERR_ARG, "%s: no interaction is left after filtering (k-core %ld/%ld too strict?)",
+                      inter->source, o.min_user_inter, o.min_item_inter);
         goto done;
     }
     /* side files: items/users without interactions survive only without a lower bound (RecBole) */
-    if (o.min_user_inter <= 0) st = add_side_tokens(d, user, o.user_field, 0, &banned_users, &utok, &im->users);
-    if (!st && o.min_item_inter <= 0) st = add_side_tokens(d, item, o.item_field, 1, &banned_items, &itok, &im->items);
+    if (o.min_user_inter <= 0)
+        st = add_side_tokens(d, user, o.user_field, 0, &banned_users, &utok, &im->users);
+    if (!st && o.min_item_inter <= 0)
+        st = add_side_tokens(d, item, o.item_field, 1, &banned_items, &itok, &im->items);
     if (st) goto done;
     if (utok.n > UINT32_MAX || itok.n > UINT32_MAX) {
         st = qy_error(QY_ERR_RANGE, "%s: more than 2^32 users or items", inter->source);
@@ -766,7 +805,9 @@ static int is_dir(const char *p) {
 
 int qy_rec_load_dir(const char *dir, const qy_rec_data_opts *opts, qy_rec_data **out) {
     *out = NULL;
-    if (!is_dir(dir)) return qy_error(QY_ERR_NOT_FOUND, "%s: not a folder (expected a RecBole dataset folder with NAME.inter)", dir);
+    if (!is_dir(dir))
+        return qy_error(QY_ERR_NOT_FOUND,
+                        "%s: not a folder (expected a RecBole dataset folder with NAME.inter)", dir);
     char base[512], path[1200];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--;
@@ -775,7 +816,8 @@ int qy_rec_load_dir(const char *dir, const qy_rec_data_opts *opts, qy_rec_data *
     snprintf(base, sizeof base, "%.*s", (int)(dir + dl - b), b);
     snprintf(path, sizeof path, "%.*s/%s.inter", (int)dl, dir, base);
     if (!qy_file_exists(path))
-        return qy_error(QY_ERR_NOT_FOUND, "%.*s: no %s.inter (RecBole layout: DIR/NAME/NAME.inter)", (int)dl, dir, base);
+        return qy_error(QY_ERR_NOT_FOUND, "%.*s: no %s.inter (RecBole layout: DIR/NAME/NAME.inter)", (int)dl,
+                        dir, base);
     qy_rec_table *inter = NULL, *item = NULL, *user = NULL;
     int st = qy_rec_table_read(path, &inter);
     snprintf(path, sizeof path, "%.*s/%s.item", (int)dl, dir, base);
@@ -835,8 +877,10 @@ static size_t csv_fields(const char *s, size_t len, const char **f, size_t *fl, 
 int qy_rec_load_obd(const char *path, const qy_rec_data_opts *opts, qy_rec_data **out) {
     *out = NULL;
     char file[1200];
-    if (is_dir(path)) snprintf(file, sizeof file, "%s/random/men/men.csv", path);
-    else snprintf(file, sizeof file, "%s", path);
+    if (is_dir(path))
+        snprintf(file, sizeof file, "%s/random/men/men.csv", path);
+    else
+        snprintf(file, sizeof file, "%s", path);
     char *text;
     size_t len;
     int st = qy_read_file(file, 0, &text, &len);
@@ -849,8 +893,9 @@ int qy_rec_load_obd(const char *path, const qy_rec_data_opts *opts, qy_rec_data 
     size_t hl = eol;
     if (hl && text[hl - 1] == '\r') hl--;
     size_t nf = csv_fields(text, hl, f, fl, MAXF);
-    const char *want[] = {"timestamp", "item_id", "position", "click", "propensity_score",
-                          "user_feature_0", "user_feature_1", "user_feature_2", "user_feature_3"};
+    const char *want[] = {"timestamp",      "item_id",          "position",
+                          "click",          "propensity_score", "user_feature_0",
+                          "user_feature_1", "user_feature_2",   "user_feature_3"};
     int at[9];
     for (int w = 0; w < 9; w++) {
         at[w] = -1;
@@ -858,12 +903,15 @@ int qy_rec_load_obd(const char *path, const qy_rec_data_opts *opts, qy_rec_data 
             if (fl[k] == strlen(want[w]) && memcmp(f[k], want[w], fl[k]) == 0) at[w] = (int)k;
         if (at[w] < 0) {
             qy_free(text);
-            return qy_error(QY_ERR_FORMAT, "%s: line 1: expected an Open Bandit Dataset header with column '%s'", file, want[w]);
+            return qy_error(QY_ERR_FORMAT,
+                            "%s: line 1: expected an Open Bandit Dataset header with column '%s'", file,
+                            want[w]);
         }
     }
     /* rewrite as an atomic file and reuse the RecBole path */
     vec buf = {.elem = 1};
-    const char *hdr = "user_id:token\titem_id:token\ttimestamp:float\tclick:float\tposition:token\tpropensity:float\n";
+    const char *hdr =
+        "user_id:token\titem_id:token\ttimestamp:float\tclick:float\tposition:token\tpropensity:float\n";
     for (const char *p = hdr; *p && !st; p++) st = vec_push(&buf, p);
     size_t pos = eol + 1, line = 1;
     while (pos < len && !st) {
@@ -877,12 +925,15 @@ int qy_rec_load_obd(const char *path, const qy_rec_data_opts *opts, qy_rec_data 
         if (!l) continue;
         size_t n2 = csv_fields(s, l, f, fl, MAXF);
         if (n2 < nf) {
-            st = qy_error(QY_ERR_FORMAT, "%s: line %zu: expected %zu comma-separated fields, found %zu", file, line, nf, n2);
+            st = qy_error(QY_ERR_FORMAT, "%s: line %zu: expected %zu comma-separated fields, found %zu", file,
+                          line, nf, n2);
             break;
         }
         double t;
         if (!parse_iso_time(f[at[0]], fl[at[0]], &t)) {
-            st = qy_error(QY_ERR_FORMAT, "%s: line %zu, column %d (timestamp): expected 'YYYY-MM-DD hh:mm:ss[.us][+hh:mm]', found '%.*s'",
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: line %zu, column %d (timestamp): expected 'YYYY-MM-DD hh:mm:ss[.us][+hh:mm]', "
+                          "found '%.*s'",
                           file, line, at[0] + 1, (int)(fl[at[0]] > 40 ? 40 : fl[at[0]]), f[at[0]]);
             break;
         }
@@ -900,8 +951,9 @@ int qy_rec_load_obd(const char *path, const qy_rec_data_opts *opts, qy_rec_data 
         unsigned long long uh = XXH64_digest(hs);
         XXH64_freeState(hs);
         char rowtxt[512];
-        int rl = snprintf(rowtxt, sizeof rowtxt, "%016llx\t%.*s\t%.6f\t%.*s\t%.*s\t%.*s\n", uh, (int)fl[at[1]], f[at[1]], t,
-                          (int)fl[at[3]], f[at[3]], (int)fl[at[2]], f[at[2]], (int)fl[at[4]], f[at[4]]);
+        int rl = snprintf(rowtxt, sizeof rowtxt, "%016llx\t%.*s\t%.6f\t%.*s\t%.*s\t%.*s\n", uh,
+                          (int)fl[at[1]], f[at[1]], t, (int)fl[at[3]], f[at[3]], (int)fl[at[2]], f[at[2]],
+                          (int)fl[at[4]], f[at[4]]);
         if (rl < 0 || (size_t)rl >= sizeof rowtxt) {
             st = qy_error(QY_ERR_FORMAT, "%s: line %zu: fields too long", file, line);
             break;
@@ -963,10 +1015,12 @@ int qy_rec_data_split(qy_rec_data *d, const qy_rec_split_opts *opts) {
     data_impl *im = d->impl;
     qy_rec_split_opts o = *opts;
     if (o.kind != QY_SPLIT_LOO) {
-        if (o.ratio[0] == 0 && o.ratio[1] == 0 && o.ratio[2] == 0) o.ratio[0] = 0.8, o.ratio[1] = 0.1, o.ratio[2] = 0.1;
+        if (o.ratio[0] == 0 && o.ratio[1] == 0 && o.ratio[2] == 0)
+            o.ratio[0] = 0.8, o.ratio[1] = 0.1, o.ratio[2] = 0.1;
         for (int i = 0; i < 3; i++)
             if (!(o.ratio[i] >= 0) || !isfinite(o.ratio[i]))
-                return qy_error(QY_ERR_ARG, "split ratios must be finite and >= 0 (got %g,%g,%g)", o.ratio[0], o.ratio[1], o.ratio[2]);
+                return qy_error(QY_ERR_ARG, "split ratios must be finite and >= 0 (got %g,%g,%g)", o.ratio[0],
+                                o.ratio[1], o.ratio[2]);
         if (o.ratio[0] <= 0) return qy_error(QY_ERR_ARG, "split: the train ratio must be > 0");
     }
     if (!d->split) {
@@ -985,19 +1039,26 @@ int qy_rec_data_split(qy_rec_data *d, const qy_rec_split_opts *opts) {
         qsort(refs, np, sizeof *refs, cmp_time_ref);
         size_t cnt[3];
         split_counts(np, o.ratio, cnt);
-        for (size_t k = 0; k < np; k++) im->pos_tag[refs[k].at] = k < cnt[0] ? QY_SPLIT_TRAIN : k < cnt[0] + cnt[1] ? QY_SPLIT_VALID : QY_SPLIT_TEST;
+        for (size_t k = 0; k < np; k++)
+            im->pos_tag[refs[k].at] = k < cnt[0]            ? QY_SPLIT_TRAIN
+                                      : k < cnt[0] + cnt[1] ? QY_SPLIT_VALID
+                                                            : QY_SPLIT_TEST;
         qy_free(refs);
     } else {
         for (uint32_t u = 0; u < d->n_users; u++) {
             size_t b = im->pos_off[u], n = im->pos_off[u + 1] - b, cnt[3] = {n, 0, 0};
             if (o.kind == QY_SPLIT_LOO) {
-                if (n >= 4) cnt[0] = n - 2, cnt[1] = 1, cnt[2] = 1;
-                else if (n == 3) cnt[0] = 2, cnt[2] = 1;
+                if (n >= 4)
+                    cnt[0] = n - 2, cnt[1] = 1, cnt[2] = 1;
+                else if (n == 3)
+                    cnt[0] = 2, cnt[2] = 1;
             } else {
                 split_counts(n, o.ratio, cnt);
             }
             for (size_t k = 0; k < n; k++)
-                im->pos_tag[b + k] = k < cnt[0] ? QY_SPLIT_TRAIN : k < cnt[0] + cnt[1] ? QY_SPLIT_VALID : QY_SPLIT_TEST;
+                im->pos_tag[b + k] = k < cnt[0]            ? QY_SPLIT_TRAIN
+                                     : k < cnt[0] + cnt[1] ? QY_SPLIT_VALID
+                                                           : QY_SPLIT_TEST;
         }
     }
     /* per-interaction tags; non-clicked exposures take the next positive's tag */
@@ -1014,20 +1075,27 @@ int qy_rec_data_split(qy_rec_data *d, const qy_rec_split_opts *opts) {
             d->split[j] = next;
         }
     }
-    if (o.kind == QY_SPLIT_LOO) snprintf(d->split_desc, sizeof d->split_desc, "loo");
+    if (o.kind == QY_SPLIT_LOO)
+        snprintf(d->split_desc, sizeof d->split_desc, "loo");
     else
-        snprintf(d->split_desc, sizeof d->split_desc, "%s:%g,%g,%g", o.kind == QY_SPLIT_RATIO_USER ? "ratio" : "time", o.ratio[0],
-                 o.ratio[1], o.ratio[2]);
+        snprintf(d->split_desc, sizeof d->split_desc, "%s:%g,%g,%g",
+                 o.kind == QY_SPLIT_RATIO_USER ? "ratio" : "time", o.ratio[0], o.ratio[1], o.ratio[2]);
     return QY_OK;
 }
 
 int qy_rec_split_parse(const char *text, qy_rec_split_opts *out) {
     memset(out, 0, sizeof *out);
     size_t n = strcspn(text, ":");
-    if (n == 3 && !strncmp(text, "loo", 3)) out->kind = QY_SPLIT_LOO;
-    else if (n == 5 && !strncmp(text, "ratio", 5)) out->kind = QY_SPLIT_RATIO_USER;
-    else if (n == 4 && !strncmp(text, "time", 4)) out->kind = QY_SPLIT_RATIO_TIME;
-    else return qy_error(QY_ERR_ARG, "unknown split '%s' (expected loo, ratio[:TRAIN,VALID,TEST] or time[:TRAIN,VALID,TEST])", text);
+    if (n == 3 && !strncmp(text, "loo", 3))
+        out->kind = QY_SPLIT_LOO;
+    else if (n == 5 && !strncmp(text, "ratio", 5))
+        out->kind = QY_SPLIT_RATIO_USER;
+    else if (n == 4 && !strncmp(text, "time", 4))
+        out->kind = QY_SPLIT_RATIO_TIME;
+    else
+        return qy_error(
+            QY_ERR_ARG,
+            "unknown split '%s' (expected loo, ratio[:TRAIN,VALID,TEST] or time[:TRAIN,VALID,TEST])", text);
     out->ratio[0] = 0.8;
     out->ratio[1] = out->ratio[2] = 0.1;
     if (text[n] == ':') {
@@ -1038,28 +1106,32 @@ int qy_rec_split_parse(const char *text, qy_rec_split_opts *out) {
             errno = 0;
             out->ratio[i] = strtod(p, &end);
             if (end == p || errno || (i < 2 && *end != ',') || (i == 2 && *end))
-                return qy_error(QY_ERR_ARG, "split '%s': expected three comma-separated ratios like 0.8,0.1,0.1", text);
+                return qy_error(QY_ERR_ARG,
+                                "split '%s': expected three comma-separated ratios like 0.8,0.1,0.1", text);
             p = end + 1;
         }
     }
     return QY_OK;
 }
 
-void qy_rec_user_positives(const qy_rec_data *d, uint32_t user, const uint32_t **items, size_t *n, const uint8_t **tags) {
+void qy_rec_user_positives(const qy_rec_data *d, uint32_t user, const uint32_t **items, size_t *n,
+                           const uint8_t **tags) {
     const data_impl *im = d->impl;
     *items = im->pos_item + im->pos_off[user];
     *n = im->pos_off[user + 1] - im->pos_off[user];
     if (tags) *tags = im->pos_tag + im->pos_off[user];
 }
 
-void qy_rec_user_history(const qy_rec_data *d, uint32_t user, qy_rec_phase phase, const uint32_t **items, size_t *n) {
+void qy_rec_user_history(const qy_rec_data *d, uint32_t user, qy_rec_phase phase, const uint32_t **items,
+                         size_t *n) {
     const data_impl *im = d->impl;
     const uint32_t *nt = im->n_tag + (size_t)user * 4;
     *items = im->pos_item + im->pos_off[user];
     *n = nt[QY_SPLIT_TRAIN] + (phase == QY_PHASE_TEST ? nt[QY_SPLIT_VALID] : 0);
 }
 
-void qy_rec_user_targets(const qy_rec_data *d, uint32_t user, qy_rec_phase phase, const uint32_t **items, size_t *n) {
+void qy_rec_user_targets(const qy_rec_data *d, uint32_t user, qy_rec_phase phase, const uint32_t **items,
+                         size_t *n) {
     const data_impl *im = d->impl;
     const uint32_t *nt = im->n_tag + (size_t)user * 4;
     size_t skip = phase == QY_PHASE_TEST ? nt[QY_SPLIT_TRAIN] + nt[QY_SPLIT_VALID] : nt[QY_SPLIT_TRAIN];
@@ -1077,7 +1149,37 @@ static int write_inter_part(const qy_rec_data *d, const char *path, uint8_t tag)
     for (uint32_t u = 1; u < d->n_users && !st; u++)
         for (size_t j = d->user_off[u]; j < d->user_off[u + 1] && !st; j++)
             if ((!d->click || d->click[j]) && d->split[j] == tag)
-                st = qy_afile_printf(f, "%s\t%s\t%.17g\n", d->user_token[u], d->item_token[d->item[j]], d->time[j]);
+                st = qy_afile_printf(f, "%s\t%s\t%.17g\n", d->user_token[u], d->item_token[d->item[j]],
+                                     d->time[j]);
+    if (st) {
+        qy_afile_abort(f);
+        return st;
+    }
+    return qy_afile_commit(f);
+}
+
+/* DIR/exposures.tsv: every exposure in time order with its click flag and tag */
+static int write_exposures(const qy_rec_data *d, const char *dir) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/exposures.tsv", dir);
+    qy_afile *f;
+    int st = qy_afile_open(path, &f);
+    if (st) return st;
+    st = qy_afile_printf(f,
+                         "# quarry exposure log, split %s: items shown in time order, 1 = clicked, tags "
+                         "T/V/X (- = after the last click)\n",
+                         d->split_desc);
+    if (!st) st = qy_afile_printf(f, "user\titems\tclicks\ttags\n");
+    for (uint32_t u = 1; u < d->n_users && !st; u++) {
+        size_t b = d->user_off[u], e = d->user_off[u + 1];
+        st = qy_afile_printf(f, "%u\t", u);
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, j > b ? " %u" : "%u", d->item[j]);
+        if (!st) st = qy_afile_printf(f, "\t");
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, "%c", d->click[j] ? '1' : '0');
+        if (!st) st = qy_afile_printf(f, "\t");
+        for (size_t j = b; j < e && !st; j++) st = qy_afile_printf(f, "%c", "TVX-"[d->split[j]]);
+        if (!st) st = qy_afile_printf(f, "\n");
+    }
     if (st) {
         qy_afile_abort(f);
         return st;
@@ -1094,8 +1196,10 @@ int qy_rec_write_split(const qy_rec_data *d, const char *dir, const char *name) 
     snprintf(path, sizeof path, "%s/sequences.tsv", dir);
     st = qy_afile_open(path, &f);
     if (st) return st;
-    st = qy_afile_printf(f, "# quarry split %s: n_users %u n_items %u (dense ids, 0 = padding); tags T train, V valid, X test\n",
-                         d->split_desc, d->n_users, d->n_items);
+    st = qy_afile_printf(
+        f,
+        "# quarry split %s: n_users %u n_items %u (dense ids, 0 = padding); tags T train, V valid, X test\n",
+        d->split_desc, d->n_users, d->n_items);
     if (!st) st = qy_afile_printf(f, "user\titems\ttags\n");
     for (uint32_t u = 1; u < d->n_users && !st; u++) {
         const uint32_t *items;
@@ -1121,9 +1225,12 @@ int qy_rec_write_split(const qy_rec_data *d, const char *dir, const char *name) 
         char **tok = side ? d->item_token : d->user_token;
         st = qy_afile_printf(f, "id\ttoken\n");
         for (uint32_t i = 0; i < n && !st; i++) st = qy_afile_printf(f, "%u\t%s\n", i, tok[i]);
-        if (st) qy_afile_abort(f);
-        else st = qy_afile_commit(f);
+        if (st)
+            qy_afile_abort(f);
+        else
+            st = qy_afile_commit(f);
     }
+    if (!st && d->click) st = write_exposures(d, dir);
     const char *parts[3] = {"train", "valid", "test"};
     for (int p = 0; p < 3 && !st; p++) {
         snprintf(path, sizeof path, "%s/%s.%s.inter", dir, name, parts[p]);

@@ -27,29 +27,62 @@
 /* ------------------------------------------------------------ measure table */
 
 typedef enum meas_id {
-    M_RUNID, M_NUM_Q, M_NUM_RET, M_NUM_REL, M_NUM_REL_RET, M_MAP, M_GM_MAP, M_RPREC, M_BPREF,
-    M_RECIP_RANK, M_IPREC_AT_RECALL, M_P, M_RELSTRING, M_RECALL, M_INFAP, M_GM_BPREF, M_RPREC_MULT,
-    M_UTILITY, M_11PT_AVG, M_BING, M_G, M_NDCG, M_NDCG_REL, M_RNDCG, M_NDCG_CUT, M_MAP_CUT,
-    M_RELATIVE_P, M_SUCCESS, M_SET_P, M_SET_RELATIVE_P, M_SET_RECALL, M_SET_MAP, M_SET_F,
-    M_NUM_NONREL_JUDGED_RET, M_RBP, M_RBP_RESID, M_UNJ, M_COUNT
+    M_RUNID,
+    M_NUM_Q,
+    M_NUM_RET,
+    M_NUM_REL,
+    M_NUM_REL_RET,
+    M_MAP,
+    M_GM_MAP,
+    M_RPREC,
+    M_BPREF,
+    M_RECIP_RANK,
+    M_IPREC_AT_RECALL,
+    M_P,
+    M_RELSTRING,
+    M_RECALL,
+    M_INFAP,
+    M_GM_BPREF,
+    M_RPREC_MULT,
+    M_UTILITY,
+    M_11PT_AVG,
+    M_BING,
+    M_G,
+    M_NDCG,
+    M_NDCG_REL,
+    M_RNDCG,
+    M_NDCG_CUT,
+    M_MAP_CUT,
+    M_RELATIVE_P,
+    M_SUCCESS,
+    M_SET_P,
+    M_SET_RELATIVE_P,
+    M_SET_RECALL,
+    M_SET_MAP,
+    M_SET_F,
+    M_NUM_NONREL_JUDGED_RET,
+    M_RBP,
+    M_RBP_RESID,
+    M_UNJ,
+    M_COUNT
 } meas_id;
 
 typedef enum param_type {
-    PT_NONE,  /* no parameters */
-    PT_LCUT,  /* sorted positive integer cutoffs, one value each: NAME_k */
-    PT_DCUT,  /* sorted fractional cutoffs, one value each: NAME_%3.2f */
-    PT_VALUE  /* one value; parameters change the name to NAME_PARAMS */
+    PT_NONE, /* no parameters */
+    PT_LCUT, /* sorted positive integer cutoffs, one value each: NAME_k */
+    PT_DCUT, /* sorted fractional cutoffs, one value each: NAME_%3.2f */
+    PT_VALUE /* one value; parameters change the name to NAME_PARAMS */
 } param_type;
 
 enum {
-    F_PERQ = 1,      /* printed per query */
-    F_SUMM = 2,      /* printed in the summary */
-    F_GM = 4,        /* summary is the geometric mean (per-query value is the log) */
-    F_OFFICIAL = 8,  /* in the default ("official") set */
-    F_ALL9 = 16,     /* in all_trec of 9.0.x */
-    F_ALL10 = 32,    /* in all_trec of 10.0 */
-    F_SET = 64,      /* in "set" */
-    F_ONLY10 = 128   /* exists in 10.0 only */
+    F_PERQ = 1,     /* printed per query */
+    F_SUMM = 2,     /* printed in the summary */
+    F_GM = 4,       /* summary is the geometric mean (per-query value is the log) */
+    F_OFFICIAL = 8, /* in the default ("official") set */
+    F_ALL9 = 16,    /* in all_trec of 9.0.x */
+    F_ALL10 = 32,   /* in all_trec of 10.0 */
+    F_SET = 64,     /* in "set" */
+    F_ONLY10 = 128  /* exists in 10.0 only */
 };
 #define F_BOTH (F_PERQ | F_SUMM)
 #define F_ALL (F_ALL9 | F_ALL10)
@@ -157,11 +190,11 @@ static const meas_def g_meas[M_COUNT] = {
 typedef struct meas_inst {
     const meas_def *def;
     int on;
-    char *ptext;      /* parameters as given, NULL for defaults */
-    long *lcut;       /* PT_LCUT */
-    double *dparams;  /* PT_DCUT cutoffs or PT_VALUE parameters */
+    char *ptext;     /* parameters as given, NULL for defaults */
+    long *lcut;      /* PT_LCUT */
+    double *dparams; /* PT_DCUT cutoffs or PT_VALUE parameters */
     size_t nparams;
-    size_t col;       /* first column */
+    size_t col; /* first column */
     size_t ncols;
 } meas_inst;
 
@@ -188,9 +221,11 @@ static int parse_params(meas_inst *mi, const char *text) {
     if (d->id == M_RBP) {
         /* rbp takes "p=VALUE" */
         char *end;
-        if (strncmp(text, "p=", 2)) return qy_error(QY_ERR_ARG, "measure 'rbp': expected 'rbp.p=VALUE', got '%s'", text);
+        if (strncmp(text, "p=", 2))
+            return qy_error(QY_ERR_ARG, "measure 'rbp': expected 'rbp.p=VALUE', got '%s'", text);
         double p = strtod(text + 2, &end);
-        if (*end || !(p > 0 && p < 1)) return qy_error(QY_ERR_ARG, "measure 'rbp': p must be in (0, 1), got '%s'", text + 2);
+        if (*end || !(p > 0 && p < 1))
+            return qy_error(QY_ERR_ARG, "measure 'rbp': p must be in (0, 1), got '%s'", text + 2);
         mi->dparams = qy_mallocn(1, sizeof(double));
         if (!mi->dparams) return QY_ERR_NOMEM;
         mi->dparams[0] = p;
@@ -204,8 +239,10 @@ static int parse_params(meas_inst *mi, const char *text) {
                         d->nparams == 1 ? "" : "s", text);
     long *lc = NULL;
     double *dc = NULL;
-    if (d->pt == PT_LCUT) lc = qy_mallocn(n, sizeof *lc);
-    else dc = qy_mallocn(n, sizeof *dc);
+    if (d->pt == PT_LCUT)
+        lc = qy_mallocn(n, sizeof *lc);
+    else
+        dc = qy_mallocn(n, sizeof *dc);
     if (!lc && !dc) return QY_ERR_NOMEM;
     const char *p = text;
     for (size_t i = 0; i < n; i++) {
@@ -214,7 +251,8 @@ static int parse_params(meas_inst *mi, const char *text) {
             long v = strtol(p, &end, 10);
             if (end == p || (*end && *end != ',') || v <= 0 || v > 1000000000L) {
                 qy_free(lc);
-                return qy_error(QY_ERR_ARG, "measure '%s': expected positive integer cutoffs like '%s.5,10', got '%s'",
+                return qy_error(QY_ERR_ARG,
+                                "measure '%s': expected positive integer cutoffs like '%s.5,10', got '%s'",
                                 d->name, d->name, text);
             }
             lc[i] = v;
@@ -222,7 +260,8 @@ static int parse_params(meas_inst *mi, const char *text) {
             double v = strtod(p, &end);
             if (end == p || (*end && *end != ',') || !isfinite(v) || (d->pt == PT_DCUT && v < 0)) {
                 qy_free(dc);
-                return qy_error(QY_ERR_ARG, "measure '%s': expected numbers separated by commas, got '%s'", d->name, text);
+                return qy_error(QY_ERR_ARG, "measure '%s': expected numbers separated by commas, got '%s'",
+                                d->name, text);
             }
             dc[i] = v;
         }
@@ -261,9 +300,12 @@ static int mark_measure(meas_inst *mi, const char *arg, int version) {
     memcpy(name, arg, nlen);
     name[nlen] = '\0';
     unsigned nick = 0;
-    if (!strcmp(name, "official")) nick = F_OFFICIAL;
-    else if (!strcmp(name, "all_trec")) nick = version >= 10 ? F_ALL10 : F_ALL9;
-    else if (!strcmp(name, "set")) nick = F_SET;
+    if (!strcmp(name, "official"))
+        nick = F_OFFICIAL;
+    else if (!strcmp(name, "all_trec"))
+        nick = version >= 10 ? F_ALL10 : F_ALL9;
+    else if (!strcmp(name, "set"))
+        nick = F_SET;
     if (nick) {
         if (dot) return qy_error(QY_ERR_ARG, "measure set '%s' takes no parameters", name);
         for (int m = 0; m < M_COUNT; m++)
@@ -273,7 +315,8 @@ static int mark_measure(meas_inst *mi, const char *arg, int version) {
     for (int m = 0; m < M_COUNT; m++) {
         if (strcmp(g_meas[m].name, name)) continue;
         if ((g_meas[m].flags & F_ONLY10) && version < 10)
-            return qy_error(QY_ERR_ARG, "measure '%s' exists in trec_eval 10.0 only (use --trec-eval-version 10)", name);
+            return qy_error(QY_ERR_ARG,
+                            "measure '%s' exists in trec_eval 10.0 only (use --trec-eval-version 10)", name);
         mi[m].on = 1;
         if (dot) return parse_params(&mi[m], dot + 1);
         return QY_OK;
@@ -291,18 +334,20 @@ static void insts_free(meas_inst *mi) {
 
 static size_t inst_nparams(const meas_inst *mi) { return mi->ptext ? mi->nparams : mi->def->nparams; }
 static long inst_lcut(const meas_inst *mi, size_t i) { return mi->lcut ? mi->lcut[i] : mi->def->lcut[i]; }
-static double inst_dparam(const meas_inst *mi, size_t i) { return mi->dparams ? mi->dparams[i] : mi->def->dparams[i]; }
+static double inst_dparam(const meas_inst *mi, size_t i) {
+    return mi->dparams ? mi->dparams[i] : mi->def->dparams[i];
+}
 
 /* ----------------------------------------------------------- one query's list */
 
 typedef struct ranked {
-    long *rel;        /* relevance per rank: value, RELVALUE_NONPOOL or RELVALUE_UNJUDGED */
+    long *rel; /* relevance per rank: value, RELVALUE_NONPOOL or RELVALUE_UNJUDGED */
     long num_ret;
-    long num_rel;     /* judged >= level */
+    long num_rel; /* judged >= level */
     long num_rel_ret;
-    long *levels;     /* judged documents per relevance value 0..num_levels-1 */
-    long num_levels;  /* highest value with a judged document, + 1 */
-    long level;       /* relevance level (-l) */
+    long *levels;    /* judged documents per relevance value 0..num_levels-1 */
+    long num_levels; /* highest value with a judged document, + 1 */
+    long level;      /* relevance level (-l) */
 } ranked;
 
 typedef struct doc_ref {
@@ -325,7 +370,9 @@ static int cmp_doc_v9(const void *a, const void *b) {
     return strcmp(y->docno, x->docno);
 }
 
-static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static long judged_rel(const qy_qrels_query *qq, const char *docno) {
     size_t lo = 0, hi = qq->n;
@@ -333,8 +380,10 @@ static long judged_rel(const qy_qrels_query *qq, const char *docno) {
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(qq->j[mid].docno, docno);
         if (c == 0) return qq->j[mid].rel < 0 ? RELVALUE_UNJUDGED : qq->j[mid].rel;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return RELVALUE_NONPOOL;
 }
@@ -391,7 +440,8 @@ static int form_ranked(const qy_qrels_query *qq, const qy_run_query *rq, const q
     qsort(names, n, sizeof *names, cmp_str_ptr);
     for (size_t i = 1; i < n; i++)
         if (!strcmp(names[i], names[i - 1])) {
-            st = qy_error(QY_ERR_FORMAT, "%s: query %s: document '%s' is retrieved twice (trec_eval stops here too)",
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: query %s: document '%s' is retrieved twice (trec_eval stops here too)",
                           run_source, rq->qid, names[i]);
             break;
         }
@@ -411,7 +461,9 @@ static int form_ranked(const qy_qrels_query *qq, const qy_run_query *rq, const q
 static int is_rel(const ranked *rr, long i) { return rr->rel[i] >= rr->level; }
 
 /* Relevance gain of a judged value (trec_eval's default gains: the value). */
-static double gain_of(const ranked *rr, long rel) { return rel >= 0 && rel < rr->num_levels ? (double)rel : 0.0; }
+static double gain_of(const ranked *rr, long rel) {
+    return rel >= 0 && rel < rr->num_levels ? (double)rel : 0.0;
+}
 
 /* The ideal ranking walked one position at a time from the highest gain:
  * trec_eval's ordering of the gain levels, counts from the qrels. */
@@ -489,9 +541,10 @@ static double infap(const ranked *rr) {
             s += 1.0;
         } else {
             double fj = (double)j;
-            s += 1.0 / (fj + 1.0) + (fj / (fj + 1.0)) * ((rel_so_far - 1 + nonrel_so_far + unjudged_so_far) / fj) *
-                                        ((rel_so_far - 1 + INFAP_EPSILON) /
-                                         (rel_so_far - 1 + nonrel_so_far + 2 * INFAP_EPSILON));
+            s +=
+                1.0 / (fj + 1.0) +
+                (fj / (fj + 1.0)) * ((rel_so_far - 1 + nonrel_so_far + unjudged_so_far) / fj) *
+                    ((rel_so_far - 1 + INFAP_EPSILON) / (rel_so_far - 1 + nonrel_so_far + 2 * INFAP_EPSILON));
         }
     }
     return rr->num_rel ? s / (double)rr->num_rel : s;
@@ -618,7 +671,8 @@ static double ndcg_rel(const ranked *rr) {
 }
 
 /* Rndcg: at each change of the ideal ranking's gain, the nDCG so far enters an average. */
-static void rndcg_boundary(double gain, double *old_gain, double dcg, double idcg, double *sum, long *changes) {
+static void rndcg_boundary(double gain, double *old_gain, double dcg, double idcg, double *sum,
+                           long *changes) {
     if (*old_gain == gain) return;
     if (idcg > 0.0) {
         *sum += dcg / idcg;
@@ -783,7 +837,8 @@ static int calc_measure(const meas_inst *mi, const ranked *rr, int version, doub
         break;
     }
     case M_P:
-        for (size_t c = 0; c < np; c++) v[c] = (double)rel_in_top(rr, inst_lcut(mi, c)) / (double)inst_lcut(mi, c);
+        for (size_t c = 0; c < np; c++)
+            v[c] = (double)rel_in_top(rr, inst_lcut(mi, c)) / (double)inst_lcut(mi, c);
         break;
     case M_RECALL:
         for (size_t c = 0; c < np; c++)
@@ -797,7 +852,11 @@ static int calc_measure(const meas_inst *mi, const ranked *rr, int version, doub
         if (!s) return QY_ERR_NOMEM;
         for (long i = 0; i < len; i++) {
             long r = rr->rel[i];
-            s[i] = r > 9 ? '>' : r >= 0 ? (char)('0' + r) : r == RELVALUE_NONPOOL ? '-' : r == RELVALUE_UNJUDGED ? '.' : '<';
+            s[i] = r > 9                    ? '>'
+                   : r >= 0                 ? (char)('0' + r)
+                   : r == RELVALUE_NONPOOL  ? '-'
+                   : r == RELVALUE_UNJUDGED ? '.'
+                                            : '<';
         }
         s[len] = '\0';
         qy_free(*text);
@@ -814,7 +873,8 @@ static int calc_measure(const meas_inst *mi, const ranked *rr, int version, doub
         break;
     }
     case M_UTILITY:
-        v[0] = inst_dparam(mi, 0) * (double)rr->num_rel_ret + inst_dparam(mi, 1) * (double)(rr->num_ret - rr->num_rel_ret) +
+        v[0] = inst_dparam(mi, 0) * (double)rr->num_rel_ret +
+               inst_dparam(mi, 1) * (double)(rr->num_ret - rr->num_rel_ret) +
                inst_dparam(mi, 2) * (double)(rr->num_rel - rr->num_rel_ret) +
                inst_dparam(mi, 3) * (double)(rr->num_rel_ret - rr->num_ret - rr->num_rel);
         break;
@@ -924,10 +984,14 @@ static int layout_columns(meas_inst *mi, qy_eval_result *res) {
         const meas_def *d = mi[m].def;
         for (size_t c = 0; c < mi[m].ncols; c++) {
             qy_eval_column *col = &res->cols[mi[m].col + c];
-            if (d->pt == PT_LCUT) snprintf(col->name, sizeof col->name, "%s_%ld", d->name, inst_lcut(&mi[m], c));
-            else if (d->pt == PT_DCUT) snprintf(col->name, sizeof col->name, "%s_%3.2f", d->name, inst_dparam(&mi[m], c));
-            else if (mi[m].ptext) snprintf(col->name, sizeof col->name, "%s_%s", d->name, mi[m].ptext);
-            else snprintf(col->name, sizeof col->name, "%s", d->name);
+            if (d->pt == PT_LCUT)
+                snprintf(col->name, sizeof col->name, "%s_%ld", d->name, inst_lcut(&mi[m], c));
+            else if (d->pt == PT_DCUT)
+                snprintf(col->name, sizeof col->name, "%s_%3.2f", d->name, inst_dparam(&mi[m], c));
+            else if (mi[m].ptext)
+                snprintf(col->name, sizeof col->name, "%s_%s", d->name, mi[m].ptext);
+            else
+                snprintf(col->name, sizeof col->name, "%s", d->name);
             col->kind = d->kind;
             col->per_query = (d->flags & F_PERQ) != 0;
             col->summary = (d->flags & F_SUMM) != 0;
@@ -1002,17 +1066,20 @@ static int summarize(const meas_inst *mi, qy_eval_result *res, const double *sum
     return QY_OK;
 }
 
-int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts *opts, qy_eval_result **out) {
+int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts *opts,
+                    qy_eval_result **out) {
     *out = NULL;
     if (opts->trec_eval_version != 9 && opts->trec_eval_version != 10)
-        return qy_error(QY_ERR_ARG, "trec_eval version must be 9 (9.0.x) or 10 (10.0), got %d", opts->trec_eval_version);
+        return qy_error(QY_ERR_ARG, "trec_eval version must be 9 (9.0.x) or 10 (10.0), got %d",
+                        opts->trec_eval_version);
     if (opts->relevance_level < 0)
         return qy_error(QY_ERR_ARG, "relevance level must be 0 or more, got %ld", opts->relevance_level);
     meas_inst mi[M_COUNT];
     memset(mi, 0, sizeof mi);
     for (int m = 0; m < M_COUNT; m++) mi[m].def = &g_meas[m];
     int st = QY_OK;
-    if (!opts->measures || opts->num_measures == 0) st = mark_measure(mi, "official", opts->trec_eval_version);
+    if (!opts->measures || opts->num_measures == 0)
+        st = mark_measure(mi, "official", opts->trec_eval_version);
     for (size_t i = 0; !st && opts->measures && i < opts->num_measures; i++)
         st = mark_measure(mi, opts->measures[i], opts->trec_eval_version);
     qy_eval_result *res = NULL;
@@ -1048,7 +1115,8 @@ int qy_eval_compute(const qy_qrels *qrels, const qy_run *run, const qy_eval_opts
             if (opts->trec_eval_version >= 10) {
                 st = qy_error(QY_ERR_FORMAT,
                               "query %s of the qrels has no documents in the run (trec_eval 10.0 stops here; "
-                              "9.0.x skips it; -c counts it with zero scores)", qq->qid);
+                              "9.0.x skips it; -c counts it with zero scores)",
+                              qq->qid);
                 query_failed = 1;
                 break;
             }
@@ -1119,9 +1187,12 @@ int qy_eval_write_trec(const qy_eval_result *r, FILE *out, int per_query) {
             for (size_t c = 0; c < r->ncols; c++) {
                 const qy_eval_column *col = &r->cols[c];
                 if (!col->per_query) continue;
-                if (col->kind == QY_EVAL_TEXT) fprintf(out, "%-22s\t%s\t'%s'\n", col->name, r->qids[q], r->relstrings[q]);
-                else if (col->kind == QY_EVAL_LONG) fprintf(out, "%-22s\t%s\t%ld\n", col->name, r->qids[q], (long)v[c]);
-                else fprintf(out, "%-22s\t%s\t%6.4f\n", col->name, r->qids[q], v[c]);
+                if (col->kind == QY_EVAL_TEXT)
+                    fprintf(out, "%-22s\t%s\t'%s'\n", col->name, r->qids[q], r->relstrings[q]);
+                else if (col->kind == QY_EVAL_LONG)
+                    fprintf(out, "%-22s\t%s\t%ld\n", col->name, r->qids[q], (long)v[c]);
+                else
+                    fprintf(out, "%-22s\t%s\t%6.4f\n", col->name, r->qids[q], v[c]);
             }
         }
     }
@@ -1129,23 +1200,28 @@ int qy_eval_write_trec(const qy_eval_result *r, FILE *out, int per_query) {
         for (size_t c = 0; c < r->ncols; c++) {
             const qy_eval_column *col = &r->cols[c];
             if (!col->summary) continue;
-            if (col->kind == QY_EVAL_TEXT) fprintf(out, "%-22s\tall\t%s\n", col->name, r->summary_text[c] ? r->summary_text[c] : "");
-            else if (col->kind == QY_EVAL_LONG) fprintf(out, "%-22s\tall\t%ld\n", col->name, (long)r->summary[c]);
-            else fprintf(out, "%-22s\tall\t%6.4f\n", col->name, r->summary[c]);
+            if (col->kind == QY_EVAL_TEXT)
+                fprintf(out, "%-22s\tall\t%s\n", col->name, r->summary_text[c] ? r->summary_text[c] : "");
+            else if (col->kind == QY_EVAL_LONG)
+                fprintf(out, "%-22s\tall\t%ld\n", col->name, (long)r->summary[c]);
+            else
+                fprintf(out, "%-22s\tall\t%6.4f\n", col->name, r->summary[c]);
         }
     }
     if (fflush(out) != 0 || ferror(out)) return qy_error(QY_ERR_IO, "cannot write the evaluation output");
     return QY_OK;
 }
 
-static int add_values(cJSON *obj, const qy_eval_result *r, const double *v, const char *relstring, int summary) {
+static int add_values(cJSON *obj, const qy_eval_result *r, const double *v, const char *relstring,
+                      int summary) {
     for (size_t c = 0; c < r->ncols; c++) {
         const qy_eval_column *col = &r->cols[c];
         if (summary ? !col->summary : !col->per_query) continue;
         cJSON *item;
         if (col->kind == QY_EVAL_TEXT)
             item = cJSON_CreateString(summary ? (r->summary_text[c] ? r->summary_text[c] : "") : relstring);
-        else item = cJSON_CreateNumber(v[c]);
+        else
+            item = cJSON_CreateNumber(v[c]);
         if (!item || !cJSON_AddItemToObject(obj, col->name, item)) {
             cJSON_Delete(item);
             return QY_ERR_NOMEM;

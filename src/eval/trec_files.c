@@ -59,8 +59,8 @@ static size_t split_fields(char *s, char *e, char **f, size_t max) {
  * line with its fields. */
 typedef int (*line_fn)(void *ctx, char **f, size_t nf, size_t line);
 
-static int for_each_line(qy_arena *a, const char *text, size_t len, const char *source,
-                         size_t max_fields, line_fn fn, void *ctx) {
+static int for_each_line(qy_arena *a, const char *text, size_t len, const char *source, size_t max_fields,
+                         line_fn fn, void *ctx) {
     size_t alloc;
     if (qy_size_add(len, 1, &alloc) != QY_OK) return qy_error(QY_ERR_RANGE, "%s: too large", source);
     char *buf = qy_arena_alloc(a, alloc, 1);
@@ -74,7 +74,8 @@ static int for_each_line(qy_arena *a, const char *text, size_t len, const char *
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *e = nl ? nl : end;
         if (memchr(p, '\0', (size_t)(e - p)))
-            return qy_error(QY_ERR_FORMAT, "%s: line %zu: unexpected NUL byte (is this a text file?)", source, line);
+            return qy_error(QY_ERR_FORMAT, "%s: line %zu: unexpected NUL byte (is this a text file?)", source,
+                            line);
         char *f[MAX_FIELDS];
         *e = '\0';
         size_t nf = split_fields(p, e, f, max_fields);
@@ -149,7 +150,8 @@ int qy_qrels_parse(const char *text, size_t len, const char *source, qy_qrels **
     qy_arena_init(&q->arena, (size_t)1 << 16);
     qrels_ctx c = {source, {0}};
     int st = for_each_line(&q->arena, text, len, source, 4, qrels_line, &c);
-    if (!st && c.l.n == 0) st = qy_error(QY_ERR_FORMAT, "%s: no judgements (expected lines 'qid iter docno rel')", source);
+    if (!st && c.l.n == 0)
+        st = qy_error(QY_ERR_FORMAT, "%s: no judgements (expected lines 'qid iter docno rel')", source);
     if (!st) {
         qsort(c.l.items, c.l.n, sizeof *c.l.items, cmp_pending_qid_docno);
         size_t ng = count_groups(c.l.items, c.l.n);
@@ -163,8 +165,9 @@ int qy_qrels_parse(const char *text, size_t len, const char *source, qy_qrels **
                 q->queries[q->nq].j = j + i;
                 q->nq++;
             } else if (!strcmp(p->docno, p[-1].docno)) {
-                st = qy_error(QY_ERR_FORMAT, "%s: line %zu: query %s judges document '%s' again (first on line %zu)",
-                              source, p->line, p->qid, p->docno, p[-1].line);
+                st = qy_error(QY_ERR_FORMAT,
+                              "%s: line %zu: query %s judges document '%s' again (first on line %zu)", source,
+                              p->line, p->qid, p->docno, p[-1].line);
                 break;
             }
             j[i].docno = p->docno;
@@ -206,8 +209,10 @@ const qy_qrels_query *qy_qrels_find(const qy_qrels *q, const char *qid) {
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(q->queries[mid].qid, qid);
         if (c == 0) return &q->queries[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -230,8 +235,9 @@ static int run_line(void *vctx, char **f, size_t nf, size_t line) {
     errno = 0;
     double score = strtod(f[4], &end);
     if (end == f[4] || *end || !isfinite(score))
-        return qy_error(QY_ERR_FORMAT, "%s: line %zu: expected a finite number as score in column 5, got '%.40s'",
-                        c->source, line, f[4]);
+        return qy_error(QY_ERR_FORMAT,
+                        "%s: line %zu: expected a finite number as score in column 5, got '%.40s'", c->source,
+                        line, f[4]);
     c->last_tag = f[5];
     pending p = {f[0], f[2], score, line};
     return pending_push(&c->l, p);
@@ -251,7 +257,8 @@ int qy_run_parse(const char *text, size_t len, const char *source, qy_run **out)
     run_ctx c = {source, {0}, NULL};
     int st = for_each_line(&r->arena, text, len, source, 6, run_line, &c);
     if (!st && c.l.n == 0)
-        st = qy_error(QY_ERR_FORMAT, "%s: empty run (expected lines 'qid iter docno rank score tag')", source);
+        st =
+            qy_error(QY_ERR_FORMAT, "%s: empty run (expected lines 'qid iter docno rank score tag')", source);
     if (!st) {
         qsort(c.l.items, c.l.n, sizeof *c.l.items, cmp_pending_qid_line);
         size_t ng = count_groups(c.l.items, c.l.n);
@@ -303,8 +310,10 @@ const qy_run_query *qy_run_find(const qy_run *r, const char *qid) {
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(r->queries[mid].qid, qid);
         if (c == 0) return &r->queries[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

@@ -74,7 +74,8 @@ static void add_fact(qy_world *w, qy_rng *r, size_t e, int rel, int64_t obj) {
 
 static void add_entity_fact(qy_world *w, qy_rng *r, size_t e, int rel) {
     size_t o = pick_of_type(w, r, w_relations[rel].range, w->slice[e]);
-    for (int tries = 0; o == e && tries < 8; tries++) o = pick_of_type(w, r, w_relations[rel].range, w->slice[e]);
+    for (int tries = 0; o == e && tries < 8; tries++)
+        o = pick_of_type(w, r, w_relations[rel].range, w->slice[e]);
     if (o != e) add_fact(w, r, e, rel, (int64_t)o);
 }
 
@@ -99,8 +100,7 @@ static void make_facts(qy_world *w, size_t e) {
         add_entity_fact(w, &r, e, R_WORKS_FOR);
         add_entity_fact(w, &r, e, R_EDUCATED_AT);
         size_t partner = k ^ 1;
-        if (partner < w->type_count[QY_WORLD_PERSON] &&
-            w_hash(w->p.seed ^ 0x5a5a, k / 2) % 100 < 40)
+        if (partner < w->type_count[QY_WORLD_PERSON] && w_hash(w->p.seed ^ 0x5a5a, k / 2) % 100 < 40)
             add_fact(w, &r, e, R_SPOUSE, (int64_t)w->type_list[QY_WORLD_PERSON][partner]);
         add_entity_fact(w, &r, e, R_MENTOR);
         add_fact(w, &r, e, R_BIRTH_YEAR, born);
@@ -146,7 +146,8 @@ static void make_facts(qy_world *w, size_t e) {
 
 static void names_range(void *vctx, size_t b, size_t e, int tid) {
     qy_world *w = ((build_ctx *)vctx)->w;
-    for (size_t i = b; i < e; i++) w_make_name(w->p.seed, w->type[i], w->tindex[i], w->names + i * W_NAMECAP, W_NAMECAP);
+    for (size_t i = b; i < e; i++)
+        w_make_name(w->p.seed, w->type[i], w->tindex[i], w->names + i * W_NAMECAP, W_NAMECAP);
 }
 
 static void facts_range(void *vctx, size_t b, size_t e, int tid) {
@@ -217,7 +218,8 @@ static int build_inverse(qy_world *w) {
     for (size_t e = 0; e < w->n; e++) {
         const w_fact *f = w_facts(w, e);
         for (int k = 0; k < w->nfacts[e]; k++)
-            if (w_relations[f[k].rel].kind == WV_ENTITY) w->inv_subj[fill[f[k].obj]++] = (uint32_t)(e << 8 | (size_t)k);
+            if (w_relations[f[k].rel].kind == WV_ENTITY)
+                w->inv_subj[fill[f[k].obj]++] = (uint32_t)(e << 8 | (size_t)k);
     }
     qy_free(fill);
     return QY_OK;
@@ -257,7 +259,7 @@ int qy_world_new(const qy_world_params *params, qy_pool *pool, qy_world **out) {
     for (size_t b = 0; b < blocks; b++) {
         int m = 0;
         static const uint8_t order[QY_WORLD_NTYPES] = {QY_WORLD_COUNTRY, QY_WORLD_CITY, QY_WORLD_ORG,
-                                                      QY_WORLD_WORK, QY_WORLD_PERSON};
+                                                       QY_WORLD_WORK, QY_WORLD_PERSON};
         for (int t = 0; t < QY_WORLD_NTYPES; t++)
             for (int i = 0; i < block_pattern_counts[order[t]]; i++) pattern[m++] = order[t];
         size_t len = n - b * W_BLOCK < W_BLOCK ? n - b * W_BLOCK : W_BLOCK;
@@ -401,8 +403,10 @@ int w_stream(w_out *o, size_t nitems, w_emit_fn emit, void *ctx, int nout, qy_af
         qy_pool_for(pool, nsub, 1, stream_range, &c);
         for (size_t i = 0; i < nsub * (size_t)nout && !st; i++) {
             w_buf *b = &c.bufs[i];
-            if (b->oom) st = qy_error(QY_ERR_NOMEM, "world: out of memory while rendering");
-            else if (b->len) st = qy_afile_write(files[i % (size_t)nout], b->p, b->len);
+            if (b->oom)
+                st = qy_error(QY_ERR_NOMEM, "world: out of memory while rendering");
+            else if (b->len)
+                st = qy_afile_write(files[i % (size_t)nout], b->p, b->len);
             *bytes += b->len;
             b->len = 0;
         }
@@ -561,13 +565,14 @@ static void emit_entity(void *vctx, size_t e, w_buf *out) {
 static const char *type_str(int t) { return w_type_names[t]; }
 
 /* CK(call): remember a failed cJSON allocation (a NULL or false result) */
-#define CK(x)                                                                                                \
-    do {                                                                                                     \
-        if (!(x)) bad = 1;                                                                                   \
+#define CK(x)              \
+    do {                   \
+        if (!(x)) bad = 1; \
     } while (0)
 
 int w_put(cJSON *parent, const char *key, cJSON *item) {
-    if (item && parent && (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item)))
+    if (item && parent &&
+        (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item)))
         return 1;
     cJSON_Delete(item);
     return 0;
@@ -610,9 +615,10 @@ static cJSON *schema_json(const qy_world *w, const size_t *docs_by_slice) {
         CK(cJSON_AddStringToObject(ro, "id", r->id));
         CK(cJSON_AddStringToObject(ro, "label", r->label));
         CK(cJSON_AddStringToObject(ro, "domain", type_str(r->domain)));
-        CK(cJSON_AddStringToObject(ro, "range", r->kind == WV_ENTITY ? type_str(r->range)
-                                             : r->kind == WV_YEAR ? "year"
-                                                                  : w_vocab_names[r->range]));
+        CK(cJSON_AddStringToObject(ro, "range",
+                                   r->kind == WV_ENTITY ? type_str(r->range)
+                                   : r->kind == WV_YEAR ? "year"
+                                                        : w_vocab_names[r->range]));
         CK(cJSON_AddStringToObject(ro, "group", r->group));
         CK(cJSON_AddStringToObject(ro, "family", r->family));
         cJSON *tp = cJSON_AddObjectToObject(ro, "templates");
@@ -648,7 +654,8 @@ static cJSON *stats_json(const qy_world *w, const qy_world_stats *st) {
     cJSON *o = cJSON_CreateObject();
     CK(cJSON_AddNumberToObject(o, "entities", (double)st->entities));
     cJSON *bt = cJSON_AddObjectToObject(o, "entities_by_type");
-    for (int t = 0; t < QY_WORLD_NTYPES; t++) CK(cJSON_AddNumberToObject(bt, type_str(t), (double)st->entities_by_type[t]));
+    for (int t = 0; t < QY_WORLD_NTYPES; t++)
+        CK(cJSON_AddNumberToObject(bt, type_str(t), (double)st->entities_by_type[t]));
     CK(cJSON_AddNumberToObject(o, "facts", (double)st->facts));
     size_t by_rel[R_COUNT] = {0};
     for (size_t e = 0; e < w->n; e++)
@@ -658,7 +665,8 @@ static cJSON *stats_json(const qy_world *w, const qy_world_stats *st) {
     CK(cJSON_AddNumberToObject(o, "documents", (double)st->documents));
     CK(cJSON_AddNumberToObject(o, "questions", (double)st->questions));
     cJSON *qs = cJSON_AddObjectToObject(o, "questions_by_split");
-    for (int s = 0; s < 3; s++) CK(cJSON_AddNumberToObject(qs, split_names[s], (double)st->questions_by_split[s]));
+    for (int s = 0; s < 3; s++)
+        CK(cJSON_AddNumberToObject(qs, split_names[s], (double)st->questions_by_split[s]));
     cJSON *qh = cJSON_AddObjectToObject(o, "questions_by_hops");
     for (int h = 1; h <= 4; h++) {
         char k[8];

@@ -61,9 +61,9 @@ static void value_str(const qy_world *w, int rel, int32_t v, char *buf, size_t c
 }
 
 /* one multi_hop entry: the question asks qrel of the noun phrase np_tmpl(np_subj) */
-static void json_multi_hop(const qy_world *w, qy_rng *r, w_buf *b, int nm, int np_rel, size_t np_subj, int qrel,
-                           const char *old_answer, const char *new_answer, const char *direction, int rel_a,
-                           int rel_b) {
+static void json_multi_hop(const qy_world *w, qy_rng *r, w_buf *b, int nm, int np_rel, size_t np_subj,
+                           int qrel, const char *old_answer, const char *new_answer, const char *direction,
+                           int rel_a, int rel_b) {
     w_buf np = {0}, q = {0};
     wb_template(&np, w_relations[np_rel].np[0], w_name(w, np_subj), NULL);
     w_question_text(w, qrel, (int)qy_rng_below(r, W_NTEMPL), np.p ? np.p : "", &q);

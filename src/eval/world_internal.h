@@ -15,25 +15,53 @@
 enum { WV_ENTITY = 0, WV_YEAR = 1, WV_VOCAB = 2 };
 /* relation ids: the order of w_relations[] */
 enum {
-    R_BORN_IN, R_DIED_IN, R_LIVED_IN, R_CITIZEN_OF, R_WORKS_FOR, R_EDUCATED_AT, R_SPOUSE, R_MENTOR,
-    R_BIRTH_YEAR, R_DEATH_YEAR, R_OCCUPATION, R_LOCATED_IN, R_MAYOR, R_CITY_FOUNDED, R_CITY_INDUSTRY,
-    R_CAPITAL, R_HEAD_OF_STATE, R_OFFICIAL_LANGUAGE, R_INDEPENDENCE_YEAR, R_HEADQUARTERED_IN,
-    R_INCORPORATED_IN, R_FOUNDED_BY, R_LED_BY, R_ORG_FOUNDED, R_INDUSTRY, R_CREATED_BY, R_STARRING,
-    R_PRODUCED_BY, R_SET_IN, R_RELEASE_YEAR, R_GENRE, R_WORK_LANGUAGE, R_COUNT
+    R_BORN_IN,
+    R_DIED_IN,
+    R_LIVED_IN,
+    R_CITIZEN_OF,
+    R_WORKS_FOR,
+    R_EDUCATED_AT,
+    R_SPOUSE,
+    R_MENTOR,
+    R_BIRTH_YEAR,
+    R_DEATH_YEAR,
+    R_OCCUPATION,
+    R_LOCATED_IN,
+    R_MAYOR,
+    R_CITY_FOUNDED,
+    R_CITY_INDUSTRY,
+    R_CAPITAL,
+    R_HEAD_OF_STATE,
+    R_OFFICIAL_LANGUAGE,
+    R_INDEPENDENCE_YEAR,
+    R_HEADQUARTERED_IN,
+    R_INCORPORATED_IN,
+    R_FOUNDED_BY,
+    R_LED_BY,
+    R_ORG_FOUNDED,
+    R_INDUSTRY,
+    R_CREATED_BY,
+    R_STARRING,
+    R_PRODUCED_BY,
+    R_SET_IN,
+    R_RELEASE_YEAR,
+    R_GENRE,
+    R_WORK_LANGUAGE,
+    R_COUNT
 };
 enum { VOC_OCCUPATION = 0, VOC_GENRE, VOC_INDUSTRY, VOC_LANGUAGE, VOC_N };
 
 #define W_NTEMPL 3
-#define W_MAXREL 12   /* relations per entity type, at most */
-#define W_NAMECAP 48  /* bytes per entity name slot (names are < 40 chars) */
-#define W_BLOCK 100   /* entities per type-pattern block */
+#define W_MAXREL 12  /* relations per entity type, at most */
+#define W_NAMECAP 48 /* bytes per entity name slot (names are < 40 chars) */
+#define W_BLOCK 100  /* entities per type-pattern block */
 
 typedef struct w_relation {
     const char *id, *label;
     uint8_t domain, kind, range; /* range: entity type (WV_ENTITY) or vocabulary (WV_VOCAB) */
     uint8_t section;             /* which document of the subject states it */
     const char *group, *family;
-    const char *doc[W_NTEMPL];   /* "{S} was born in {O}." {S} starts every one */
+    const char *doc[W_NTEMPL]; /* "{S} was born in {O}." {S} starts every one */
     const char *question[W_NTEMPL];
     const char *cloze[W_NTEMPL]; /* CounterFact-style prompt, object follows */
     const char *np[2];           /* noun phrase for the object: "the birthplace of {S}" */
@@ -42,8 +70,8 @@ typedef struct w_relation {
 
 extern const w_relation w_relations[];
 extern const int w_nrelations;
-extern const char *const w_type_names[QY_WORLD_NTYPES];     /* "person" */
-extern const char *const w_type_pronoun[QY_WORLD_NTYPES];   /* "The city"; persons use gender */
+extern const char *const w_type_names[QY_WORLD_NTYPES];   /* "person" */
+extern const char *const w_type_pronoun[QY_WORLD_NTYPES]; /* "The city"; persons use gender */
 extern const char *const *const w_vocab[VOC_N];
 extern const int w_vocab_size[VOC_N];
 extern const char *const w_vocab_names[VOC_N];
@@ -59,24 +87,24 @@ typedef struct w_fact {
     uint8_t tmpl; /* which doc template states it */
     uint8_t ref;  /* 0: subject by name, 1: by pronoun ("She", "The city") */
     uint8_t pad;
-    int32_t obj;  /* entity index, year or vocabulary index */
+    int32_t obj; /* entity index, year or vocabulary index */
 } w_fact;
 
 struct qy_world {
     qy_world_params p;
     size_t n;
     uint8_t *type, *slice, *gender, *nfacts, *split; /* per entity; split 0/1/2 */
-    uint32_t *tindex;          /* index among entities of the same type */
-    char *names;               /* n * W_NAMECAP */
-    w_fact *facts;             /* n * W_MAXREL */
-    size_t *type_list[QY_WORLD_NTYPES]; /* entity ids of each type, in id order */
+    uint32_t *tindex;                                /* index among entities of the same type */
+    char *names;                                     /* n * W_NAMECAP */
+    w_fact *facts;                                   /* n * W_MAXREL */
+    size_t *type_list[QY_WORLD_NTYPES];              /* entity ids of each type, in id order */
     size_t type_count[QY_WORLD_NTYPES];
-    size_t *type_upto;         /* [slice][type]: entities of the type with slice <= s */
-    size_t *slice_end;         /* [slice]: first entity id after the slice */
-    int nslices;               /* 1 + params.slices */
+    size_t *type_upto; /* [slice][type]: entities of the type with slice <= s */
+    size_t *slice_end; /* [slice]: first entity id after the slice */
+    int nslices;       /* 1 + params.slices */
     /* inverse index over entity-valued facts: subjects pointing at each object */
-    size_t *inv_off;           /* n + 1 */
-    uint32_t *inv_subj;        /* packed (subject << 8 | fact slot) */
+    size_t *inv_off;    /* n + 1 */
+    uint32_t *inv_subj; /* packed (subject << 8 | fact slot) */
     qy_rng root;
 };
 

@@ -19,9 +19,8 @@
 
 #include "eval/world_internal.h"
 
-static const char *const onsets[] = {"b",  "d",  "f",  "g",  "h",  "j",  "k",  "l",
-                                     "m",  "n",  "p",  "r",  "s",  "t",  "v",  "z",
-                                     "br", "dr", "kr", "tr", "st", "gr"};
+static const char *const onsets[] = {"b", "d", "f", "g", "h", "j",  "k",  "l",  "m",  "n",  "p",
+                                     "r", "s", "t", "v", "z", "br", "dr", "kr", "tr", "st", "gr"};
 static const char *const vowels[] = {"a", "e", "i", "o", "u", "ai", "ei"};
 static const char *const codas[] = {"", "n", "r", "l", "s", "m"};
 enum { N_ONSET = 22, N_VOWEL = 7, N_CODA = 6 };
@@ -31,14 +30,14 @@ enum { N_ONSET = 22, N_VOWEL = 7, N_CODA = 6 };
 #define GIVEN_POOL 2000u
 #define FAMILY_POOL 30000u
 
-static const char *const org_suffixes[] = {"Institute", "Industries", "Associates", "Enterprises",
-                                           "Alliance",  "Observatory", "Orchestra", "Academy",
-                                           "Union",     "Agency",     "Ensemble",  "Assembly"};
+static const char *const org_suffixes[] = {"Institute", "Industries",  "Associates", "Enterprises",
+                                           "Alliance",  "Observatory", "Orchestra",  "Academy",
+                                           "Union",     "Agency",      "Ensemble",   "Assembly"};
 static const char *const work_nouns[] = {
-    "Echo",    "Garden",  "Letter",   "River",    "Lantern",  "Harvest",   "Mirror",  "Voyage",
-    "Winter",  "Crown",   "Orchard",  "Station",  "Promise",  "Shadow",    "Bridge",  "Archive",
-    "Tide",    "Compass", "Meadow",   "Signal",   "Tower",    "Ember",     "Horizon", "Ballad",
-    "Island",  "Canvas",  "Legacy",   "Journey",  "Whisper",  "Frontier",  "Covenant", "Labyrinth",
+    "Echo",    "Garden",  "Letter",   "River",    "Lantern",   "Harvest",  "Mirror",    "Voyage",
+    "Winter",  "Crown",   "Orchard",  "Station",  "Promise",   "Shadow",   "Bridge",    "Archive",
+    "Tide",    "Compass", "Meadow",   "Signal",   "Tower",     "Ember",    "Horizon",   "Ballad",
+    "Island",  "Canvas",  "Legacy",   "Journey",  "Whisper",   "Frontier", "Covenant",  "Labyrinth",
     "Harbour", "Sonnet",  "Fortress", "Meridian", "Chronicle", "Requiem",  "Cathedral", "Almanac"};
 enum { N_SUFFIX = 12, N_NOUN = 40 };
 
@@ -98,8 +97,7 @@ static size_t put_word(char *out, size_t cap, uint64_t idx, int nsyll, int coda_
 
 int w_names_check_capacity(const size_t count[QY_WORLD_NTYPES]) {
     if ((uint64_t)count[QY_WORLD_PERSON] > (uint64_t)GIVEN_POOL * FAMILY_POOL ||
-        (uint64_t)count[QY_WORLD_CITY] > W3 - FAMILY_POOL ||
-        (uint64_t)count[QY_WORLD_COUNTRY] > W2C ||
+        (uint64_t)count[QY_WORLD_CITY] > W3 - FAMILY_POOL || (uint64_t)count[QY_WORLD_COUNTRY] > W2C ||
         (uint64_t)count[QY_WORLD_ORG] > W2 * N_SUFFIX || (uint64_t)count[QY_WORLD_WORK] > W2 * N_NOUN)
         return qy_error(QY_ERR_RANGE, "world: too many entities for the name spaces");
     return QY_OK;

@@ -171,7 +171,8 @@ void w_chain_question(const qy_world *w, qy_rng *r, const w_hop *hops, int nh, w
         np.len = 0;
         wb_puts(&np, tmp.p ? tmp.p : "");
     }
-    w_question_text(w, hop_fact(w, &hops[nh - 1])->rel, (int)qy_rng_below(r, W_NTEMPL), np.p ? np.p : "", out);
+    w_question_text(w, hop_fact(w, &hops[nh - 1])->rel, (int)qy_rng_below(r, W_NTEMPL), np.p ? np.p : "",
+                    out);
     wb_done(&np, out);
     wb_done(&tmp, out);
 }
@@ -187,7 +188,9 @@ static void finish(q_ctx *c, size_t topic, const char *suffix, const char *kind,
     wb_free(ans);
 }
 
-static void chain_answers(const qy_world *w, const hop *last, w_buf *b) { w_json_answers(w, hop_fact(w, last), b); }
+static void chain_answers(const qy_world *w, const hop *last, w_buf *b) {
+    w_json_answers(w, hop_fact(w, last), b);
+}
 
 /* a same-type partner of e in e's split with relation rel (and, when
  * need_diff_year, a different value); SIZE_MAX if none found */
@@ -239,15 +242,16 @@ static void comparison(q_ctx *c, qy_rng *r, size_t e, w_buf *out) {
         size_t winner = (later ? v1 > v2 : v1 < v2) ? first : second;
         w_json_entity_answers(w, winner, &ans);
         snprintf(extra, sizeof extra,
-                 ",\"chain\":[\"e%zu\",\"e%zu\"],\"comparison\":{\"relation\":\"%s\",\"operator\":\"%s\"}", first,
-                 second, w_relations[rel].id, later ? "later" : "earlier");
+                 ",\"chain\":[\"e%zu\",\"e%zu\"],\"comparison\":{\"relation\":\"%s\",\"operator\":\"%s\"}",
+                 first, second, w_relations[rel].id, later ? "later" : "earlier");
     } else {
         char tmpl[160];
         snprintf(tmpl, sizeof tmpl, "Do {A} and {B} have the same %s?", w_relations[rel].label);
         const char *vars[] = {"A", w_name(w, first), "B", w_name(w, second), NULL};
         wb_subst(&q, tmpl, vars);
         wb_puts(&ans, v1 == v2 ? "\"yes\"" : "\"no\"");
-        snprintf(extra, sizeof extra, ",\"chain\":[\"e%zu\",\"e%zu\"],\"comparison\":{\"relation\":\"%s\",\"operator\":\"same\"}",
+        snprintf(extra, sizeof extra,
+                 ",\"chain\":[\"e%zu\",\"e%zu\"],\"comparison\":{\"relation\":\"%s\",\"operator\":\"same\"}",
                  first, second, w_relations[rel].id);
     }
     finish(c, e, "c", "comparison", &q, &ans, hops, 2, r, out, extra);
@@ -300,7 +304,8 @@ static void bridge_comparison(q_ctx *c, qy_rng *r, size_t e, w_buf *out) {
     finish(c, e, "x", "bridge_comparison", &q, &ans, hops, 4, r, out, extra);
 }
 
-static void chain_kind(q_ctx *c, qy_rng *r, size_t e, int nh, const char *suffix, const char *kind, w_buf *out) {
+static void chain_kind(q_ctx *c, qy_rng *r, size_t e, int nh, const char *suffix, const char *kind,
+                       w_buf *out) {
     const qy_world *w = c->w;
     hop hops[4];
     if (!w_walk(w, r, e, nh, hops)) return;
@@ -323,14 +328,15 @@ static void emit_entity_questions(void *vctx, size_t e, w_buf *out) {
     qy_rng r = w_rng(c->w, PH_QUESTIONS, e);
     chain_kind(c, &r, e, 1, "s", "single", out);
     if (qy_rng_below(&r, 100) < 50) chain_kind(c, &r, e, 2, "b", "bridge", out);
-    if (qy_rng_below(&r, 100) < 35) chain_kind(c, &r, e, 3 + (int)qy_rng_below(&r, 2), "m", "composition", out);
+    if (qy_rng_below(&r, 100) < 35)
+        chain_kind(c, &r, e, 3 + (int)qy_rng_below(&r, 2), "m", "composition", out);
     if (qy_rng_below(&r, 100) < 30) comparison(c, &r, e, out);
     if (qy_rng_below(&r, 100) < 15) bridge_comparison(c, &r, e, out);
 }
 
 int w_write_questions(const qy_world *w, w_out *o) {
-    static const char *const names[OUT_N] = {"qa/train.jsonl",   "qa/dev.jsonl",    "qa/test.jsonl",
-                                             "queries.jsonl",    "qrels/train.tsv", "qrels/dev.tsv",
+    static const char *const names[OUT_N] = {"qa/train.jsonl", "qa/dev.jsonl",    "qa/test.jsonl",
+                                             "queries.jsonl",  "qrels/train.tsv", "qrels/dev.tsv",
                                              "qrels/test.tsv"};
     qy_afile *f[OUT_N] = {NULL};
     int st = QY_OK;

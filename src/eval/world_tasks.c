@@ -80,7 +80,8 @@ static void make_compare(const qy_world *w, qy_rng *r, instance *in) {
     int type = w->type[a], rel = year_rel(type);
     for (int tries = 0; tries < 16; tries++) {
         size_t b = w->type_list[type][qy_rng_below(r, w->type_count[type])];
-        const w_fact *fa = &w_facts(w, a)[w_find_fact(w, a, rel)], *fb = &w_facts(w, b)[w_find_fact(w, b, rel)];
+        const w_fact *fa = &w_facts(w, a)[w_find_fact(w, a, rel)],
+                     *fb = &w_facts(w, b)[w_find_fact(w, b, rel)];
         if (b == a || fa->obj == fb->obj) continue;
         int later = qy_rng_below(r, 2) == 1;
         named_sentence(w, a, fa, &in->input);
@@ -167,7 +168,8 @@ static void make_multihop(const qy_world *w, qy_rng *r, instance *in) {
     wb_puts(&in->input, "Context:");
     for (int i = 0; i < nh; i++) {
         wb_puts(&in->input, " ");
-        named_sentence(w, hops[order[i]].subj, &w_facts(w, hops[order[i]].subj)[hops[order[i]].k], &in->input);
+        named_sentence(w, hops[order[i]].subj, &w_facts(w, hops[order[i]].subj)[hops[order[i]].k],
+                       &in->input);
     }
     wb_puts(&in->input, "\nQuestion: ");
     w_chain_question(w, r, hops, nh, &in->input);
@@ -183,7 +185,8 @@ static void make_typing(const qy_world *w, qy_rng *r, instance *in) {
         wb_puts(&in->input, " ");
         named_sentence(w, e, &f[k], &in->input);
     }
-    wb_printf(&in->input, "\nWhat kind of entity is %s? Options: person, city, country, organisation, creative work",
+    wb_printf(&in->input,
+              "\nWhat kind of entity is %s? Options: person, city, country, organisation, creative work",
               w_name(w, e));
     out_str(in, w_type_names[w->type[e]]);
     in->ok = 1;
@@ -191,11 +194,13 @@ static void make_typing(const qy_world *w, qy_rng *r, instance *in) {
 
 static const task_def tasks[] = {
     {9001, "world_relation_lookup", "Question Answering", "Reading comprehension",
-     "You are given a document about an entity, the entity's name and the name of a relation. Answer with the "
+     "You are given a document about an entity, the entity's name and the name of a relation. Answer with "
+     "the "
      "value of that relation for the entity, exactly as the document states it.",
      "The document states this value for the entity and relation.", make_lookup},
     {9002, "world_comparison", "Question Answering", "Quantitative Reasoning",
-     "You are given two sentences that each give a year about an entity, and a question that asks which entity "
+     "You are given two sentences that each give a year about an entity, and a question that asks which "
+     "entity "
      "came first or later. Answer with the name of that entity.",
      "The years in the two sentences decide which entity is meant.", make_compare},
     {9003, "world_year_arithmetic", "Mathematics", "Arithmetic",
@@ -203,11 +208,16 @@ static const task_def tasks[] = {
      "Answer with a whole number.",
      "The answer is the difference between the two years.", make_years},
     {9004, "world_triple_extraction", "Information Extraction", "Relational Reasoning",
-     "Convert the sentence into a triple in the format (subject | relation | object). Use the full name of the "
-     "subject and one of the relation names: place of birth, place of death, home city, country of citizenship, "
-     "employer, alma mater, spouse, mentor, birth year, year of death, occupation, country, mayor, founding year, "
-     "main industry, capital, head of state, official language, year of independence, headquarters city, country "
-     "of incorporation, founder, chief executive, industry, creator, lead performer, producer, setting, release "
+     "Convert the sentence into a triple in the format (subject | relation | object). Use the full name of "
+     "the "
+     "subject and one of the relation names: place of birth, place of death, home city, country of "
+     "citizenship, "
+     "employer, alma mater, spouse, mentor, birth year, year of death, occupation, country, mayor, founding "
+     "year, "
+     "main industry, capital, head of state, official language, year of independence, headquarters city, "
+     "country "
+     "of incorporation, founder, chief executive, industry, creator, lead performer, producer, setting, "
+     "release "
      "year, genre, language.",
      "The triple names the subject, the relation and the object of the sentence.", make_extract},
     {9005, "world_triple_to_json", "Text to Code", "Reasoning on Objects",
@@ -215,7 +225,8 @@ static const task_def tasks[] = {
      "\"relation\" and \"object\", in that order, on one line.",
      "Each part of the triple goes to its key.", make_to_json},
     {9006, "world_multihop_qa", "Question Answering", "Multihop Reasoning",
-     "You are given a context of a few sentences and a question that needs several of them, one after the other. "
+     "You are given a context of a few sentences and a question that needs several of them, one after the "
+     "other. "
      "Answer with the final entity or value.",
      "Following the sentences from the entity named in the question leads to this answer.", make_multihop},
     {9007, "world_entity_typing", "Text Categorization", "Commonsense Reasoning",
@@ -231,9 +242,9 @@ static void instance_free(instance *in) {
     memset(in, 0, sizeof *in);
 }
 
-#define CK(x)                                                                                                \
-    do {                                                                                                     \
-        if (!(x)) bad = 1;                                                                                   \
+#define CK(x)              \
+    do {                   \
+        if (!(x)) bad = 1; \
     } while (0)
 
 /* ["s"], or NULL when out of memory */

@@ -263,4 +263,3 @@ void w_question_text(const qy_world *w, int rel, int tmpl, const char *subject, 
     (void)w;
     wb_template(b, w_relations[rel].question[tmpl], subject, NULL);
 }
-

@@ -18,20 +18,27 @@ struct qy_corpus {
     char *line; /* getline buffer (malloc'd by libc) */
     size_t cap;
     uint64_t lineno, bytes;
-    qy_json *doc;       /* the current line */
-    const cJSON *json;  /* its root object */
+    qy_json *doc;      /* the current line */
+    const cJSON *json; /* its root object */
     char numbuf[3][32];
 };
 
 int qy_corpus_open(const char *path, const char *format, qy_corpus **out) {
     *out = NULL;
     int f;
-    if (!strcmp(format, "auto")) f = FMT_AUTO;
-    else if (!strcmp(format, "jsonl")) f = FMT_JSONL;
-    else if (!strcmp(format, "beir")) f = FMT_BEIR;
-    else if (!strcmp(format, "pyserini")) f = FMT_PYSERINI;
-    else if (!strcmp(format, "tsv")) f = FMT_TSV;
-    else return qy_error(QY_ERR_ARG, "unknown corpus format '%s' (expected auto, beir, pyserini, jsonl or tsv)", format);
+    if (!strcmp(format, "auto"))
+        f = FMT_AUTO;
+    else if (!strcmp(format, "jsonl"))
+        f = FMT_JSONL;
+    else if (!strcmp(format, "beir"))
+        f = FMT_BEIR;
+    else if (!strcmp(format, "pyserini"))
+        f = FMT_PYSERINI;
+    else if (!strcmp(format, "tsv"))
+        f = FMT_TSV;
+    else
+        return qy_error(QY_ERR_ARG,
+                        "unknown corpus format '%s' (expected auto, beir, pyserini, jsonl or tsv)", format);
     qy_corpus *c = qy_calloc(1, sizeof *c);
     if (!c) return QY_ERR_NOMEM;
     c->path = qy_strdup(path);
@@ -69,7 +76,8 @@ static int json_field(qy_corpus *c, const char *key, int slot, int required, con
     if (!v || cJSON_IsNull(v)) {
         *out = NULL;
         if (required)
-            return qy_error(QY_ERR_FORMAT, "%s: line %llu: missing \"%s\"", c->path, (unsigned long long)c->lineno, key);
+            return qy_error(QY_ERR_FORMAT, "%s: line %llu: missing \"%s\"", c->path,
+                            (unsigned long long)c->lineno, key);
         return QY_OK;
     }
     if (cJSON_IsString(v)) {
@@ -81,7 +89,8 @@ static int json_field(qy_corpus *c, const char *key, int slot, int required, con
         *out = c->numbuf[slot];
         return QY_OK;
     }
-    return qy_error(QY_ERR_FORMAT, "%s: line %llu: \"%s\": expected a string", c->path, (unsigned long long)c->lineno, key);
+    return qy_error(QY_ERR_FORMAT, "%s: line %llu: \"%s\": expected a string", c->path,
+                    (unsigned long long)c->lineno, key);
 }
 
 static int parse_json(qy_corpus *c, size_t len, qy_corpus_doc *doc) {
@@ -94,10 +103,13 @@ static int parse_json(qy_corpus *c, size_t len, qy_corpus_doc *doc) {
     if (pst) return qy_error_wrap(pst, "%s", c->path);
     c->json = qy_json_root(c->doc);
     if (!cJSON_IsObject(c->json))
-        return qy_error(QY_ERR_FORMAT, "%s: line %llu: not a JSON object", c->path, (unsigned long long)c->lineno);
+        return qy_error(QY_ERR_FORMAT, "%s: line %llu: not a JSON object", c->path,
+                        (unsigned long long)c->lineno);
     int fmt = c->format;
     if (fmt == FMT_JSONL || fmt == FMT_AUTO)
-        fmt = cJSON_HasObjectItem(c->json, "_id") ? FMT_BEIR : cJSON_HasObjectItem(c->json, "contents") ? FMT_PYSERINI : FMT_BEIR;
+        fmt = cJSON_HasObjectItem(c->json, "_id")        ? FMT_BEIR
+              : cJSON_HasObjectItem(c->json, "contents") ? FMT_PYSERINI
+                                                         : FMT_BEIR;
     int st;
     const char *title = NULL;
     if (fmt == FMT_BEIR) {
@@ -115,7 +127,9 @@ static int parse_json(qy_corpus *c, size_t len, qy_corpus_doc *doc) {
 
 static int parse_tsv(qy_corpus *c, size_t len, qy_corpus_doc *doc) {
     char *t1 = memchr(c->line, '\t', len);
-    if (!t1) return qy_error(QY_ERR_FORMAT, "%s: line %llu: expected id<TAB>text", c->path, (unsigned long long)c->lineno);
+    if (!t1)
+        return qy_error(QY_ERR_FORMAT, "%s: line %llu: expected id<TAB>text", c->path,
+                        (unsigned long long)c->lineno);
     *t1 = '\0';
     char *rest = t1 + 1;
     char *t2 = strchr(rest, '\t');
@@ -151,7 +165,8 @@ int qy_corpus_next(qy_corpus *c, qy_corpus_doc *doc, int *eof) {
         if (c->format == FMT_AUTO) c->format = c->line[sp] == '{' ? FMT_JSONL : FMT_TSV;
         int st = c->format == FMT_TSV ? parse_tsv(c, len, doc) : parse_json(c, len, doc);
         if (!st && !doc->id[0])
-            st = qy_error(QY_ERR_FORMAT, "%s: line %llu: empty document id", c->path, (unsigned long long)c->lineno);
+            st = qy_error(QY_ERR_FORMAT, "%s: line %llu: empty document id", c->path,
+                          (unsigned long long)c->lineno);
         return st;
     }
 }

@@ -54,7 +54,8 @@ int qy_docstore_open(const char *path, int writable, qy_docstore **out) {
             goto fail;
         }
     }
-    if (sqlite3_prepare_v2(ds->db, "SELECT id,title,text FROM docs WHERE gid=?", -1, &ds->get, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(ds->db, "SELECT id,title,text FROM docs WHERE gid=?", -1, &ds->get, NULL) !=
+        SQLITE_OK) {
         st = db_error(ds, "prepare (is this a quarry document store?)");
         goto fail;
     }
@@ -76,15 +77,20 @@ void qy_docstore_close(qy_docstore *ds) {
 
 int qy_docstore_begin(qy_docstore *ds) { return exec(ds, "BEGIN IMMEDIATE"); }
 int qy_docstore_commit(qy_docstore *ds) { return exec(ds, "COMMIT"); }
+int qy_docstore_rollback(qy_docstore *ds) { return exec(ds, "ROLLBACK"); }
 
 int qy_docstore_put(qy_docstore *ds, uint64_t gid, const char *id, const char *title, const char *text) {
     sqlite3_reset(ds->put);
     sqlite3_bind_int64(ds->put, 1, (sqlite3_int64)gid);
     sqlite3_bind_text(ds->put, 2, id, -1, SQLITE_STATIC);
-    if (title) sqlite3_bind_text(ds->put, 3, title, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(ds->put, 3);
-    if (text) sqlite3_bind_text(ds->put, 4, text, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(ds->put, 4);
+    if (title)
+        sqlite3_bind_text(ds->put, 3, title, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ds->put, 3);
+    if (text)
+        sqlite3_bind_text(ds->put, 4, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ds->put, 4);
     int rc = sqlite3_step(ds->put);
     sqlite3_clear_bindings(ds->put);
     if (rc != SQLITE_DONE) return db_error(ds, "insert");
@@ -107,7 +113,8 @@ int qy_docstore_get(qy_docstore *ds, uint64_t gid, char **id, char **title, char
     sqlite3_reset(ds->get);
     sqlite3_bind_int64(ds->get, 1, (sqlite3_int64)gid);
     int rc = sqlite3_step(ds->get);
-    if (rc == SQLITE_DONE) return qy_error(QY_ERR_NOT_FOUND, "%s: no document %llu", ds->path, (unsigned long long)gid);
+    if (rc == SQLITE_DONE)
+        return qy_error(QY_ERR_NOT_FOUND, "%s: no document %llu", ds->path, (unsigned long long)gid);
     if (rc != SQLITE_ROW) return db_error(ds, "select");
     int st = dup_col(ds->get, 0, id);
     if (!st) st = dup_col(ds->get, 1, title);
@@ -131,7 +138,8 @@ int qy_docstore_delete_from(qy_docstore *ds, uint64_t from) {
 int qy_docstore_delete(qy_docstore *ds, const uint64_t *gids, size_t n) {
     if (n == 0) return QY_OK;
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(ds->db, "DELETE FROM docs WHERE gid=?", -1, &s, NULL) != SQLITE_OK) return db_error(ds, "prepare");
+    if (sqlite3_prepare_v2(ds->db, "DELETE FROM docs WHERE gid=?", -1, &s, NULL) != SQLITE_OK)
+        return db_error(ds, "prepare");
     int st = qy_docstore_begin(ds);
     for (size_t i = 0; i < n && !st; i++) {
         sqlite3_reset(s);
@@ -139,18 +147,23 @@ int qy_docstore_delete(qy_docstore *ds, const uint64_t *gids, size_t n) {
         if (sqlite3_step(s) != SQLITE_DONE) st = db_error(ds, "delete");
     }
     sqlite3_finalize(s);
-    if (!st) st = qy_docstore_commit(ds);
-    else exec(ds, "ROLLBACK");
+    if (!st)
+        st = qy_docstore_commit(ds);
+    else
+        qy_docstore_rollback(ds);
     return st;
 }
 
 int qy_docstore_count(qy_docstore *ds, uint64_t *n) {
     sqlite3_stmt *s;
     *n = 0;
-    if (sqlite3_prepare_v2(ds->db, "SELECT count(*) FROM docs", -1, &s, NULL) != SQLITE_OK) return db_error(ds, "prepare");
+    if (sqlite3_prepare_v2(ds->db, "SELECT count(*) FROM docs", -1, &s, NULL) != SQLITE_OK)
+        return db_error(ds, "prepare");
     int st = QY_OK;
-    if (sqlite3_step(s) == SQLITE_ROW) *n = (uint64_t)sqlite3_column_int64(s, 0);
-    else st = db_error(ds, "count");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(s, 0);
+    else
+        st = db_error(ds, "count");
     sqlite3_finalize(s);
     return st;
 }

@@ -20,6 +20,7 @@ void qy_docstore_close(qy_docstore *ds);
 /* Transactions around many puts (durable at commit: synchronous=FULL). */
 int qy_docstore_begin(qy_docstore *ds);
 int qy_docstore_commit(qy_docstore *ds);
+int qy_docstore_rollback(qy_docstore *ds);
 /* Insert or replace one document (title, text may be NULL). */
 int qy_docstore_put(qy_docstore *ds, uint64_t gid, const char *id, const char *title, const char *text);
 /* Fetch one document; outputs are qy_malloc'd (NULL where absent). Missing gid:

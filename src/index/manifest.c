@@ -38,16 +38,7 @@ void qy_manifest_free(qy_manifest *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* cJSON allocates through quarry's allocator once base/json.c has installed
- * its hooks (on the first qy_json_parse): make sure that happened before
- * building a tree, or cJSON_Delete would free malloc'd nodes with qy_free. */
-static void ensure_json_hooks(void) {
-    qy_json *d;
-    if (qy_json_parse("{}", 2, "hooks", &d) == QY_OK) qy_json_free(d);
-}
-
 int qy_manifest_write(const char *dir, const qy_manifest *m) {
-    ensure_json_hooks();
     cJSON *o = cJSON_CreateObject();
     if (!o) return QY_ERR_NOMEM;
     char num[32];
@@ -65,7 +56,10 @@ int qy_manifest_write(const char *dir, const qy_manifest *m) {
         cJSON_AddNumberToObject(bm, "b", m->b);
     }
     cJSON *an = qy_analyzer_config_to_json(&m->analyzer);
-    if (an) cJSON_AddItemToObject(o, "analyzer", an);
+    if (an && !cJSON_AddItemToObject(o, "analyzer", an)) { /* the key copy failed */
+        cJSON_Delete(an);
+        an = NULL;
+    }
     cJSON *arr = cJSON_AddArrayToObject(o, "segments");
     for (size_t i = 0; arr && i < m->nsegs; i++) {
         const qy_seg_entry *e = &m->segs[i];
@@ -90,8 +84,10 @@ int qy_manifest_write(const char *dir, const qy_manifest *m) {
         st = qy_afile_printf(f, "QUARRY-MANIFEST %d %016llx\n", QY_MANIFEST_VERSION,
                              (unsigned long long)XXH64(body, blen, 0));
         if (!st) st = qy_afile_write(f, body, blen);
-        if (st) qy_afile_abort(f);
-        else st = qy_afile_commit(f);
+        if (st)
+            qy_afile_abort(f);
+        else
+            st = qy_afile_commit(f);
     }
     qy_free(body);
     return st;
@@ -125,7 +121,8 @@ int qy_manifest_read(const char *dir, qy_manifest *m) {
     }
     if (ver != QY_MANIFEST_VERSION) {
         qy_free(buf);
-        return qy_error(QY_ERR_FORMAT, "%s: manifest version %d, this quarry reads version %d", path, ver, QY_MANIFEST_VERSION);
+        return qy_error(QY_ERR_FORMAT, "%s: manifest version %d, this quarry reads version %d", path, ver,
+                        QY_MANIFEST_VERSION);
     }
     const char *body = nl + 1;
     size_t blen = len - (size_t)(body - buf);
@@ -141,13 +138,17 @@ int qy_manifest_read(const char *dir, qy_manifest *m) {
     st = get_u64(o, "generation", path, &m->generation);
     if (!st) st = get_u64(o, "next_gid", path, &m->next_gid);
     if (!st) st = get_u64(o, "next_segment", path, &m->next_segment);
-    if (!st) st = qy_analyzer_config_from_json(cJSON_GetObjectItemCaseSensitive(o, "analyzer"), path, &m->analyzer);
+    if (!st)
+        st =
+            qy_analyzer_config_from_json(cJSON_GetObjectItemCaseSensitive(o, "analyzer"), path, &m->analyzer);
     m->k1 = 0.9f;
     m->b = 0.4f;
     const cJSON *bm = cJSON_GetObjectItemCaseSensitive(o, "bm25");
     if (!st && bm) {
-        const cJSON *k1 = cJSON_GetObjectItemCaseSensitive(bm, "k1"), *b = cJSON_GetObjectItemCaseSensitive(bm, "b");
-        if (!cJSON_IsNumber(k1) || !cJSON_IsNumber(b) || k1->valuedouble < 0 || b->valuedouble < 0 || b->valuedouble > 1)
+        const cJSON *k1 = cJSON_GetObjectItemCaseSensitive(bm, "k1"),
+                    *b = cJSON_GetObjectItemCaseSensitive(bm, "b");
+        if (!cJSON_IsNumber(k1) || !cJSON_IsNumber(b) || k1->valuedouble < 0 || b->valuedouble < 0 ||
+            b->valuedouble > 1)
             st = qy_error(QY_ERR_FORMAT, "%s: \"bm25\": expected k1 >= 0 and 0 <= b <= 1", path);
         else {
             m->k1 = (float)k1->valuedouble;
@@ -158,28 +159,30 @@ int qy_manifest_read(const char *dir, qy_manifest *m) {
     if (!st && !cJSON_IsArray(arr)) st = qy_error(QY_ERR_FORMAT, "%s: \"segments\": expected an array", path);
     const cJSON *s;
     if (!st) cJSON_ArrayForEach(s, arr) {
-        qy_seg_entry e;
-        memset(&e, 0, sizeof e);
-        const cJSON *docs = cJSON_GetObjectItemCaseSensitive(s, "docs");
-        const cJSON *del = cJSON_GetObjectItemCaseSensitive(s, "deleted");
-        const cJSON *dn = cJSON_GetObjectItemCaseSensitive(s, "del");
-        st = get_u64(s, "number", path, &e.number);
-        if (st) break;
-        if (!cJSON_IsNumber(docs) || !cJSON_IsNumber(del) || !cJSON_IsString(dn) || docs->valuedouble < 0 ||
-            docs->valuedouble > UINT32_MAX || del->valuedouble < 0 || del->valuedouble > docs->valuedouble ||
-            strlen(dn->valuestring) >= sizeof e.del || strchr(dn->valuestring, '/')) {
-            st = qy_error(QY_ERR_FORMAT, "%s: segment %" PRIu64 ": bad docs/deleted/del", path, e.number);
-            break;
+            qy_seg_entry e;
+            memset(&e, 0, sizeof e);
+            const cJSON *docs = cJSON_GetObjectItemCaseSensitive(s, "docs");
+            const cJSON *del = cJSON_GetObjectItemCaseSensitive(s, "deleted");
+            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(s, "del");
+            st = get_u64(s, "number", path, &e.number);
+            if (st) break;
+            if (!cJSON_IsNumber(docs) || !cJSON_IsNumber(del) || !cJSON_IsString(dn) ||
+                docs->valuedouble < 0 || docs->valuedouble > UINT32_MAX || del->valuedouble < 0 ||
+                del->valuedouble > docs->valuedouble || strlen(dn->valuestring) >= sizeof e.del ||
+                strchr(dn->valuestring, '/')) {
+                st = qy_error(QY_ERR_FORMAT, "%s: segment %" PRIu64 ": bad docs/deleted/del", path, e.number);
+                break;
+            }
+            e.ndocs = (uint32_t)docs->valuedouble;
+            e.ndeleted = (uint32_t)del->valuedouble;
+            snprintf(e.del, sizeof e.del, "%s", dn->valuestring);
+            if ((e.ndeleted > 0) != (e.del[0] != 0)) {
+                st = qy_error(QY_ERR_FORMAT, "%s: segment %" PRIu64 ": deletions without a deletion file",
+                              path, e.number);
+                break;
+            }
+            if ((st = qy_manifest_push(m, &e))) break;
         }
-        e.ndocs = (uint32_t)docs->valuedouble;
-        e.ndeleted = (uint32_t)del->valuedouble;
-        snprintf(e.del, sizeof e.del, "%s", dn->valuestring);
-        if ((e.ndeleted > 0) != (e.del[0] != 0)) {
-            st = qy_error(QY_ERR_FORMAT, "%s: segment %" PRIu64 ": deletions without a deletion file", path, e.number);
-            break;
-        }
-        if ((st = qy_manifest_push(m, &e))) break;
-    }
     qy_json_free(doc);
     if (st) qy_manifest_free(m);
     return st;
@@ -215,7 +218,8 @@ static int del_read(const char *dir, qy_seg_entry *e) {
     qy_free(buf);
     uint32_t cnt = 0;
     for (uint32_t d = 0; d < e->ndocs; d++) cnt += qy_seg_is_deleted(e, d);
-    if (cnt != e->ndeleted) return qy_error(QY_ERR_FORMAT, "%s: %u deletions, the manifest says %u", path, cnt, e->ndeleted);
+    if (cnt != e->ndeleted)
+        return qy_error(QY_ERR_FORMAT, "%s: %u deletions, the manifest says %u", path, cnt, e->ndeleted);
     return QY_OK;
 }
 
@@ -228,7 +232,8 @@ int qy_manifest_open_segments(const char *dir, qy_manifest *m) {
         int st = qy_segment_open(path, &e->seg);
         if (st) return st;
         if (e->seg->ndocs != e->ndocs)
-            return qy_error(QY_ERR_FORMAT, "%s: %u documents, the manifest says %u", path, e->seg->ndocs, e->ndocs);
+            return qy_error(QY_ERR_FORMAT, "%s: %u documents, the manifest says %u", path, e->seg->ndocs,
+                            e->ndocs);
         if (e->del[0] && (st = del_read(dir, e))) return st;
     }
     return QY_OK;

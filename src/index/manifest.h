@@ -18,8 +18,8 @@
 #define QY_MANIFEST_VERSION 1
 
 typedef struct qy_seg_entry {
-    uint64_t number;   /* file seg_<number>.qys */
-    char del[64];      /* deletion file name, "" when none */
+    uint64_t number; /* file seg_<number>.qys */
+    char del[64];    /* deletion file name, "" when none */
     uint32_t ndocs, ndeleted;
     qy_segment *seg;   /* opened segment (NULL until qy_manifest_open_segments) */
     uint8_t *del_bits; /* (ndocs+7)/8 bytes, NULL when nothing is deleted */

@@ -312,8 +312,10 @@ static void maxscore_segment(qy_searcher *s, uint32_t g, heap *h, uint64_t *scor
                 seg_term *t = &s->st[i];
                 uint32_t b = qy_cursor_shallow(t->cur, d);
                 double bub = b < t->cur->nblocks ? block_ub(s, t->cur, b, s->q[t->canon].weight) : 0;
-                if (bub < t->ub) bound += bub - t->ub; /* block bound is tighter */
-                else bub = t->ub;
+                if (bub < t->ub)
+                    bound += bub - t->ub; /* block bound is tighter */
+                else
+                    bub = t->ub;
                 if (bound * (1.0 + 1e-12) <= theta) {
                     skip = 1;
                     break;
@@ -426,13 +428,14 @@ static int exhaustive_segment(qy_searcher *s, uint32_t g, heap *h, int conjuncti
     return QY_OK;
 }
 
-int qy_searcher_search(qy_searcher *s, const char *query, const qy_search_params *p, qy_hit *hits, size_t *nhits,
-                       uint64_t *scored) {
+int qy_searcher_search(qy_searcher *s, const char *query, const qy_search_params *p, qy_hit *hits,
+                       size_t *nhits, uint64_t *scored) {
     *nhits = 0;
     if (scored) *scored = 0;
     if (p->k < 1) return qy_error(QY_ERR_ARG, "search: k must be >= 1 (got %d)", p->k);
     if (!(p->k1 >= 0) || !(p->b >= 0 && p->b <= 1))
-        return qy_error(QY_ERR_ARG, "search: BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1=%g b=%g)", p->k1, p->b);
+        return qy_error(QY_ERR_ARG, "search: BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1=%g b=%g)", p->k1,
+                        p->b);
     int st = prepare_query(s, query);
     if (st) return st;
     s->k1 = p->k1;
@@ -445,9 +448,12 @@ int qy_searcher_search(qy_searcher *s, const char *query, const qy_search_params
     heap h = {hits, 0, (size_t)p->k};
     uint64_t cnt = 0;
     for (uint32_t g = 0; g < s->ix->m.nsegs && !st; g++) {
-        if (p->exhaustive) st = exhaustive_segment(s, g, &h, p->conjunctive, &cnt);
-        else if (p->conjunctive) conjunctive_segment(s, g, &h, &cnt);
-        else maxscore_segment(s, g, &h, &cnt);
+        if (p->exhaustive)
+            st = exhaustive_segment(s, g, &h, p->conjunctive, &cnt);
+        else if (p->conjunctive)
+            conjunctive_segment(s, g, &h, &cnt);
+        else
+            maxscore_segment(s, g, &h, &cnt);
     }
     if (st) return st;
     qsort(hits, h.n, sizeof *hits, cmp_hits);

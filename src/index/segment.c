@@ -280,22 +280,28 @@ int qy_segment_open(const char *path, qy_segment **out) {
     }
     const uint8_t *d = s->map.data;
     size_t size = s->map.size;
-#define BAD(...)                                                                                   \
-    do {                                                                                           \
-        st = qy_error(QY_ERR_FORMAT, __VA_ARGS__);                                                 \
-        goto fail;                                                                                 \
+#define BAD(...)                                   \
+    do {                                           \
+        st = qy_error(QY_ERR_FORMAT, __VA_ARGS__); \
+        goto fail;                                 \
     } while (0)
     if (size < 16 + sizeof(seg_footer) || memcmp(d, SEG_MAGIC, 8) != 0)
         BAD("%s: not a quarry segment (bad magic or truncated)", path);
     uint32_t version;
     memcpy(&version, d + 8, 4);
-    if (version != QY_SEG_VERSION) BAD("%s: segment version %u, this quarry reads version %d", path, version, QY_SEG_VERSION);
+    if (version != QY_SEG_VERSION)
+        BAD("%s: segment version %u, this quarry reads version %d", path, version, QY_SEG_VERSION);
     seg_footer f;
     memcpy(&f, d + size - sizeof f, sizeof f);
     if (memcmp(f.magic, SEG_END, 8) != 0) BAD("%s: truncated segment (no end marker)", path);
     if (XXH64(d, size - 8, 0) != f.checksum) BAD("%s: checksum mismatch (the file is damaged)", path);
     size_t body = size - sizeof f;
     uint64_t nd = f.ndocs, nt = f.nterms;
+    /* every count and offset is bounded by the file size before any sum, so
+     * no sum below can overflow (a hostile footer must not fool the checks) */
+    if (nd > size / 12 || nt > size / 24 || f.id_bytes_len > size || f.term_bytes_len > size ||
+        f.docs_off > size || f.dict_off > size)
+        BAD("%s: counts or offsets larger than the file", path);
     uint64_t docs_end = f.docs_off + nd * 12 + ((nd * 4) & 4) + (nd + 1) * 8 + f.id_bytes_len;
     if (f.docs_off % 8 || f.dict_off % 8 || f.docs_off < 16 || docs_end > f.dict_off || f.dict_off > body)
         BAD("%s: section offsets out of range", path);
@@ -321,6 +327,8 @@ int qy_segment_open(const char *path, qy_segment **out) {
     for (uint64_t t = 0; t < nt; t++) {
         if (s->term_off[t] > s->term_off[t + 1]) BAD("%s: term table is not monotone", path);
         const qy_seg_term *e = &s->terms[t];
+        if (e->postings > size || e->df > nd)
+            BAD("%s: term %llu: postings out of range", path, (unsigned long long)t);
         uint64_t tab = e->postings + (uint64_t)e->nblocks * sizeof(qy_seg_block);
         if (e->postings < 16 || e->postings % 4 || e->df == 0 ||
             e->nblocks != (e->df + QY_SEG_BLOCK - 1) / QY_SEG_BLOCK || tab > f.docs_off)
@@ -364,8 +372,10 @@ int64_t qy_segment_find(const qy_segment *s, const char *term, size_t len) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c = term_cmp(s, mid, term, len);
         if (c == 0) return mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }

@@ -104,9 +104,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static size_t buffer_bytes(const qy_index_writer *w) {
-    return w->postings_bytes + qy_strmap_bytes(&w->terms) + qy_strmap_bytes(&w->buf_ids) + w->cap_pl * sizeof(plist) +
-           w->cap_buf * (8 + 4 + 8 + 1) + w->id_arena.reserved + w->batch_arena.reserved +
-           qy_strmap_bytes(&w->pending);
+    return w->postings_bytes + qy_strmap_bytes(&w->terms) + qy_strmap_bytes(&w->buf_ids) +
+           w->cap_pl * sizeof(plist) + w->cap_buf * (8 + 4 + 8 + 1) + w->id_arena.reserved +
+           w->batch_arena.reserved + qy_strmap_bytes(&w->pending);
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -125,7 +125,8 @@ static void collect_garbage(qy_index_writer *w) {
     while ((e = readdir(d))) {
         const char *n = e->d_name;
         int remove = 0;
-        if (strstr(n, ".tmp.")) remove = 1;
+        if (strstr(n, ".tmp."))
+            remove = 1;
         else if (!strncmp(n, "seg_", 4)) {
             uint64_t num = strtoull(n + 4, NULL, 10);
             int is_seg = strstr(n, ".qys") != NULL, is_del = strstr(n, ".del.") != NULL;
@@ -173,10 +174,7 @@ static void free_buffer(qy_index_writer *w) {
 
 void qy_index_writer_close(qy_index_writer *w) {
     if (!w) return;
-    if (w->ds && w->ds_txn) {
-        /* uncommitted rows are removed by the next writer (gid >= next_gid) */
-        qy_docstore_commit(w->ds);
-    }
+    if (w->ds && w->ds_txn) qy_docstore_rollback(w->ds); /* rows of uncommitted documents */
     free_buffer(w);
     qy_strmap_free(&w->terms);
     qy_strmap_free(&w->buf_ids);
@@ -202,11 +200,15 @@ void qy_index_writer_close(qy_index_writer *w) {
 int qy_index_writer_open(const char *dir, const qy_index_params *params, int mode, qy_index_writer **out) {
     *out = NULL;
     qy_index_params p;
-    if (params) p = *params;
-    else qy_index_params_default(&p);
+    if (params)
+        p = *params;
+    else
+        qy_index_params_default(&p);
     if (p.memory_budget < ((size_t)64 << 10))
-        return qy_error(QY_ERR_ARG, "memory budget of %zu bytes is below the 64 KiB minimum", p.memory_budget);
-    if (p.merge_factor == 1 || p.merge_factor < 0) return qy_error(QY_ERR_ARG, "merge factor must be 0 (off) or >= 2");
+        return qy_error(QY_ERR_ARG, "memory budget of %zu bytes is below the 64 KiB minimum",
+                        p.memory_budget);
+    if (p.merge_factor == 1 || p.merge_factor < 0)
+        return qy_error(QY_ERR_ARG, "merge factor must be 0 (off) or >= 2");
     if (mode == QY_INDEX_CREATE) {
         int st = qy_mkdir_p(dir);
         if (st) return st;
@@ -248,7 +250,8 @@ int qy_index_writer_open(const char *dir, const qy_index_params *params, int mod
     }
     if (mode == QY_INDEX_CREATE) {
         if (st == QY_OK) {
-            st = qy_error(QY_ERR_ARG, "%s: an index already exists here (use 'quarry index add', or remove it)", dir);
+            st = qy_error(QY_ERR_ARG,
+                          "%s: an index already exists here (use 'quarry index add', or remove it)", dir);
             goto fail;
         }
         if (st != QY_ERR_NOT_FOUND) goto fail;
@@ -310,8 +313,8 @@ static uint32_t term_hash(const char *s, uint32_t len) {
 }
 
 /* find-or-add a token in the open-addressing table (slots hold item index + 1) */
-static int count_token(qy_arena *arena, uint32_t *table, uint32_t mask, term_tf *items, size_t *u, const char *text,
-                       uint32_t len) {
+static int count_token(qy_arena *arena, uint32_t *table, uint32_t mask, term_tf *items, size_t *u,
+                       const char *text, uint32_t len) {
     uint32_t i = term_hash(text, len) & mask;
     for (;;) {
         uint32_t slot = table[i];
@@ -327,7 +330,7 @@ static int count_token(qy_arena *arena, uint32_t *table, uint32_t mask, term_tf 
     if (!c) return QY_ERR_NOMEM;
     memcpy(c, text, len);
     items[*u] = (term_tf){c, len, 1};
-    table[i] = (uint32_t)++*u;
+    table[i] = (uint32_t)++ * u;
     return QY_OK;
 }
 
@@ -450,7 +453,8 @@ static int invert_doc(qy_index_writer *w, const batch_doc *d, const doc_terms *d
         if ((st = qy_docstore_begin(w->ds))) return st;
         w->ds_txn = 1;
     }
-    st = qy_docstore_put(w->ds, gid, d->id, w->p.store_text ? d->title : NULL, w->p.store_text ? d->text : NULL);
+    st = qy_docstore_put(w->ds, gid, d->id, w->p.store_text ? d->title : NULL,
+                         w->p.store_text ? d->text : NULL);
     if (st) return st;
     w->counts.added++;
     return QY_OK;
@@ -546,14 +550,16 @@ static int flush_buffer(qy_index_writer *w) {
     for (size_t i = 0; i < k && !st; i++) {
         uint32_t slot = order[i];
         const plist *pl = &w->pl[w->terms.vals[slot]];
-        st = qy_seg_writer_add_term(sw, w->terms.keys[slot], w->terms.lens[slot], pl->docs, pl->tfs, pl->n, w->lens);
+        st = qy_seg_writer_add_term(sw, w->terms.keys[slot], w->terms.lens[slot], pl->docs, pl->tfs, pl->n,
+                                    w->lens);
     }
     qy_free(order);
     if (st) {
         qy_seg_writer_abort(sw);
         return st;
     }
-    if ((st = qy_seg_writer_finish(sw, (uint32_t)w->nbuf, w->gids, w->lens, (const char *const *)w->ids))) return st;
+    if ((st = qy_seg_writer_finish(sw, (uint32_t)w->nbuf, w->gids, w->lens, (const char *const *)w->ids)))
+        return st;
     qy_seg_entry e;
     memset(&e, 0, sizeof e);
     e.number = number;
@@ -578,8 +584,8 @@ static int flush_buffer(qy_index_writer *w) {
 }
 
 /* tombstone, in the segments committed before, every id in `pending` */
-static void apply_pending(qy_index_writer *w) {
-    if (w->pending.n == 0) return;
+static int apply_pending(qy_index_writer *w) {
+    if (w->pending.n == 0) return QY_OK;
     for (size_t i = 0; i < w->committed_nsegs; i++) {
         qy_seg_entry *e = &w->m.segs[i];
         for (uint32_t d = 0; d < e->ndocs; d++) {
@@ -589,7 +595,7 @@ static void apply_pending(qy_index_writer *w) {
             if (!qy_strmap_get(&w->pending, id, len)) continue;
             if (!e->del_bits) {
                 e->del_bits = qy_calloc(1, (e->ndocs + 7) / 8);
-                if (!e->del_bits) continue; /* out of memory: the deletion is not applied */
+                if (!e->del_bits) return QY_ERR_NOMEM; /* pending stays: a later commit retries */
             }
             e->del_bits[d / 8] |= (uint8_t)(1u << (d % 8));
             e->ndeleted++;
@@ -598,6 +604,7 @@ static void apply_pending(qy_index_writer *w) {
         }
     }
     qy_strmap_clear(&w->pending);
+    return QY_OK;
 }
 
 /* write dirty deletion files and swap the manifest; then remove what is no
@@ -605,7 +612,7 @@ static void apply_pending(qy_index_writer *w) {
 static int write_commit(qy_index_writer *w, char (*old_dels)[64], size_t nold) {
     uint64_t gen = w->m.generation + 1;
     int st = QY_OK;
-    char (*prev)[64] = qy_calloc(w->m.nsegs ? w->m.nsegs : 1, 64);
+    char(*prev)[64] = qy_calloc(w->m.nsegs ? w->m.nsegs : 1, 64);
     if (!prev) return QY_ERR_NOMEM;
     for (size_t i = 0; i < w->m.nsegs && !st; i++) {
         qy_seg_entry *e = &w->m.segs[i];
@@ -771,7 +778,7 @@ static int merge_segments(qy_index_writer *w, const size_t *sel, size_t n) {
     e.ndocs = nd;
     st = nd ? qy_segment_open(path, &e.seg) : QY_OK;
     if (!nd) unlink(path); /* everything was deleted: no segment replaces them */
-    char (*old)[64] = qy_calloc(2 * n, 64);
+    char(*old)[64] = qy_calloc(2 * n, 64);
     if (!st && !old) st = QY_ERR_NOMEM;
     if (st) {
         qy_segment_close(e.seg);
@@ -803,20 +810,18 @@ static int merge_segments(qy_index_writer *w, const size_t *sel, size_t n) {
     }
     w->m.nsegs = out;
     st = write_commit(w, old, nold);
-    if (st) {
-        /* keep the in-memory view consistent with the files: the old
-         * manifest is still the committed one, reopen it on the next open */
-        qy_free(removed);
-        qy_free(old);
-        qy_free(dropped);
-        return st;
-    }
+    /* the inputs are out of the in-memory manifest either way; on failure the
+     * files still hold the previous commit, which the next open reads */
     for (size_t i = 0; i < n; i++) {
         qy_segment_close(removed[i].seg);
         qy_free(removed[i].del_bits);
     }
     qy_free(removed);
     qy_free(old);
+    if (st) {
+        qy_free(dropped);
+        return st;
+    }
     /* rows of documents that no segment holds any more */
     st = qy_docstore_delete(w->ds, dropped, ndropped);
     qy_free(dropped);
@@ -871,7 +876,7 @@ static int apply_merge_policy(qy_index_writer *w) {
 static int commit_internal(qy_index_writer *w, int run_policy) {
     int st = flush_buffer(w);
     if (st) return st;
-    apply_pending(w);
+    if ((st = apply_pending(w))) return st;
     int dirty = w->committed_nsegs != w->m.nsegs;
     for (size_t i = 0; i < w->m.nsegs; i++) dirty |= w->m.segs[i].del_dirty;
     if (dirty && (st = write_commit(w, NULL, 0))) return st;

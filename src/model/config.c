@@ -100,9 +100,12 @@ static int parse_act(const qy_jref *r, const char *field, const char *def, qy_lm
     static const struct {
         const char *name;
         qy_lm_act act;
-    } acts[] = {{"gelu", QY_ACT_GELU},          {"gelu_new", QY_ACT_GELU_TANH},
-                {"gelu_pytorch_tanh", QY_ACT_GELU_TANH}, {"gelu_fast", QY_ACT_GELU_TANH},
-                {"silu", QY_ACT_SILU},          {"swish", QY_ACT_SILU},
+    } acts[] = {{"gelu", QY_ACT_GELU},
+                {"gelu_new", QY_ACT_GELU_TANH},
+                {"gelu_pytorch_tanh", QY_ACT_GELU_TANH},
+                {"gelu_fast", QY_ACT_GELU_TANH},
+                {"silu", QY_ACT_SILU},
+                {"swish", QY_ACT_SILU},
                 {"relu", QY_ACT_RELU}};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
         if (!strcmp(s, acts[i].name)) {
@@ -142,7 +145,7 @@ static int parse_rope(const qy_jref *root, qy_lm_config *c) {
     c->rope_scaling = QY_ROPE_DEFAULT;
     c->rope_factor = 1.0;
     const char *pname = qy_jref_has(root, ".rope_parameters") ? ".rope_parameters"
-                        : qy_jref_has(root, ".rope_scaling") ? ".rope_scaling"
+                        : qy_jref_has(root, ".rope_scaling")  ? ".rope_scaling"
                                                               : NULL;
     qy_jref p;
     int st;
@@ -157,14 +160,17 @@ static int parse_rope(const qy_jref *root, qy_lm_config *c) {
         st = positive_number(root, ".rope_theta", 10000.0, &c->rope_theta);
     if (st) return st;
     if (!pname) return QY_OK;
-    const char *tfield = qy_jref_has(&p, ".rope_type") ? ".rope_type" : qy_jref_has(&p, ".type") ? ".type" : NULL;
+    const char *tfield = qy_jref_has(&p, ".rope_type") ? ".rope_type"
+                         : qy_jref_has(&p, ".type")    ? ".type"
+                                                       : NULL;
     if (!tfield) {
         /* transformers 5 keys rope_parameters by layer type for some models */
         if (cJSON_GetArraySize(p.node) > 0 && cJSON_IsObject(p.node->child))
-            return qy_error(QY_ERR_UNSUPPORTED, "%s: %s: RoPE parameters per layer type are not supported", src,
-                            pname);
+            return qy_error(QY_ERR_UNSUPPORTED, "%s: %s: RoPE parameters per layer type are not supported",
+                            src, pname);
         if (!strcmp(pname, ".rope_parameters")) return QY_OK; /* only a theta: default RoPE */
-        return qy_error(QY_ERR_NOT_FOUND, "%s: %s.rope_type: missing (expected \"linear\" or \"llama3\")", src, pname);
+        return qy_error(QY_ERR_NOT_FOUND, "%s: %s.rope_type: missing (expected \"linear\" or \"llama3\")",
+                        src, pname);
     }
     const char *type;
     st = qy_jref_string(&p, tfield, &type);
@@ -185,16 +191,18 @@ static int parse_rope(const qy_jref *root, qy_lm_config *c) {
         st = positive_number(&p, ".factor", 0, &c->rope_factor);
         if (!st) st = positive_number(&p, ".low_freq_factor", 0, &c->rope_low_freq_factor);
         if (!st) st = positive_number(&p, ".high_freq_factor", 0, &c->rope_high_freq_factor);
-        if (!st) st = qy_jref_int(&p, ".original_max_position_embeddings", 1, MAX_POSITIONS,
-                                  &c->rope_original_max_positions);
+        if (!st)
+            st = qy_jref_int(&p, ".original_max_position_embeddings", 1, MAX_POSITIONS,
+                             &c->rope_original_max_positions);
         if (!st && c->rope_high_freq_factor <= c->rope_low_freq_factor)
             st = qy_error(QY_ERR_RANGE, "%s: %s: high_freq_factor (%g) must exceed low_freq_factor (%g)", src,
                           pname, c->rope_high_freq_factor, c->rope_low_freq_factor);
         return st;
     }
-    return qy_error(QY_ERR_UNSUPPORTED,
-                    "%s: %s%s: RoPE scaling '%.40s' is not supported (quarry implements default, linear and llama3)",
-                    src, pname, tfield, type);
+    return qy_error(
+        QY_ERR_UNSUPPORTED,
+        "%s: %s%s: RoPE scaling '%.40s' is not supported (quarry implements default, linear and llama3)", src,
+        pname, tfield, type);
 }
 
 static int parse_family(const char *src, const char *type, qy_lm_family *out) {
@@ -203,12 +211,15 @@ static int parse_family(const char *src, const char *type, qy_lm_family *out) {
             *out = (qy_lm_family)i;
             return QY_OK;
         }
-    return qy_error(QY_ERR_UNSUPPORTED, "%s: .model_type: '%.60s' is not a family quarry knows (known: gpt2, llama, qwen2, qwen3, bert)",
-                    src, type);
+    return qy_error(
+        QY_ERR_UNSUPPORTED,
+        "%s: .model_type: '%.60s' is not a family quarry knows (known: gpt2, llama, qwen2, qwen3, bert)", src,
+        type);
 }
 
 static int parse_gpt2(const qy_jref *r, qy_lm_config *c) {
-    static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".n_embd", ".hidden_size", NULL},
+    static const char *const vocab[] = {".vocab_size", NULL},
+                             *const hid[] = {".n_embd", ".hidden_size", NULL},
                              *const lay[] = {".n_layer", ".num_hidden_layers", NULL},
                              *const hd[] = {".n_head", ".num_attention_heads", NULL},
                              *const pos[] = {".n_positions", ".max_position_embeddings", NULL},
@@ -222,7 +233,9 @@ static int parse_gpt2(const qy_jref *r, qy_lm_config *c) {
     if (!st) st = qy_jref_number_or(r, ".layer_norm_epsilon", 1e-5, &c->norm_eps);
     if (!st) st = parse_act(r, ".activation_function", "gelu_new", &c->act);
     if (!st) st = qy_jref_bool_or(r, ".tie_word_embeddings", 1, &c->tie_word_embeddings);
-    if (!st) st = require_bool(r, ".scale_attn_weights", 1, "attention scores must be scaled by 1/sqrt(head size)");
+    if (!st)
+        st =
+            require_bool(r, ".scale_attn_weights", 1, "attention scores must be scaled by 1/sqrt(head size)");
     if (!st) st = require_bool(r, ".scale_attn_by_inverse_layer_idx", 0, "extra per-layer attention scaling");
     if (!st) st = require_bool(r, ".add_cross_attention", 0, "cross-attention layers");
     c->num_kv_heads = c->num_heads;
@@ -234,8 +247,10 @@ static int parse_gpt2(const qy_jref *r, qy_lm_config *c) {
 /* the sizes BERT, Llama and Qwen name alike; positions default per family */
 static int read_sizes(const qy_jref *r, qy_lm_config *c, int64_t positions_default) {
     static const char *const vocab[] = {".vocab_size", NULL}, *const hid[] = {".hidden_size", NULL},
-                             *const lay[] = {".num_hidden_layers", NULL}, *const hd[] = {".num_attention_heads", NULL},
-                             *const pos[] = {".max_position_embeddings", NULL}, *const inner[] = {".intermediate_size", NULL};
+                             *const lay[] = {".num_hidden_layers", NULL},
+                             *const hd[] = {".num_attention_heads", NULL},
+                             *const pos[] = {".max_position_embeddings", NULL},
+                             *const inner[] = {".intermediate_size", NULL};
     int st = get_size(r, vocab, 1, MAX_VOCAB, -1, &c->vocab_size);
     if (!st) st = get_size(r, hid, 1, MAX_HIDDEN, -1, &c->hidden_size);
     if (!st) st = get_size(r, lay, 1, MAX_LAYERS, -1, &c->num_layers);
@@ -258,7 +273,8 @@ static int parse_bert(const qy_jref *r, qy_lm_config *c) {
         const char *pet;
         st = qy_jref_string_or(r, ".position_embedding_type", "absolute", &pet);
         if (!st && strcmp(pet, "absolute"))
-            st = qy_error(QY_ERR_UNSUPPORTED, "%s: .position_embedding_type: '%.40s' is not supported (only absolute)",
+            st = qy_error(QY_ERR_UNSUPPORTED,
+                          "%s: .position_embedding_type: '%.40s' is not supported (only absolute)",
                           qy_json_source(r->doc), pet);
     }
     c->num_kv_heads = c->num_heads;
@@ -277,8 +293,8 @@ static int parse_llama_like(const qy_jref *r, qy_lm_config *c) {
     /* transformers: Qwen3Config defaults head_dim to 128; the others derive it */
     int64_t derived = c->hidden_size / c->num_heads;
     if (c->family != QY_LM_QWEN3 && !qy_jref_has(r, ".head_dim") && c->hidden_size % c->num_heads)
-        return qy_error(QY_ERR_RANGE, "%s: .hidden_size %lld is not a multiple of .num_attention_heads %lld", src,
-                        (long long)c->hidden_size, (long long)c->num_heads);
+        return qy_error(QY_ERR_RANGE, "%s: .hidden_size %lld is not a multiple of .num_attention_heads %lld",
+                        src, (long long)c->hidden_size, (long long)c->num_heads);
     st = get_size(r, hdim, 1, MAX_HEAD_DIM, c->family == QY_LM_QWEN3 ? 128 : derived, &c->head_dim);
     if (!st) st = qy_jref_number_or(r, ".rms_norm_eps", 1e-6, &c->norm_eps);
     if (!st) st = parse_act(r, ".hidden_act", "silu", &c->act);
@@ -310,8 +326,10 @@ static int parse_llama_like(const qy_jref *r, qy_lm_config *c) {
                 snprintf(p, sizeof p, "[%zu]", i);
                 st = qy_jref_string(&lt, p, &s);
                 if (!st && strcmp(s, "full_attention"))
-                    st = qy_error(QY_ERR_UNSUPPORTED, "%s: .layer_types[%zu]: '%.40s' layers are not supported (only full_attention)",
-                                  src, i, s);
+                    st = qy_error(
+                        QY_ERR_UNSUPPORTED,
+                        "%s: .layer_types[%zu]: '%.40s' layers are not supported (only full_attention)", src,
+                        i, s);
             }
         }
     }
@@ -326,7 +344,8 @@ static void init_config(qy_lm_config *c) {
 static int config_checks(const qy_jref *r, qy_lm_config *c) {
     const char *src = qy_json_source(r->doc);
     if (!(c->norm_eps > 0 && c->norm_eps < 1))
-        return qy_error(QY_ERR_RANGE, "%s: normalisation epsilon %g: expected a number in (0, 1)", src, c->norm_eps);
+        return qy_error(QY_ERR_RANGE, "%s: normalisation epsilon %g: expected a number in (0, 1)", src,
+                        c->norm_eps);
     if (c->family == QY_LM_GPT2 || c->family == QY_LM_BERT) {
         if (c->hidden_size % c->num_heads)
             return qy_error(QY_ERR_RANGE, "%s: hidden size %lld is not a multiple of the %lld heads", src,
@@ -334,7 +353,8 @@ static int config_checks(const qy_jref *r, qy_lm_config *c) {
         c->head_dim = c->hidden_size / c->num_heads;
     }
     if (c->num_heads % c->num_kv_heads)
-        return qy_error(QY_ERR_RANGE, "%s: .num_attention_heads %lld is not a multiple of .num_key_value_heads %lld", src,
+        return qy_error(QY_ERR_RANGE,
+                        "%s: .num_attention_heads %lld is not a multiple of .num_key_value_heads %lld", src,
                         (long long)c->num_heads, (long long)c->num_kv_heads);
     if (c->num_heads * c->head_dim > (int64_t)MAX_HIDDEN * 4)
         return qy_error(QY_ERR_RANGE, "%s: %lld heads of size %lld is absurd", src, (long long)c->num_heads,
@@ -351,11 +371,14 @@ static int bare_nonfinite_line(const char *text, size_t len) {
         char ch = text[i];
         if (ch == '\n') line++;
         if (in_str) {
-            if (ch == '\\') i++;
-            else if (ch == '"') in_str = 0;
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
             continue;
         }
-        if (ch == '"') in_str = 1;
+        if (ch == '"')
+            in_str = 1;
         else if ((ch == 'N' && len - i >= 3 && !memcmp(text + i, "NaN", 3)) ||
                  (ch == 'I' && len - i >= 8 && !memcmp(text + i, "Infinity", 8)))
             return line;
@@ -368,8 +391,8 @@ static int parse_json(const char *text, size_t len, const char *source, qy_json 
     if (st == QY_ERR_FORMAT) {
         int line = bare_nonfinite_line(text, len);
         if (line)
-            return qy_error(QY_ERR_FORMAT, "%s: line %d: NaN or Infinity where a finite number is expected", source,
-                            line);
+            return qy_error(QY_ERR_FORMAT, "%s: line %d: NaN or Infinity where a finite number is expected",
+                            source, line);
     }
     if (!st && !cJSON_IsObject(qy_json_root(*doc))) {
         qy_json_free(*doc);
@@ -413,7 +436,8 @@ int qy_lm_config_parse(const char *text, size_t len, const char *source, qy_lm_c
     }
     if (!st) st = qy_jref_number_or(&r, ".initializer_range", 0.02, &c.initializer_range);
     if (!st && !(c.initializer_range >= 0 && c.initializer_range <= 1e3))
-        st = qy_error(QY_ERR_RANGE, "%s: .initializer_range: %g is not a standard deviation", source, c.initializer_range);
+        st = qy_error(QY_ERR_RANGE, "%s: .initializer_range: %g is not a standard deviation", source,
+                      c.initializer_range);
     if (!st) st = get_token(&r, ".pad_token_id", &c.pad_token_id);
     if (!st) st = get_token(&r, ".bos_token_id", &c.bos_token_id);
     if (!st) st = get_eos(&r, ".eos_token_id", c.eos_token_ids, &c.n_eos);
@@ -492,14 +516,16 @@ int qy_lm_gen_config_parse(const char *text, size_t len, const char *source, qy_
     if (!st) st = qy_jref_number_or(&r, ".repetition_penalty", n.repetition_penalty, &n.repetition_penalty);
     if (!st) st = qy_jref_number_or(&r, ".length_penalty", n.length_penalty, &n.length_penalty);
     if (!st) st = qy_jref_int_or(&r, ".num_beams", 1, 4096, n.num_beams, &n.num_beams);
-    if (!st) st = qy_jref_int_or(&r, ".max_new_tokens", 0, MAX_POSITIONS, n.max_new_tokens, &n.max_new_tokens);
+    if (!st)
+        st = qy_jref_int_or(&r, ".max_new_tokens", 0, MAX_POSITIONS, n.max_new_tokens, &n.max_new_tokens);
     if (!st) st = qy_jref_int_or(&r, ".max_length", 0, MAX_POSITIONS, n.max_length, &n.max_length);
     if (!st && !(n.temperature >= 0))
         st = qy_error(QY_ERR_RANGE, "%s: .temperature: %g is negative", source, n.temperature);
     if (!st && !(n.top_p > 0 && n.top_p <= 1))
         st = qy_error(QY_ERR_RANGE, "%s: .top_p: %g is outside (0, 1]", source, n.top_p);
     if (!st && !(n.repetition_penalty > 0))
-        st = qy_error(QY_ERR_RANGE, "%s: .repetition_penalty: %g must be positive", source, n.repetition_penalty);
+        st = qy_error(QY_ERR_RANGE, "%s: .repetition_penalty: %g must be positive", source,
+                      n.repetition_penalty);
     qy_json_free(doc);
     if (!st) *g = n;
     return st;
@@ -524,23 +550,15 @@ static void add_token(cJSON *o, const char *key, int64_t id) {
         cJSON_AddNumberToObject(o, key, (double)id);
 }
 
-/* cJSON allocates through quarry's hooks only once they are installed, which
- * the first parse does: parse an empty object before building a tree */
-static int json_hooks_ready(void) {
-    qy_json *d;
-    int st = qy_json_parse("{}", 2, "hooks", &d);
-    qy_json_free(d);
-    return st;
-}
-
 static cJSON *config_json(const qy_lm_config *c) {
-    static const char *const default_arch[QY_LM_FAMILY_COUNT] = {"GPT2LMHeadModel", "LlamaForCausalLM",
-                                                                  "Qwen2ForCausalLM", "Qwen3ForCausalLM", "BertModel"};
+    static const char *const default_arch[QY_LM_FAMILY_COUNT] = {
+        "GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "BertModel"};
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
     if (arch)
-        cJSON_AddItemToArray(arch, cJSON_CreateString(c->architecture[0] ? c->architecture : default_arch[c->family]));
+        cJSON_AddItemToArray(
+            arch, cJSON_CreateString(c->architecture[0] ? c->architecture : default_arch[c->family]));
     cJSON_AddStringToObject(o, "model_type", qy_lm_family_name(c->family));
     cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
     if (c->family == QY_LM_GPT2) {
@@ -573,15 +591,17 @@ static cJSON *config_json(const qy_lm_config *c) {
         cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta); /* what transformers 4 reads */
         cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
         if (rp) {
-            cJSON_AddStringToObject(rp, "rope_type", c->rope_scaling == QY_ROPE_LINEAR   ? "linear"
-                                                     : c->rope_scaling == QY_ROPE_LLAMA3 ? "llama3"
-                                                                                         : "default");
+            cJSON_AddStringToObject(rp, "rope_type",
+                                    c->rope_scaling == QY_ROPE_LINEAR   ? "linear"
+                                    : c->rope_scaling == QY_ROPE_LLAMA3 ? "llama3"
+                                                                        : "default");
             cJSON_AddNumberToObject(rp, "rope_theta", c->rope_theta);
             if (c->rope_scaling != QY_ROPE_DEFAULT) cJSON_AddNumberToObject(rp, "factor", c->rope_factor);
             if (c->rope_scaling == QY_ROPE_LLAMA3) {
                 cJSON_AddNumberToObject(rp, "low_freq_factor", c->rope_low_freq_factor);
                 cJSON_AddNumberToObject(rp, "high_freq_factor", c->rope_high_freq_factor);
-                cJSON_AddNumberToObject(rp, "original_max_position_embeddings", (double)c->rope_original_max_positions);
+                cJSON_AddNumberToObject(rp, "original_max_position_embeddings",
+                                        (double)c->rope_original_max_positions);
             }
         }
     }
@@ -596,7 +616,8 @@ static cJSON *config_json(const qy_lm_config *c) {
         cJSON_AddNullToObject(o, "eos_token_id");
     } else {
         cJSON *e = cJSON_AddArrayToObject(o, "eos_token_id");
-        for (int i = 0; e && i < c->n_eos; i++) cJSON_AddItemToArray(e, cJSON_CreateNumber((double)c->eos_token_ids[i]));
+        for (int i = 0; e && i < c->n_eos; i++)
+            cJSON_AddItemToArray(e, cJSON_CreateNumber((double)c->eos_token_ids[i]));
     }
     return o;
 }
@@ -604,10 +625,11 @@ static cJSON *config_json(const qy_lm_config *c) {
 /* every field that config_json writes reads back equal */
 static int config_same(const qy_lm_config *a, const qy_lm_config *b) {
     int same = a->family == b->family && a->vocab_size == b->vocab_size && a->hidden_size == b->hidden_size &&
-               a->num_layers == b->num_layers && a->num_heads == b->num_heads && a->num_kv_heads == b->num_kv_heads &&
-               a->head_dim == b->head_dim && a->intermediate_size == b->intermediate_size &&
-               a->max_positions == b->max_positions && a->type_vocab_size == b->type_vocab_size &&
-               a->norm_eps == b->norm_eps && a->rms_norm == b->rms_norm && a->act == b->act &&
+               a->num_layers == b->num_layers && a->num_heads == b->num_heads &&
+               a->num_kv_heads == b->num_kv_heads && a->head_dim == b->head_dim &&
+               a->intermediate_size == b->intermediate_size && a->max_positions == b->max_positions &&
+               a->type_vocab_size == b->type_vocab_size && a->norm_eps == b->norm_eps &&
+               a->rms_norm == b->rms_norm && a->act == b->act &&
                a->tie_word_embeddings == b->tie_word_embeddings && a->qkv_bias == b->qkv_bias &&
                a->o_bias == b->o_bias && a->mlp_bias == b->mlp_bias && a->qk_norm == b->qk_norm &&
                a->is_decoder == b->is_decoder && a->use_rope == b->use_rope &&
@@ -625,9 +647,8 @@ static int config_same(const qy_lm_config *a, const qy_lm_config *b) {
 }
 
 int qy_lm_config_write(const qy_lm_config *c, const char *path) {
-    if ((unsigned)c->family >= QY_LM_FAMILY_COUNT) return qy_error(QY_ERR_ARG, "%s: unknown model family", path);
-    int st = json_hooks_ready();
-    if (st) return st;
+    if ((unsigned)c->family >= QY_LM_FAMILY_COUNT)
+        return qy_error(QY_ERR_ARG, "%s: unknown model family", path);
     cJSON *o = config_json(c);
     if (!o) return qy_error(QY_ERR_NOMEM, "%s: out of memory", path);
     /* verify the tree is whole (a failed add leaves items out) by reading it back */
@@ -635,7 +656,7 @@ int qy_lm_config_write(const qy_lm_config *c, const char *path) {
     cJSON_Delete(o);
     if (!text) return QY_ERR_NOMEM;
     qy_lm_config back;
-    st = qy_lm_config_parse(text, strlen(text), path, &back);
+    int st = qy_lm_config_parse(text, strlen(text), path, &back);
     if (!st && !config_same(&back, c))
         st = qy_error(QY_ERR_NOMEM, "%s: out of memory while building the config", path);
     if (!st) {

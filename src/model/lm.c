@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "quarry/gen.h"
 #include "quarry/lm.h"
 
@@ -26,25 +24,23 @@ struct qy_lm {
     qy_params *ps;
     qy_tensor **param; /* one per spec entry, spec order */
     qy_tensor *head;   /* LM head: lm_head.weight, or the token embedding when tied */
+    float *inv_freq;   /* RoPE inverse frequencies (head_dim/2), scaling applied */
 };
 
 const qy_lm_config *qy_lm_get_config(const qy_lm *lm) { return &lm->cfg; }
 qy_params *qy_lm_params(qy_lm *lm) { return lm->ps; }
+const float *qy_lm_rope_inv_freq(const qy_lm *lm) { return lm->inv_freq; }
 
 void qy_lm_free(qy_lm *lm) {
     if (!lm) return;
     qy_params_free(lm->ps);
     qy_lm_spec_free(lm->spec);
     qy_free(lm->param);
+    qy_free(lm->inv_freq);
     qy_free(lm);
 }
 
 static int check_supported(const qy_lm_config *c) {
-    if (c->rope_scaling != QY_ROPE_DEFAULT)
-        return qy_error(QY_ERR_UNSUPPORTED,
-                        "config.json: rope scaling (%s) is read but not yet applied by the "
-                        "forward pass",
-                        c->rope_scaling == QY_ROPE_LINEAR ? "linear" : "llama3");
     if (c->num_heads % c->num_kv_heads)
         return qy_error(QY_ERR_ARG,
                         "config.json: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
@@ -53,6 +49,28 @@ static int check_supported(const qy_lm_config *c) {
         return qy_error(QY_ERR_ARG, "config.json: head_dim %lld must be even for rotary embeddings",
                         (long long)c->head_dim);
     return QY_OK;
+}
+
+/* RoPE inverse frequencies with the config's scaling, in f32 as transformers
+ * computes them (_compute_linear_scaling_rope_parameters, _compute_llama3_parameters). */
+static void rope_frequencies(const qy_lm_config *c, float *inv) {
+    int64_t half = c->head_dim / 2;
+    qy_rope_inv_freq(c->head_dim, (float)c->rope_theta, inv);
+    if (c->rope_scaling == QY_ROPE_LINEAR) {
+        for (int64_t i = 0; i < half; i++) inv[i] = inv[i] / (float)c->rope_factor;
+    } else if (c->rope_scaling == QY_ROPE_LLAMA3) {
+        float factor = (float)c->rope_factor, low = (float)c->rope_low_freq_factor,
+              high = (float)c->rope_high_freq_factor, old_ctx = (float)c->rope_original_max_positions;
+        float low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+        for (int64_t i = 0; i < half; i++) {
+            float wavelen = (float)(2.0 * 3.141592653589793) / inv[i];
+            float scaled = wavelen > low_wavelen ? inv[i] / factor : inv[i];
+            float smooth = (old_ctx / wavelen - low) / (high - low);
+            float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
+            int medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+            inv[i] = medium ? smoothed : scaled;
+        }
+    }
 }
 
 /* Declare the spec's parameters (norm gains and biases in the no-decay group). */
@@ -79,6 +97,14 @@ static int lm_alloc(const qy_lm_config *cfg, qy_lm **out) {
         if ((st = qy_params_add(lm->ps, p->name, p->ndim, p->shape, group, &lm->param[i]))) goto fail;
     }
     if ((st = qy_params_alloc(lm->ps))) goto fail;
+    if (cfg->use_rope) {
+        lm->inv_freq = qy_mallocn((size_t)(cfg->head_dim / 2), sizeof(float));
+        if (!lm->inv_freq) {
+            st = QY_ERR_NOMEM;
+            goto fail;
+        }
+        rope_frequencies(cfg, lm->inv_freq);
+    }
     long h = qy_lm_spec_find(lm->spec, "lm_head.weight");
     lm->head = h >= 0 ? lm->param[h] : lm->param[0]; /* the token embedding comes first */
     *out = lm;
@@ -341,7 +367,7 @@ static qy_tensor *head_norm(qy_graph *g, qy_tensor *x, qy_tensor *w, int64_t hs,
 
 static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm_cache *cache) {
     const qy_lm_config *c = &lm->cfg;
-    float eps = (float)c->norm_eps, theta = (float)c->rope_theta;
+    float eps = (float)c->norm_eps;
     int64_t hs = c->head_dim;
     qy_tensor *x = embed(g, P(lm, "model.embed_tokens.weight"), b->ids, b->B, b->T);
     for (int l = 0; l < (int)c->num_layers; l++) {
@@ -357,8 +383,8 @@ static qy_tensor *forward_llama(qy_lm *lm, qy_graph *g, const qy_lm_batch *b, lm
             q = head_norm(g, q, P(lm, "model.layers.%d.self_attn.q_norm.weight", l), hs, eps);
             k = head_norm(g, k, P(lm, "model.layers.%d.self_attn.k_norm.weight", l), hs, eps);
         }
-        q = qy_rope(g, q, hs, theta, b->positions, 0);
-        k = qy_rope(g, k, hs, theta, b->positions, 0);
+        q = qy_rope_freqs(g, q, hs, lm->inv_freq, b->positions, 0);
+        k = qy_rope_freqs(g, k, hs, lm->inv_freq, b->positions, 0);
         qy_tensor *a = attend(g, q, k, v, c, b, cache, l, 1);
         a = linear(g, a, P(lm, "model.layers.%d.self_attn.o_proj.weight", l),
                    P(lm, "model.layers.%d.self_attn.o_proj.bias", l));
@@ -657,76 +683,6 @@ int qy_lm_score(qy_lm *lm, qy_pool *pool, const int32_t *ids, int n, float *logp
 
 /* --------------------------------------------------------------- saving */
 
-static const char *act_config_name(qy_lm_act a) {
-    switch (a) {
-    case QY_ACT_GELU: return "gelu";
-    case QY_ACT_GELU_TANH: return "gelu_new";
-    case QY_ACT_RELU: return "relu";
-    default: return "silu";
-    }
-}
-
-static void add_token_ids(cJSON *o, const qy_lm_config *c) {
-    if (c->bos_token_id >= 0)
-        cJSON_AddNumberToObject(o, "bos_token_id", (double)c->bos_token_id);
-    else
-        cJSON_AddNullToObject(o, "bos_token_id");
-    if (c->pad_token_id >= 0) cJSON_AddNumberToObject(o, "pad_token_id", (double)c->pad_token_id);
-    if (c->n_eos == 1)
-        cJSON_AddNumberToObject(o, "eos_token_id", (double)c->eos_token_ids[0]);
-    else if (c->n_eos > 1) {
-        cJSON *a = cJSON_AddArrayToObject(o, "eos_token_id");
-        for (int i = 0; i < c->n_eos; i++)
-            cJSON_AddItemToArray(a, cJSON_CreateNumber((double)c->eos_token_ids[i]));
-    }
-}
-
-/* config.json in the family's own field names, as transformers writes it */
-static cJSON *config_json(const qy_lm_config *c) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    static const char *const arch[] = {"GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM",
-                                       "Qwen3ForCausalLM", "BertModel"};
-    cJSON *a = cJSON_AddArrayToObject(o, "architectures");
-    cJSON_AddItemToArray(a, cJSON_CreateString(c->architecture[0] ? c->architecture : arch[c->family]));
-    cJSON_AddStringToObject(o, "model_type", qy_lm_family_name(c->family));
-    cJSON_AddStringToObject(o, "dtype", "float32");
-    cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
-    if (c->family == QY_LM_GPT2) {
-        cJSON_AddNumberToObject(o, "n_embd", (double)c->hidden_size);
-        cJSON_AddNumberToObject(o, "n_layer", (double)c->num_layers);
-        cJSON_AddNumberToObject(o, "n_head", (double)c->num_heads);
-        cJSON_AddNumberToObject(o, "n_positions", (double)c->max_positions);
-        cJSON_AddNumberToObject(o, "n_inner", (double)c->intermediate_size);
-        cJSON_AddNumberToObject(o, "layer_norm_epsilon", c->norm_eps);
-        cJSON_AddStringToObject(o, "activation_function", act_config_name(c->act));
-    } else {
-        cJSON_AddNumberToObject(o, "hidden_size", (double)c->hidden_size);
-        cJSON_AddNumberToObject(o, "num_hidden_layers", (double)c->num_layers);
-        cJSON_AddNumberToObject(o, "num_attention_heads", (double)c->num_heads);
-        cJSON_AddNumberToObject(o, "intermediate_size", (double)c->intermediate_size);
-        cJSON_AddNumberToObject(o, "max_position_embeddings", (double)c->max_positions);
-        cJSON_AddStringToObject(o, "hidden_act", act_config_name(c->act));
-    }
-    if (c->family == QY_LM_BERT) {
-        cJSON_AddNumberToObject(o, "type_vocab_size", (double)c->type_vocab_size);
-        cJSON_AddNumberToObject(o, "layer_norm_eps", c->norm_eps);
-    } else if (c->family != QY_LM_GPT2) {
-        cJSON_AddNumberToObject(o, "num_key_value_heads", (double)c->num_kv_heads);
-        cJSON_AddNumberToObject(o, "head_dim", (double)c->head_dim);
-        cJSON_AddNumberToObject(o, "rms_norm_eps", c->norm_eps);
-        cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
-        if (c->family == QY_LM_LLAMA) {
-            cJSON_AddBoolToObject(o, "attention_bias", c->qkv_bias);
-            cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias);
-        }
-    }
-    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
-    add_token_ids(o, c);
-    cJSON_AddStringToObject(o, "transformers_version", "5.17.0");
-    return o;
-}
-
 int qy_lm_save(const qy_lm *lm, const char *dir) {
     int st = qy_mkdir_p(dir);
     if (st) return st;
@@ -740,11 +696,7 @@ int qy_lm_save(const qy_lm *lm, const char *dir) {
     if (!st) st = qy_st_writer_write_dir(w, dir, 0);
     qy_st_writer_free(w);
     if (st) return st;
-    cJSON *cfg = config_json(&lm->cfg);
-    if (!cfg) return qy_error(QY_ERR_NOMEM, "saving %s/config.json: out of memory", dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    st = qy_json_write_file(path, cfg);
-    cJSON_Delete(cfg);
-    return st;
+    return qy_lm_config_write(&lm->cfg, path);
 }

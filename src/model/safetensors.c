@@ -27,21 +27,18 @@ static const struct {
     const char *name;
     size_t size;
 } dtype_info[QY_ST_DTYPE_COUNT] = {
-    [QY_ST_BOOL] = {"BOOL", 1},       [QY_ST_U8] = {"U8", 1},   [QY_ST_I8] = {"I8", 1},
-    [QY_ST_F8_E5M2] = {"F8_E5M2", 1}, [QY_ST_F8_E4M3] = {"F8_E4M3", 1},
-    [QY_ST_I16] = {"I16", 2},         [QY_ST_U16] = {"U16", 2}, [QY_ST_F16] = {"F16", 2},
-    [QY_ST_BF16] = {"BF16", 2},       [QY_ST_I32] = {"I32", 4}, [QY_ST_U32] = {"U32", 4},
-    [QY_ST_F32] = {"F32", 4},         [QY_ST_F64] = {"F64", 8}, [QY_ST_I64] = {"I64", 8},
-    [QY_ST_U64] = {"U64", 8},
+    [QY_ST_BOOL] = {"BOOL", 1},       [QY_ST_U8] = {"U8", 1},           [QY_ST_I8] = {"I8", 1},
+    [QY_ST_F8_E5M2] = {"F8_E5M2", 1}, [QY_ST_F8_E4M3] = {"F8_E4M3", 1}, [QY_ST_I16] = {"I16", 2},
+    [QY_ST_U16] = {"U16", 2},         [QY_ST_F16] = {"F16", 2},         [QY_ST_BF16] = {"BF16", 2},
+    [QY_ST_I32] = {"I32", 4},         [QY_ST_U32] = {"U32", 4},         [QY_ST_F32] = {"F32", 4},
+    [QY_ST_F64] = {"F64", 8},         [QY_ST_I64] = {"I64", 8},         [QY_ST_U64] = {"U64", 8},
 };
 
 const char *qy_st_dtype_name(qy_st_dtype d) {
     return (unsigned)d < QY_ST_DTYPE_COUNT ? dtype_info[d].name : "?";
 }
 
-size_t qy_st_dtype_size(qy_st_dtype d) {
-    return (unsigned)d < QY_ST_DTYPE_COUNT ? dtype_info[d].size : 0;
-}
+size_t qy_st_dtype_size(qy_st_dtype d) { return (unsigned)d < QY_ST_DTYPE_COUNT ? dtype_info[d].size : 0; }
 
 int qy_st_dtype_parse(const char *name, qy_st_dtype *out) {
     for (int i = 0; i < QY_ST_DTYPE_COUNT; i++)
@@ -172,7 +169,7 @@ void qy_f16_to_f32_n(const void *src, float *dst, size_t n) {
 /* ------------------------------------------------------------ the reader */
 
 typedef struct st_entry {
-    qy_st_tensor t; /* first, so &entry->t is what callers see */
+    qy_st_tensor t;    /* first, so &entry->t is what callers see */
     size_t begin, end; /* relative to the shard's data region */
 } st_entry;
 
@@ -319,8 +316,8 @@ static int parse_metadata(qy_st_file *f, const cJSON *m, const char *src) {
     return QY_OK;
 }
 
-static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t data_size,
-                        const uint8_t *data, int shard) {
+static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t data_size, const uint8_t *data,
+                        int shard) {
     const char *name = c->string;
     if (!name[0]) return qy_error(QY_ERR_FORMAT, "%s: a tensor has an empty name", src);
     if (!cJSON_IsObject(c))
@@ -330,7 +327,8 @@ static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t d
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(c, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(c, "data_offsets");
     if (!cJSON_IsString(jd))
-        return qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s': dtype: expected a string like \"F32\"", src, name);
+        return qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s': dtype: expected a string like \"F32\"", src,
+                        name);
     qy_st_dtype dtype;
     if (qy_st_dtype_parse(jd->valuestring, &dtype))
         return qy_error_wrap(QY_ERR_UNSUPPORTED, "%s: tensor '%.200s'", src, name);
@@ -354,8 +352,8 @@ static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t d
             return qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s': shape[%d]: expected a non-negative integer",
                             src, name, d);
         if (v > (uint64_t)INT64_MAX || (uint64_t)(size_t)v != v || qy_size_mul(numel, (size_t)v, &numel))
-            return qy_error(QY_ERR_RANGE, "%s: tensor '%.200s': shape has an absurd number of elements",
-                            src, name);
+            return qy_error(QY_ERR_RANGE, "%s: tensor '%.200s': shape has an absurd number of elements", src,
+                            name);
         t->shape[d] = (int64_t)v;
     }
     size_t nbytes;
@@ -370,8 +368,8 @@ static int parse_tensor(qy_st_file *f, const cJSON *c, const char *src, size_t d
                         "%s: tensor '%.200s': data_offsets: expected [begin, end] as non-negative integers",
                         src, name);
     if (end < begin)
-        return qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s': data_offsets [%" PRIu64 ", %" PRIu64
-                                       "] end before they begin",
+        return qy_error(QY_ERR_FORMAT,
+                        "%s: tensor '%.200s': data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
                         src, name, begin, end);
     if (end > data_size)
         return qy_error(QY_ERR_FORMAT,
@@ -451,13 +449,16 @@ static int check_tiling(qy_st_file *f, size_t first, size_t data_size, const cha
             st = qy_error(QY_ERR_FORMAT, "%s: tensors '%.200s' and '%.200s' overlap (bytes %zu..%zu)", src,
                           prev, e->t.name, e->begin, pos);
         else if (e->begin > pos)
-            st = qy_error(QY_ERR_FORMAT, "%s: bytes %zu..%zu of the data region belong to no tensor (before '%.200s')",
-                          src, pos, e->begin, e->t.name);
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: bytes %zu..%zu of the data region belong to no tensor (before '%.200s')", src,
+                          pos, e->begin, e->t.name);
         pos = e->end;
         prev = e->t.name;
     }
     if (!st && pos != data_size)
-        st = qy_error(QY_ERR_FORMAT, "%s: %zu bytes after the last tensor belong to no tensor (the header describes %zu of %zu data bytes)",
+        st = qy_error(QY_ERR_FORMAT,
+                      "%s: %zu bytes after the last tensor belong to no tensor (the header describes %zu of "
+                      "%zu data bytes)",
                       src, data_size - pos, pos, data_size);
     qy_free(idx);
     return st;
@@ -466,21 +467,24 @@ static int check_tiling(qy_st_file *f, size_t first, size_t data_size, const cha
 /* parse one safetensors image into f as shard `shard` */
 static int parse_image(qy_st_file *f, const uint8_t *data, size_t size, const char *src, int shard) {
     if (size < 8)
-        return qy_error(QY_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file (8-byte header length first)",
-                        src, size);
+        return qy_error(QY_ERR_FORMAT,
+                        "%s: %zu bytes is too short for a safetensors file (8-byte header length first)", src,
+                        size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | data[i];
     if (hlen > QY_ST_MAX_HEADER)
-        return qy_error(QY_ERR_RANGE, "%s: header length %" PRIu64 " is absurd (limit %u bytes; not a safetensors file?)",
+        return qy_error(QY_ERR_RANGE,
+                        "%s: header length %" PRIu64 " is absurd (limit %u bytes; not a safetensors file?)",
                         src, hlen, QY_ST_MAX_HEADER);
     if (hlen > size - 8)
-        return qy_error(QY_ERR_FORMAT, "%s: header claims %" PRIu64 " bytes but the file holds only %zu after the length field (truncated?)",
+        return qy_error(QY_ERR_FORMAT,
+                        "%s: header claims %" PRIu64
+                        " bytes but the file holds only %zu after the length field (truncated?)",
                         src, hlen, size - 8);
     if (hlen < 2 || data[8] != '{')
         return qy_error(QY_ERR_FORMAT, "%s: header must be a JSON object starting with '{'", src);
     const uint8_t *h = data + 8;
-    if (memchr(h, 0, (size_t)hlen))
-        return qy_error(QY_ERR_FORMAT, "%s: header contains a NUL byte", src);
+    if (memchr(h, 0, (size_t)hlen)) return qy_error(QY_ERR_FORMAT, "%s: header contains a NUL byte", src);
     size_t bad = utf8_check(h, (size_t)hlen);
     if (bad != hlen) return qy_error(QY_ERR_FORMAT, "%s: header is not valid UTF-8 (byte %zu)", src, bad + 8);
     char jsrc[512];
@@ -598,8 +602,8 @@ struct qy_st_index {
     const char **tensors; /* weight_map keys, in file order (point into doc) */
     size_t *shard_of;     /* shard index of each */
     size_t count;
-    size_t *by_name;      /* entry indexes sorted by tensor name */
-    const char **shards;  /* distinct shard names in order of first appearance */
+    size_t *by_name;     /* entry indexes sorted by tensor name */
+    const char **shards; /* distinct shard names in order of first appearance */
     size_t nshards;
 };
 
@@ -615,7 +619,9 @@ void qy_st_index_free(qy_st_index *ix) {
 
 size_t qy_st_index_count(const qy_st_index *ix) { return ix->count; }
 size_t qy_st_index_shard_count(const qy_st_index *ix) { return ix->nshards; }
-const char *qy_st_index_shard(const qy_st_index *ix, size_t i) { return i < ix->nshards ? ix->shards[i] : NULL; }
+const char *qy_st_index_shard(const qy_st_index *ix, size_t i) {
+    return i < ix->nshards ? ix->shards[i] : NULL;
+}
 
 void qy_st_index_at(const qy_st_index *ix, size_t i, const char **tensor, size_t *shard) {
     *tensor = i < ix->count ? ix->tensors[i] : NULL;
@@ -656,8 +662,10 @@ int qy_st_index_parse(const char *text, size_t len, const char *source, qy_st_in
         st = qy_jref_object(&root, ".weight_map", &wm, &n);
     }
     if (!st && n == 0) st = qy_error(QY_ERR_FORMAT, "%s: .weight_map: is empty", source);
-    if (!st && (!(ix->tensors = qy_mallocn(n, sizeof *ix->tensors)) || !(ix->shard_of = qy_mallocn(n, sizeof *ix->shard_of)) ||
-                !(ix->by_name = qy_mallocn(n, sizeof *ix->by_name)) || !(ix->shards = qy_mallocn(n, sizeof *ix->shards))))
+    if (!st && (!(ix->tensors = qy_mallocn(n, sizeof *ix->tensors)) ||
+                !(ix->shard_of = qy_mallocn(n, sizeof *ix->shard_of)) ||
+                !(ix->by_name = qy_mallocn(n, sizeof *ix->by_name)) ||
+                !(ix->shards = qy_mallocn(n, sizeof *ix->shards))))
         st = QY_ERR_NOMEM;
     for (const cJSON *c = st ? NULL : wm.node->child; c && !st; c = c->next) {
         if (!c->string[0])
@@ -665,8 +673,9 @@ int qy_st_index_parse(const char *text, size_t len, const char *source, qy_st_in
         else if (!cJSON_IsString(c))
             st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: expected a file name", source, c->string);
         else if (!shard_name_ok(c->valuestring))
-            st = qy_error(QY_ERR_FORMAT, "%s: .weight_map.%.200s: '%.200s' is not a file name in the model folder",
-                          source, c->string, c->valuestring);
+            st = qy_error(QY_ERR_FORMAT,
+                          "%s: .weight_map.%.200s: '%.200s' is not a file name in the model folder", source,
+                          c->string, c->valuestring);
         if (st) break;
         size_t k = 0;
         while (k < ix->nshards && strcmp(ix->shards[k], c->valuestring)) k++;
@@ -706,8 +715,8 @@ static int open_index(const char *dir, const char *index_path, qy_st_file **out)
         st = join_path(path, sizeof path, dir, ix->shards[k]);
         if (!st) st = open_shard(f, path); /* shard k of f is shard k of the index */
         if (st == QY_ERR_NOT_FOUND)
-            st = qy_error(QY_ERR_NOT_FOUND, "%s: shard %s is listed in the weight_map but missing", index_path,
-                          ix->shards[k]);
+            st = qy_error(QY_ERR_NOT_FOUND, "%s: shard %s is listed in the weight_map but missing",
+                          index_path, ix->shards[k]);
     }
     if (!st) st = finish(f);
     /* the weight_map and the shards must agree exactly */
@@ -722,8 +731,8 @@ static int open_index(const char *dir, const char *index_path, qy_st_file **out)
     }
     for (size_t i = 0; !st && i < f->count; i++)
         if (index_find(ix, f->entries[i].t.name) < 0)
-            st = qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s' of %s is missing from the weight_map", index_path,
-                          f->entries[i].t.name, ix->shards[f->entries[i].t.shard]);
+            st = qy_error(QY_ERR_FORMAT, "%s: tensor '%.200s' of %s is missing from the weight_map",
+                          index_path, f->entries[i].t.name, ix->shards[f->entries[i].t.shard]);
     qy_st_index_free(ix);
     if (st) {
         qy_st_close(f);
@@ -753,9 +762,7 @@ int qy_st_open_dir(const char *dir, qy_st_file **out) {
 
 size_t qy_st_count(const qy_st_file *f) { return f->count; }
 
-const qy_st_tensor *qy_st_at(const qy_st_file *f, size_t i) {
-    return i < f->count ? &f->entries[i].t : NULL;
-}
+const qy_st_tensor *qy_st_at(const qy_st_file *f, size_t i) { return i < f->count ? &f->entries[i].t : NULL; }
 
 const qy_st_tensor *qy_st_find(const qy_st_file *f, const char *name) {
     size_t lo = 0, hi = f->by_name ? f->count : 0;
@@ -807,12 +814,8 @@ int qy_st_read_f32(const qy_st_tensor *t, float *out, size_t n) {
     case QY_ST_F32:
         if (n) memcpy(out, p, n * 4);
         return QY_OK;
-    case QY_ST_F16:
-        qy_f16_to_f32_n(p, out, n);
-        return QY_OK;
-    case QY_ST_BF16:
-        qy_bf16_to_f32_n(p, out, n);
-        return QY_OK;
+    case QY_ST_F16: qy_f16_to_f32_n(p, out, n); return QY_OK;
+    case QY_ST_BF16: qy_bf16_to_f32_n(p, out, n); return QY_OK;
     case QY_ST_F64:
         for (size_t i = 0; i < n; i++) {
             double d;
@@ -821,8 +824,9 @@ int qy_st_read_f32(const qy_st_tensor *t, float *out, size_t n) {
         }
         return QY_OK;
     default:
-        return qy_error(QY_ERR_UNSUPPORTED, "tensor '%.200s' is %s; only F32, F16, BF16 and F64 convert to f32",
-                        t->name, qy_st_dtype_name(t->dtype));
+        return qy_error(QY_ERR_UNSUPPORTED,
+                        "tensor '%.200s' is %s; only F32, F16, BF16 and F64 convert to f32", t->name,
+                        qy_st_dtype_name(t->dtype));
     }
 }
 
@@ -834,8 +838,8 @@ typedef struct wr_entry {
     int ndim;
     int64_t shape[QY_ST_MAX_DIMS];
     size_t numel, nbytes;
-    const void *data;  /* bytes as stored, or NULL when from_f32 */
-    const float *f32;  /* converted to dtype while writing */
+    const void *data; /* bytes as stored, or NULL when from_f32 */
+    const float *f32; /* converted to dtype while writing */
 } wr_entry;
 
 struct qy_st_writer {
@@ -911,8 +915,9 @@ int qy_st_writer_add(qy_st_writer *w, const char *name, qy_st_dtype dtype, int n
     if (nbytes != e->nbytes) {
         w->count--;
         qy_free(e->name);
-        return qy_error(QY_ERR_ARG, "safetensors writer: tensor '%.200s': %zu bytes given, its shape needs %zu",
-                        name, nbytes, e->nbytes);
+        return qy_error(QY_ERR_ARG,
+                        "safetensors writer: tensor '%.200s': %zu bytes given, its shape needs %zu", name,
+                        nbytes, e->nbytes);
     }
     e->data = data;
     return QY_OK;
@@ -921,7 +926,8 @@ int qy_st_writer_add(qy_st_writer *w, const char *name, qy_st_dtype dtype, int n
 int qy_st_writer_add_f32(qy_st_writer *w, const char *name, qy_st_dtype dtype, int ndim, const int64_t *shape,
                          const float *data) {
     if (dtype != QY_ST_F32 && dtype != QY_ST_F16 && dtype != QY_ST_BF16)
-        return qy_error(QY_ERR_ARG, "safetensors writer: tensor '%.200s': f32 data is stored as F32, F16 or BF16, not %s",
+        return qy_error(QY_ERR_ARG,
+                        "safetensors writer: tensor '%.200s': f32 data is stored as F32, F16 or BF16, not %s",
                         name ? name : "", qy_st_dtype_name(dtype));
     wr_entry *e;
     int st = writer_entry(w, name, dtype, ndim, shape, &e);
@@ -1088,7 +1094,8 @@ static int build_header(const qy_st_writer *w, const size_t *idx, size_t n, sbuf
     while (!b->failed && b->len % 8) sb_str(b, " ");
     if (b->failed) return qy_error(QY_ERR_NOMEM, "safetensors writer: out of memory building the header");
     uint64_t hlen = b->len - 8;
-    if (hlen > QY_ST_MAX_HEADER) return qy_error(QY_ERR_RANGE, "safetensors writer: header over %u bytes", QY_ST_MAX_HEADER);
+    if (hlen > QY_ST_MAX_HEADER)
+        return qy_error(QY_ERR_RANGE, "safetensors writer: header over %u bytes", QY_ST_MAX_HEADER);
     for (int i = 0; i < 8; i++) b->p[i] = (char)((hlen >> (8 * i)) & 0xff);
     return QY_OK;
 }
@@ -1115,7 +1122,8 @@ static int emit_data(const qy_st_writer *w, const size_t *idx, size_t n, emit_fn
                 memcpy(buf, e->f32 + i, nb);
             } else {
                 for (size_t j = 0; j < m; j++) {
-                    uint16_t h = e->dtype == QY_ST_F16 ? qy_f32_to_f16(e->f32[i + j]) : qy_f32_to_bf16(e->f32[i + j]);
+                    uint16_t h =
+                        e->dtype == QY_ST_F16 ? qy_f32_to_f16(e->f32[i + j]) : qy_f32_to_bf16(e->f32[i + j]);
                     buf[2 * j] = (uint8_t)(h & 0xff);
                     buf[2 * j + 1] = (uint8_t)(h >> 8);
                 }
@@ -1259,13 +1267,15 @@ int qy_st_writer_write_dir(qy_st_writer *w, const char *dir, size_t max_shard_by
         for (size_t i = 0; i < w->count; i++) by_name[i] = i;
         sort_idx(by_name, w->count, cmp_writer_name, w->entries);
         char num[96];
-        snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_size\": %zu\n  },\n  \"weight_map\": {", total);
+        snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_size\": %zu\n  },\n  \"weight_map\": {",
+                 total);
         sb_str(&b, num);
         for (size_t i = 0; i < w->count; i++) {
             const wr_entry *e = &w->entries[by_name[i]];
             sb_str(&b, i ? ",\n    " : "\n    ");
             sb_json_string(&b, e->name);
-            snprintf(name, sizeof name, ": \"model-%05zu-of-%05zu.safetensors\"", shard_of[by_name[i]] + 1, nshards);
+            snprintf(name, sizeof name, ": \"model-%05zu-of-%05zu.safetensors\"", shard_of[by_name[i]] + 1,
+                     nshards);
             sb_str(&b, name);
         }
         sb_str(&b, "\n  }\n}\n");

@@ -21,7 +21,9 @@ void qy_lm_spec_free(qy_lm_spec *s) {
 }
 
 size_t qy_lm_spec_count(const qy_lm_spec *s) { return s->count; }
-const qy_lm_param *qy_lm_spec_at(const qy_lm_spec *s, size_t i) { return i < s->count ? &s->params[i] : NULL; }
+const qy_lm_param *qy_lm_spec_at(const qy_lm_spec *s, size_t i) {
+    return i < s->count ? &s->params[i] : NULL;
+}
 size_t qy_lm_spec_numel(const qy_lm_spec *s) { return s->numel; }
 
 long qy_lm_spec_find(const qy_lm_spec *s, const char *name) {
@@ -58,7 +60,8 @@ static void add(qy_lm_spec *s, qy_lm_role role, int layer, int64_t d0, int64_t d
     p->shape[1] = d1 > 0 ? d1 : 0;
     size_t n = (size_t)d0;
     if (d1 > 0 && qy_size_mul(n, (size_t)d1, &n)) {
-        s->failed = qy_error(QY_ERR_RANGE, "%s: %lld x %lld elements overflow", p->name, (long long)d0, (long long)d1);
+        s->failed = qy_error(QY_ERR_RANGE, "%s: %lld x %lld elements overflow", p->name, (long long)d0,
+                             (long long)d1);
         return;
     }
     p->numel = n;
@@ -101,7 +104,8 @@ static void spec_llama(qy_lm_spec *s, const qy_lm_config *c) {
         for (int k = 0; k < 3; k++) {
             int64_t out = k == 0 ? Q : KV;
             add(s, QY_ROLE_WEIGHT, l, out, C, "model.layers.%d.self_attn.%s_proj.weight", l, proj[k]);
-            if (c->qkv_bias) add(s, QY_ROLE_BIAS, l, out, 0, "model.layers.%d.self_attn.%s_proj.bias", l, proj[k]);
+            if (c->qkv_bias)
+                add(s, QY_ROLE_BIAS, l, out, 0, "model.layers.%d.self_attn.%s_proj.bias", l, proj[k]);
         }
         add(s, QY_ROLE_WEIGHT, l, C, Q, "model.layers.%d.self_attn.o_proj.weight", l);
         if (c->o_bias) add(s, QY_ROLE_BIAS, l, C, 0, "model.layers.%d.self_attn.o_proj.bias", l);
@@ -112,8 +116,10 @@ static void spec_llama(qy_lm_spec *s, const qy_lm_config *c) {
         static const char *const mlp[3] = {"gate", "up", "down"};
         for (int k = 0; k < 3; k++) {
             int down = k == 2;
-            add(s, QY_ROLE_WEIGHT, l, down ? C : I, down ? I : C, "model.layers.%d.mlp.%s_proj.weight", l, mlp[k]);
-            if (c->mlp_bias) add(s, QY_ROLE_BIAS, l, down ? C : I, 0, "model.layers.%d.mlp.%s_proj.bias", l, mlp[k]);
+            add(s, QY_ROLE_WEIGHT, l, down ? C : I, down ? I : C, "model.layers.%d.mlp.%s_proj.weight", l,
+                mlp[k]);
+            if (c->mlp_bias)
+                add(s, QY_ROLE_BIAS, l, down ? C : I, 0, "model.layers.%d.mlp.%s_proj.bias", l, mlp[k]);
         }
         add(s, QY_ROLE_NORM_WEIGHT, l, C, 0, "model.layers.%d.input_layernorm.weight", l);
         add(s, QY_ROLE_NORM_WEIGHT, l, C, 0, "model.layers.%d.post_attention_layernorm.weight", l);
@@ -202,7 +208,7 @@ static const qy_st_tensor *lookup(const qy_lm_spec *s, const qy_st_file *st, con
         size_t n = strlen(name);
         const char *suffix = n > 16 && !strcmp(name + n - 16, "LayerNorm.weight") ? "gamma"
                              : n > 14 && !strcmp(name + n - 14, "LayerNorm.bias") ? "beta"
-                                                                                   : NULL;
+                                                                                  : NULL;
         if (suffix) {
             size_t stem = n - (suffix[0] == 'g' ? 6 : 4); /* drop "weight" / "bias" */
             for (int prefixed = 0; prefixed < 2; prefixed++) {
@@ -239,12 +245,13 @@ int qy_lm_spec_check(const qy_lm_spec *s, const qy_st_file *st, const qy_st_tens
             char want[96], got[160];
             qy_shape_text(p->shape, p->ndim, want, sizeof want);
             qy_shape_text(t->shape, t->ndim, got, sizeof got);
-            return qy_error(QY_ERR_SHAPE, "%s: tensor '%s' has shape %s, the config implies %s", qy_st_source(st),
-                            t->name, got, want);
+            return qy_error(QY_ERR_SHAPE, "%s: tensor '%s' has shape %s, the config implies %s",
+                            qy_st_source(st), t->name, got, want);
         }
         if (t->dtype != QY_ST_F32 && t->dtype != QY_ST_F16 && t->dtype != QY_ST_BF16 && t->dtype != QY_ST_F64)
-            return qy_error(QY_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64",
-                            qy_st_source(st), t->name, qy_st_dtype_name(t->dtype));
+            return qy_error(QY_ERR_UNSUPPORTED,
+                            "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64", qy_st_source(st),
+                            t->name, qy_st_dtype_name(t->dtype));
     }
     if (opt_found && opt_missing)
         return qy_error(QY_ERR_NOT_FOUND, "%s: tensor '%s' is missing (the file has the rest of the pooler)",

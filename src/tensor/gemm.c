@@ -112,13 +112,15 @@ void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, fl
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     blas_single_thread();
     if (M <= 0 || N <= 0) return;
-    /* blocks of >= 256 rows (or columns) and at most 8 of them: enough work per
-     * call to amortise OpenBLAS's packing of the shared operand (measured: 3% less
-     * CPU per training step than 128/16) */
+    /* 4 equal blocks of rows (or columns), fewer for small matrices (>= 128 each):
+     * every block re-packs the shared operand, so fewer, larger blocks cost less
+     * (measured 2404 -> 2560 tokens per CPU-second from 8 blocks of 256), and 4 keep
+     * 2 and 4 threads balanced. The count depends on the sizes only. */
     gemm_job j = {ta, tb, M >= N, M, N, K, 0, alpha, beta, A, B, C, lda, ldb, ldc};
     int64_t dim = j.split_rows ? M : N;
-    int64_t block = (dim + 7) / 8;
-    if (block < 256) block = 256;
+    int64_t nb = dim / 128 < 4 ? dim / 128 : 4;
+    if (nb < 1) nb = 1;
+    int64_t block = (dim + nb - 1) / nb;
     block = (block + 15) & ~(int64_t)15;
     j.block = block;
     size_t nblocks = (size_t)((dim + block - 1) / block);

@@ -59,25 +59,31 @@ static void rope_bw(qy_graph *g, qy_node *nd) {
     qy_pool_for(g->pool, qy_rows(nd->out), 16, rope_range, &j);
 }
 
-qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved) {
+void qy_rope_inv_freq(int64_t hs, float theta, float *inv) {
+    /* as transformers: inv_freq = 1 / theta^(2i/hs) in f32 */
+    for (int64_t i = 0; i < hs / 2; i++) inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)hs);
+}
+
+qy_tensor *qy_rope_freqs(qy_graph *g, qy_tensor *x, int64_t hs, const float *inv_freq, const int32_t *pos,
+                         int interleaved) {
     if (qy_op_bad(g, x)) return NULL;
     char sx[64];
     if (x->ndim != 3 || hs < 2 || hs % 2 || x->shape[2] % hs)
         return qy_op_fail(g, QY_ERR_SHAPE, "rope: x %s must be (B,T,NH*HS) with an even head size %lld",
                           SHP(x, sx), (long long)hs);
-    if (!(theta > 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "rope: theta %g must be > 0", theta);
     int64_t B = x->shape[0], T = x->shape[1], half = hs / 2;
+    for (int64_t i = 0; i < half; i++)
+        if (!isfinite(inv_freq[i]))
+            return qy_op_fail(g, QY_ERR_ARG, "rope: inverse frequency %lld is not finite", (long long)i);
     size_t rows = pos ? (size_t)(B * T) : (size_t)T;
     float *cs = qy_graph_floats(g, rows * (size_t)half, 0);
     float *sn = qy_graph_floats(g, rows * (size_t)half, 0);
-    float *inv = qy_graph_floats(g, (size_t)half, 0);
     if (g->status) return NULL;
-    /* as transformers: inv_freq = 1 / theta^(2i/hs) in f32, angle = pos * inv_freq in f32 */
-    for (int64_t i = 0; i < half; i++) inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)hs);
+    /* angle = pos * inv_freq in f32, as transformers */
     for (size_t r = 0; r < rows; r++) {
         float p = pos ? (float)pos[r] : (float)r;
         for (int64_t i = 0; i < half; i++) {
-            float a = p * inv[i];
+            float a = p * inv_freq[i];
             cs[r * (size_t)half + (size_t)i] = cosf(a);
             sn[r * (size_t)half + (size_t)i] = sinf(a);
         }
@@ -94,6 +100,20 @@ qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int
         nd->p[0] = saved;
     }
     return g->status ? NULL : out;
+}
+
+qy_tensor *qy_rope(qy_graph *g, qy_tensor *x, int64_t hs, float theta, const int32_t *pos, int interleaved) {
+    if (qy_op_bad(g, x)) return NULL;
+    if (!(theta > 0.0f)) return qy_op_fail(g, QY_ERR_ARG, "rope: theta %g must be > 0", theta);
+    if (hs < 2 || hs % 2) {
+        char sx[64];
+        return qy_op_fail(g, QY_ERR_SHAPE, "rope: x %s must be (B,T,NH*HS) with an even head size %lld",
+                          SHP(x, sx), (long long)hs);
+    }
+    float *inv = qy_graph_floats(g, (size_t)(hs / 2), 0);
+    if (g->status) return NULL;
+    qy_rope_inv_freq(hs, theta, inv);
+    return qy_rope_freqs(g, x, hs, inv, pos, interleaved);
 }
 
 /* -------------------------------------------------------------- attention */
@@ -231,7 +251,7 @@ QY_VEC static void attn_bw_range(void *vctx, size_t s, size_t e, int tid) {
 
 static int attn_scratch(qy_graph *g, attn_job *j) {
     size_t per = (size_t)(2 * TQ * j->Tk + TQ);
-    j->scratch = qy_graph_floats(g, per * (size_t)qy_pool_threads(g->pool), 0);
+    j->scratch = qy_graph_scratch(g, per * (size_t)qy_pool_threads(g->pool));
     return j->scratch ? QY_OK : g->status;
 }
 

@@ -240,6 +240,58 @@ qy_tensor *qy_add(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BI
 qy_tensor *qy_sub(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BIN_SUB, "sub", a, b); }
 qy_tensor *qy_mul(qy_graph *g, qy_tensor *a, qy_tensor *b) { return binary(g, BIN_MUL, "mul", a, b); }
 
+/* ------------------------------------------------------------- scale rows */
+
+typedef struct srow_job {
+    const float *x, *s, *dy;
+    float *y, *dx, *ds;
+    size_t C;
+} srow_job;
+
+QY_VEC static void srow_fw_range(void *vctx, size_t b, size_t e, int tid) {
+    const srow_job *j = vctx;
+    for (size_t r = b; r < e; r++)
+        for (size_t c = 0; c < j->C; c++) j->y[r * j->C + c] = j->x[r * j->C + c] * j->s[r];
+}
+
+QY_VEC static void srow_bw_range(void *vctx, size_t b, size_t e, int tid) {
+    const srow_job *j = vctx;
+    for (size_t r = b; r < e; r++) {
+        const float *dy = j->dy + r * j->C, *x = j->x + r * j->C;
+        if (j->dx)
+            for (size_t c = 0; c < j->C; c++) j->dx[r * j->C + c] += dy[c] * j->s[r];
+        if (j->ds) {
+            double acc = 0;
+            for (size_t c = 0; c < j->C; c++) acc += (double)dy[c] * x[c];
+            j->ds[r] += (float)acc;
+        }
+    }
+}
+
+static void srow_bw(qy_graph *g, qy_node *nd) {
+    qy_tensor *x = nd->in[0], *s = nd->in[1];
+    srow_job j = {x->data,          s->data,          nd->out->grad,     NULL,
+                  qy_grad_of(g, x), qy_grad_of(g, s), (size_t)qy_last(x)};
+    if (g->status) return;
+    qy_pool_for(g->pool, qy_rows(x), (4096 + j.C - 1) / j.C, srow_bw_range, &j);
+}
+
+qy_tensor *qy_scale_rows(qy_graph *g, qy_tensor *x, qy_tensor *s) {
+    if (qy_op_bad(g, x) || qy_op_bad(g, s)) return NULL;
+    if (s->n != qy_rows(x)) {
+        char sx[64], ss[64];
+        return qy_op_fail(g, QY_ERR_SHAPE, "scale_rows: x %s has %zu rows, s %s has %zu values", SHP(x, sx),
+                          qy_rows(x), SHP(s, ss), s->n);
+    }
+    qy_tensor *in[2] = {x, s};
+    qy_tensor *out = qy_op_out(g, x->ndim, x->shape, in, 2);
+    if (!out) return NULL;
+    srow_job j = {x->data, s->data, NULL, out->data, NULL, NULL, (size_t)qy_last(x)};
+    qy_pool_for(g->pool, qy_rows(x), (4096 + j.C - 1) / j.C, srow_fw_range, &j);
+    qy_op_record(g, "scale_rows", srow_bw, out, in, 2);
+    return g->status ? NULL : out;
+}
+
 /* --------------------------------------------------------- unary pointwise */
 
 enum { UN_SCALE, UN_ADDS, UN_GELU_TANH, UN_GELU_ERF, UN_SILU, UN_RELU, UN_TANH, UN_SIGMOID, UN_EXP, UN_COPY };
@@ -614,13 +666,44 @@ qy_tensor *qy_index_select(qy_graph *g, qy_tensor *src, const int32_t *ids, size
     return g->status ? NULL : out;
 }
 
+/* rows of (N, C): picked element per row (gather), or row sums; forward and backward */
+typedef struct row_job {
+    const float *x, *dy;
+    float *y, *dx;
+    const int32_t *idx;
+    size_t C;
+} row_job;
+
+static void gather_fw_range(void *vctx, size_t b, size_t e, int tid) {
+    const row_job *j = vctx;
+    for (size_t r = b; r < e; r++) j->y[r] = j->x[r * j->C + (size_t)j->idx[r]];
+}
+
+static void gather_bw_range(void *vctx, size_t b, size_t e, int tid) {
+    const row_job *j = vctx; /* one element per row: disjoint writes */
+    for (size_t r = b; r < e; r++) j->dx[r * j->C + (size_t)j->idx[r]] += j->dy[r];
+}
+
+static void rowsum_fw_range(void *vctx, size_t b, size_t e, int tid) {
+    const row_job *j = vctx;
+    for (size_t r = b; r < e; r++) {
+        double s = 0;
+        for (size_t c = 0; c < j->C; c++) s += j->x[r * j->C + c];
+        j->y[r] = (float)s;
+    }
+}
+
+QY_VEC static void rowsum_bw_range(void *vctx, size_t b, size_t e, int tid) {
+    const row_job *j = vctx;
+    for (size_t r = b; r < e; r++)
+        for (size_t c = 0; c < j->C; c++) j->dx[r * j->C + c] += j->dy[r];
+}
+
 static void gather_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *t = nd->in[0];
-    float *dt = qy_grad_of(g, t);
-    if (!dt) return;
-    const int32_t *idx = nd->p[0];
-    size_t V = (size_t)qy_last(t), N = qy_rows(t);
-    for (size_t r = 0; r < N; r++) dt[r * V + (size_t)idx[r]] += nd->out->grad[r];
+    row_job j = {NULL, nd->out->grad, NULL, qy_grad_of(g, t), nd->p[0], (size_t)qy_last(t)};
+    if (!j.dx) return;
+    qy_pool_for(g->pool, qy_rows(t), 1024, gather_bw_range, &j);
 }
 
 qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx) {
@@ -637,7 +720,8 @@ qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx) {
     if (t->ndim == 1) shape[0] = 1;
     qy_tensor *out = qy_op_out(g, nd_out, shape, &t, 1);
     if (!out) return NULL;
-    for (size_t r = 0; r < N; r++) out->data[r] = t->data[r * V + (size_t)idx[r]];
+    row_job j = {t->data, NULL, out->data, NULL, idx, V};
+    qy_pool_for(g->pool, N, 1024, gather_fw_range, &j);
     qy_node *nd = qy_op_record(g, "gather_last", gather_bw, out, &t, 1);
     if (nd) {
         int32_t *copy = qy_graph_alloc(g, N * sizeof *copy);
@@ -649,6 +733,32 @@ qy_tensor *qy_gather_last(qy_graph *g, qy_tensor *t, const int32_t *idx) {
 }
 
 /* ----------------------------------------------------------- concat/slice */
+
+/* outer blocks of len floats: dst[o*ds ..] = (or +=) src[o*ss ..], split over o */
+typedef struct blk_job {
+    float *dst;
+    const float *src;
+    size_t ds, ss, len;
+    int add;
+} blk_job;
+
+QY_VEC static void blk_range(void *vctx, size_t b, size_t e, int tid) {
+    const blk_job *j = vctx;
+    for (size_t o = b; o < e; o++) {
+        float *d = j->dst + o * j->ds;
+        const float *s = j->src + o * j->ss;
+        if (j->add)
+            for (size_t i = 0; i < j->len; i++) d[i] += s[i];
+        else
+            memcpy(d, s, j->len * sizeof(float));
+    }
+}
+
+static void copy_blocks(qy_pool *pool, float *dst, size_t ds, const float *src, size_t ss, size_t len,
+                        size_t outer, int add) {
+    blk_job j = {dst, src, ds, ss, len, add};
+    qy_pool_for(pool, outer, len >= 16384 ? 1 : 16384 / len, blk_range, &j);
+}
 
 /* a tensor as (outer, D, inner) around dim */
 static void split_dims(const qy_tensor *t, int dim, size_t *outer, size_t *inner) {
@@ -668,11 +778,8 @@ static void concat_bw(qy_graph *g, qy_node *nd) {
         size_t D = (size_t)t->shape[dim];
         float *dt = qy_grad_of(g, t);
         if (dt)
-            for (size_t o = 0; o < outer; o++) {
-                const float *s = nd->out->grad + (o * Dout + off) * inner;
-                float *d = dt + o * D * inner;
-                for (size_t i = 0; i < D * inner; i++) d[i] += s[i];
-            }
+            copy_blocks(g->pool, dt, D * inner, nd->out->grad + off * inner, Dout * inner, D * inner, outer,
+                        1);
         off += D;
     }
 }
@@ -704,9 +811,8 @@ qy_tensor *qy_concat(qy_graph *g, qy_tensor *const *ts, int count, int dim) {
     size_t off = 0, Dout = (size_t)shape[dim];
     for (int k = 0; k < count; k++) {
         size_t D = (size_t)ts[k]->shape[dim];
-        for (size_t o = 0; o < outer; o++)
-            memcpy(out->data + (o * Dout + off) * inner, ts[k]->data + o * D * inner,
-                   D * inner * sizeof(float));
+        copy_blocks(g->pool, out->data + off * inner, Dout * inner, ts[k]->data, D * inner, D * inner, outer,
+                    0);
         off += D;
     }
     qy_node *nd = qy_op_record(g, "concat", concat_bw, out, ts, count);
@@ -722,11 +828,7 @@ static void slice_bw(qy_graph *g, qy_node *nd) {
     size_t start = (size_t)nd->i[1], len = (size_t)nd->i[2], outer, inner;
     split_dims(a, dim, &outer, &inner);
     size_t D = (size_t)a->shape[dim];
-    for (size_t o = 0; o < outer; o++) {
-        float *d = da + (o * D + start) * inner;
-        const float *s = nd->out->grad + o * len * inner;
-        for (size_t i = 0; i < len * inner; i++) d[i] += s[i];
-    }
+    copy_blocks(g->pool, da + start * inner, D * inner, nd->out->grad, len * inner, len * inner, outer, 1);
 }
 
 qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t len) {
@@ -755,9 +857,8 @@ qy_tensor *qy_slice(qy_graph *g, qy_tensor *a, int dim, int64_t start, int64_t l
     } else {
         out = qy_op_out(g, a->ndim, shape, &a, 1);
         if (!out) return NULL;
-        for (size_t o = 0; o < outer; o++)
-            memcpy(out->data + o * (size_t)len * inner, a->data + (o * D + (size_t)start) * inner,
-                   (size_t)len * inner * sizeof(float));
+        copy_blocks(g->pool, out->data, (size_t)len * inner, a->data + (size_t)start * inner, D * inner,
+                    (size_t)len * inner, outer, 0);
     }
     qy_node *nd = qy_op_record(g, "slice", slice_bw, out, &a, 1);
     if (nd) {
@@ -801,17 +902,30 @@ static void sum_range(void *vctx, size_t b, size_t e, int tid) {
     const sum_job *j = vctx;
     for (size_t c = b; c < e; c++) {
         size_t s = c * j->ch.per, t = s + j->ch.per < j->n ? s + j->ch.per : j->n;
+        /* f32 lanes over pieces of 1024, pieces added in double */
         double acc = 0;
-        for (size_t i = s; i < t; i++) acc += j->x[i];
+        for (size_t i = s; i < t; i += 1024) acc += qy_vsum(j->x + i, t - i < 1024 ? t - i : 1024);
         j->partial[c] = acc;
     }
 }
 
+QY_VEC static void sum_fill_range(void *vctx, size_t b, size_t e, int tid) {
+    const row_job *j = vctx;
+    float d = j->dy[0];
+    for (size_t r = b; r < e; r++)
+        for (size_t c = 0; c < j->C; c++) j->dx[r * j->C + c] += d;
+}
+
 static void sum_bw(qy_graph *g, qy_node *nd) {
-    float *dx = qy_grad_of(g, nd->in[0]);
-    if (!dx) return;
+    /* every element gets d: the row-sum backward over one row of n */
     float d = nd->out->grad[0] * nd->f[0];
-    for (size_t i = 0; i < nd->in[0]->n; i++) dx[i] += d;
+    row_job j = {NULL, &d, NULL, qy_grad_of(g, nd->in[0]), NULL, nd->in[0]->n};
+    if (!j.dx) return;
+    size_t n = nd->in[0]->n, per = n < 8192 ? n : 8192;
+    /* as rows of `per` elements, plus the tail */
+    j.C = per;
+    qy_pool_for(g->pool, n / per, 1, sum_fill_range, &j);
+    for (size_t i = (n / per) * per; i < n; i++) j.dx[i] += d;
 }
 
 static qy_tensor *reduce_all(qy_graph *g, qy_tensor *x, int mean) {
@@ -837,11 +951,9 @@ qy_tensor *qy_mean(qy_graph *g, qy_tensor *x) { return reduce_all(g, x, 1); }
 
 static void sum_last_bw(qy_graph *g, qy_node *nd) {
     qy_tensor *x = nd->in[0];
-    float *dx = qy_grad_of(g, x);
-    if (!dx) return;
-    size_t C = (size_t)qy_last(x), N = qy_rows(x);
-    for (size_t r = 0; r < N; r++)
-        for (size_t c = 0; c < C; c++) dx[r * C + c] += nd->out->grad[r];
+    row_job j = {NULL, nd->out->grad, NULL, qy_grad_of(g, x), NULL, (size_t)qy_last(x)};
+    if (!j.dx) return;
+    qy_pool_for(g->pool, qy_rows(x), (8192 + j.C - 1) / j.C, rowsum_bw_range, &j);
 }
 
 qy_tensor *qy_sum_last(qy_graph *g, qy_tensor *x) {
@@ -852,12 +964,8 @@ qy_tensor *qy_sum_last(qy_graph *g, qy_tensor *x) {
     if (x->ndim == 1) shape[0] = 1;
     qy_tensor *out = qy_op_out(g, nd_out, shape, &x, 1);
     if (!out) return NULL;
-    size_t C = (size_t)qy_last(x), N = qy_rows(x);
-    for (size_t r = 0; r < N; r++) {
-        double s = 0;
-        for (size_t c = 0; c < C; c++) s += x->data[r * C + c];
-        out->data[r] = (float)s;
-    }
+    row_job j = {x->data, NULL, out->data, NULL, NULL, (size_t)qy_last(x)};
+    qy_pool_for(g->pool, qy_rows(x), (8192 + j.C - 1) / j.C, rowsum_fw_range, &j);
     qy_op_record(g, "sum_last", sum_last_bw, out, &x, 1);
     return g->status ? NULL : out;
 }

@@ -104,6 +104,15 @@ int qy_optim_set_group(qy_optim *o, int group, float lr_scale, float weight_deca
 
 int64_t qy_optim_steps(const qy_optim *o) { return o->steps; }
 void qy_optim_set_pool(qy_optim *o, qy_pool *pool) { o->pool = pool; }
+void qy_optim_set_steps(qy_optim *o, int64_t steps) { o->steps = steps < 0 ? 0 : steps; }
+
+int qy_optim_param_state(qy_optim *o, size_t i, float **m, float **v) {
+    size_t np = qy_params_count(o->ps);
+    if (i >= np) return qy_error(QY_ERR_RANGE, "optimizer: parameter %zu of %zu", i, np);
+    *m = o->state + o->offset[i];
+    *v = o->kind == OPT_ADAMW ? o->state + o->state_floats / 2 + o->offset[i] : NULL;
+    return QY_OK;
+}
 size_t qy_optim_state_bytes(const qy_optim *o) { return o->state_floats * sizeof(float); }
 
 typedef struct upd_job {
@@ -256,10 +265,3 @@ float qy_lr_at(const qy_lr_schedule *s, int64_t step) {
     }
     return (float)(s->base_lr * f);
 }
-
-float *qy_optim_state(qy_optim *o, size_t *nfloats) {
-    *nfloats = o->state_floats;
-    return o->state;
-}
-
-void qy_optim_set_steps(qy_optim *o, int64_t steps) { o->steps = steps; }

@@ -209,6 +209,7 @@ int qy_graph_new(qy_pool *pool, qy_graph **out) {
 
 void qy_graph_free(qy_graph *g) {
     if (!g) return;
+    qy_free(g->scratch);
     tarena_free(&g->arena);
     qy_free(g->tape);
     qy_free(g);
@@ -246,6 +247,21 @@ float *qy_graph_floats(qy_graph *g, size_t n, int zero) {
     }
     float *p = qy_graph_alloc(g, bytes);
     if (p && zero) memset(p, 0, bytes);
+    return p;
+}
+
+float *qy_graph_scratch(qy_graph *g, size_t n) {
+    if (n <= g->scratch_n) return g->scratch;
+    size_t bytes;
+    float *p = qy_size_mul(n, sizeof(float), &bytes) ? NULL : qy_malloc_aligned(bytes);
+    if (!p) {
+        if (g->status == QY_OK)
+            g->status = qy_error(QY_ERR_NOMEM, "tensor graph: out of memory for %zu floats of scratch", n);
+        return NULL;
+    }
+    qy_free(g->scratch);
+    g->scratch = p;
+    g->scratch_n = n;
     return p;
 }
 

@@ -54,11 +54,16 @@ struct qy_graph {
     int status;
     qy_hook_fn hook;
     void *hook_ctx;
+    float *scratch; /* per-call working memory of kernels (qy_graph_scratch) */
+    size_t scratch_n;
 };
 
 /* Allocate from the graph arena (64-byte aligned); on failure sets the sticky error. */
 void *qy_graph_alloc(qy_graph *g, size_t bytes);
 float *qy_graph_floats(qy_graph *g, size_t n, int zero);
+/* Working memory of n floats outside the arena, valid until the next call (kernels
+ * that need per-thread scratch only while they run); grows, freed with the graph. */
+float *qy_graph_scratch(qy_graph *g, size_t n);
 /* Record an op failure (message formatted, op name first) and return NULL. */
 qy_tensor *qy_op_fail(qy_graph *g, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* New output tensor of the given shape (data uninitialised); requires grad when the

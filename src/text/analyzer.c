@@ -18,10 +18,9 @@
 
 /* EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (Lucene 8), sorted for bsearch. */
 static const char *const lucene_stopwords[] = {
-    "a",    "an",   "and",   "are",  "as",    "at",    "be",   "but",  "by",
-    "for",  "if",   "in",    "into", "is",    "it",    "no",   "not",  "of",
-    "on",   "or",   "such",  "that", "the",   "their", "then", "there", "these",
-    "they", "this", "to",    "was",  "will",  "with"};
+    "a",   "an",    "and",  "are",   "as",    "at",   "be",   "but", "by",  "for",  "if",
+    "in",  "into",  "is",   "it",    "no",    "not",  "of",   "on",  "or",  "such", "that",
+    "the", "their", "then", "there", "these", "they", "this", "to",  "was", "will", "with"};
 enum { N_LUCENE_STOPWORDS = sizeof lucene_stopwords / sizeof lucene_stopwords[0] };
 
 /* word-break classes (a subset of UAX#29's Word_Break property) */
@@ -35,8 +34,8 @@ enum {
     WB_MIDLETTER,
     WB_MIDNUM,
     WB_MIDNUMLET,
-    WB_EXTEND, /* Extend and Format: invisible inside a word (WB4) */
-    WB_EMOJI,  /* Extended_Pictographic: one token per emoji (ZWJ sequences joined) */
+    WB_EXTEND,  /* Extend and Format: invisible inside a word (WB4) */
+    WB_EMOJI,   /* Extended_Pictographic: one token per emoji (ZWJ sequences joined) */
     WB_REGIONAL /* regional indicators: flags, two per token */
 };
 
@@ -77,9 +76,13 @@ int qy_analyzer_new(const qy_analyzer_config *cfg, qy_analyzer **out) {
         cfg->case_mode > QY_CASE_FOLD)
         return qy_error(QY_ERR_ARG, "analyzer: bad normalisation or case mode");
     int use_stop;
-    if (strcmp(cfg->stopwords, "lucene") == 0) use_stop = 1;
-    else if (strcmp(cfg->stopwords, "none") == 0) use_stop = 0;
-    else return qy_error(QY_ERR_ARG, "analyzer: unknown stopword list '%s' (expected lucene or none)", cfg->stopwords);
+    if (strcmp(cfg->stopwords, "lucene") == 0)
+        use_stop = 1;
+    else if (strcmp(cfg->stopwords, "none") == 0)
+        use_stop = 0;
+    else
+        return qy_error(QY_ERR_ARG, "analyzer: unknown stopword list '%s' (expected lucene or none)",
+                        cfg->stopwords);
     qy_analyzer *a = qy_calloc(1, sizeof *a);
     if (!a) return QY_ERR_NOMEM;
     a->cfg = *cfg;
@@ -92,7 +95,9 @@ int qy_analyzer_new(const qy_analyzer_config *cfg, qy_analyzer **out) {
         a->stemmer = sb_stemmer_new(alg, "UTF_8");
         if (!a->stemmer) {
             qy_free(a);
-            return qy_error(QY_ERR_ARG, "analyzer: unknown stemmer '%s' (expected none, porter, english or another libstemmer algorithm)",
+            return qy_error(QY_ERR_ARG,
+                            "analyzer: unknown stemmer '%s' (expected none, porter, english or another "
+                            "libstemmer algorithm)",
                             cfg->stemmer);
         }
     }
@@ -133,9 +138,9 @@ static int wb_class(utf8proc_int32_t c) {
         default: return WB_OTHER;
         }
     }
-    static const utf8proc_int32_t katakana[][2] = {
-        {0x30A1, 0x30FA}, {0x30FC, 0x30FF}, {0x31F0, 0x31FF}, {0x32D0, 0x32FE}, {0x3300, 0x3357}, {0xFF66, 0xFF9D}};
-    static const utf8proc_int32_t ideo[][2] = {{0x3040, 0x309F}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
+    static const utf8proc_int32_t katakana[][2] = {{0x30A1, 0x30FA}, {0x30FC, 0x30FF}, {0x31F0, 0x31FF},
+                                                   {0x32D0, 0x32FE}, {0x3300, 0x3357}, {0xFF66, 0xFF9D}};
+    static const utf8proc_int32_t ideo[][2] = {{0x3040, 0x309F}, {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},
                                                {0xF900, 0xFAFF}, {0x20000, 0x3134F}, {0x3005, 0x3007}};
     static const utf8proc_int32_t midletter[][2] = {{0xB7, 0xB7},     {0x387, 0x387},   {0x5F4, 0x5F4},
                                                     {0x2027, 0x2027}, {0xFE13, 0xFE13}, {0xFE55, 0xFE55},
@@ -144,8 +149,8 @@ static int wb_class(utf8proc_int32_t c) {
                                                  {0x66C, 0x66C},   {0x7F8, 0x7F8},   {0x2044, 0x2044},
                                                  {0xFE10, 0xFE10}, {0xFE14, 0xFE14}, {0xFE50, 0xFE50},
                                                  {0xFE54, 0xFE54}, {0xFF0C, 0xFF0C}, {0xFF1B, 0xFF1B}};
-    static const utf8proc_int32_t midnumlet[][2] = {{0x2018, 0x2019}, {0x2024, 0x2024}, {0xFE52, 0xFE52},
-                                                    {0xFF07, 0xFF07}, {0xFF0E, 0xFF0E}};
+    static const utf8proc_int32_t midnumlet[][2] = {
+        {0x2018, 0x2019}, {0x2024, 0x2024}, {0xFE52, 0xFE52}, {0xFF07, 0xFF07}, {0xFF0E, 0xFF0E}};
     static const utf8proc_int32_t extnumlet[][2] = {{0x203F, 0x2040}, {0x2054, 0x2054}, {0xFE33, 0xFE34},
                                                     {0xFE4D, 0xFE4F}, {0xFF3F, 0xFF3F}, {0x202F, 0x202F}};
 #define N(x) (sizeof x / sizeof x[0])
@@ -179,6 +184,10 @@ static int wb_class(utf8proc_int32_t c) {
 
 /* decode one code point at s[i]; invalid bytes decode as -1 (one byte) */
 static size_t decode(const char *s, size_t len, size_t i, utf8proc_int32_t *cp) {
+    if ((unsigned char)s[i] < 0x80) { /* ASCII: most text */
+        *cp = (unsigned char)s[i];
+        return 1;
+    }
     utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), cp);
     if (n <= 0) {
         *cp = -1;
@@ -329,8 +338,10 @@ static int is_stopword(const char *w, size_t len) {
         int c = strncmp(w, sw, len);
         if (c == 0) c = sw[len] ? -1 : 0;
         if (c == 0) return 1;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return 0;
 }
@@ -343,13 +354,19 @@ static int emit(qy_analyzer *a, utf8proc_int32_t *cps, size_t n, uint32_t start,
         n -= 2;
     if (n == 0) return QY_OK;
     if (a->cfg.case_mode == QY_CASE_LOWER)
-        for (size_t i = 0; i < n; i++) cps[i] = utf8proc_tolower(cps[i]);
+        for (size_t i = 0; i < n; i++)
+            cps[i] = cps[i] < 0x80 ? (cps[i] >= 'A' && cps[i] <= 'Z' ? cps[i] + 32 : cps[i])
+                                   : utf8proc_tolower(cps[i]);
     /* encode to UTF-8 into the output buffer (4 bytes per code point at most) */
     size_t need = a->nbuf + 4 * n + 1;
     if (grow((void **)&a->buf, &a->cap_buf, need, 1)) return QY_ERR_NOMEM;
     size_t off = a->nbuf, w = off;
-    for (size_t i = 0; i < n; i++)
-        w += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)a->buf + w);
+    for (size_t i = 0; i < n; i++) {
+        if (cps[i] < 0x80)
+            a->buf[w++] = (char)cps[i];
+        else
+            w += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)a->buf + w);
+    }
     a->buf[w] = '\0';
     size_t tlen = w - off;
     if (a->cfg.norm != QY_NORM_NONE || a->cfg.case_mode == QY_CASE_FOLD) {
@@ -478,28 +495,39 @@ int qy_analyzer_run(qy_analyzer *a, const char *s, size_t len, const qy_token **
 /* ------------------------------------------------------------ config I/O */
 
 static const char *norm_name(int n) { return n == QY_NORM_NFC ? "nfc" : n == QY_NORM_NFKC ? "nfkc" : "none"; }
-static const char *case_name(int c) { return c == QY_CASE_LOWER ? "lower" : c == QY_CASE_FOLD ? "fold" : "keep"; }
+static const char *case_name(int c) {
+    return c == QY_CASE_LOWER ? "lower" : c == QY_CASE_FOLD ? "fold" : "keep";
+}
 
 static int parse_norm(const char *v, int *out) {
-    if (!strcmp(v, "none")) *out = QY_NORM_NONE;
-    else if (!strcmp(v, "nfc")) *out = QY_NORM_NFC;
-    else if (!strcmp(v, "nfkc")) *out = QY_NORM_NFKC;
-    else return QY_ERR_ARG;
+    if (!strcmp(v, "none"))
+        *out = QY_NORM_NONE;
+    else if (!strcmp(v, "nfc"))
+        *out = QY_NORM_NFC;
+    else if (!strcmp(v, "nfkc"))
+        *out = QY_NORM_NFKC;
+    else
+        return QY_ERR_ARG;
     return QY_OK;
 }
 
 static int parse_case(const char *v, int *out) {
-    if (!strcmp(v, "keep")) *out = QY_CASE_KEEP;
-    else if (!strcmp(v, "lower")) *out = QY_CASE_LOWER;
-    else if (!strcmp(v, "fold")) *out = QY_CASE_FOLD;
-    else return QY_ERR_ARG;
+    if (!strcmp(v, "keep"))
+        *out = QY_CASE_KEEP;
+    else if (!strcmp(v, "lower"))
+        *out = QY_CASE_LOWER;
+    else if (!strcmp(v, "fold"))
+        *out = QY_CASE_FOLD;
+    else
+        return QY_ERR_ARG;
     return QY_OK;
 }
 
 struct cJSON *qy_analyzer_config_to_json(const qy_analyzer_config *cfg) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    int ok = cJSON_AddStringToObject(o, "tokenizer", "uax29") && cJSON_AddStringToObject(o, "norm", norm_name(cfg->norm)) &&
+    int ok = cJSON_AddStringToObject(o, "tokenizer", "uax29") &&
+             cJSON_AddStringToObject(o, "norm", norm_name(cfg->norm)) &&
              cJSON_AddStringToObject(o, "case", case_name(cfg->case_mode)) &&
              cJSON_AddBoolToObject(o, "possessive", cfg->possessive) &&
              cJSON_AddStringToObject(o, "stopwords", cfg->stopwords) &&
@@ -517,14 +545,18 @@ int qy_analyzer_config_from_json(const struct cJSON *obj, const char *source, qy
     const cJSON *o = obj;
     if (!cJSON_IsObject(o)) return qy_error(QY_ERR_FORMAT, "%s: analyzer: expected an object", source);
     const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "tokenizer")) && (!cJSON_IsString(v) || strcmp(v->valuestring, "uax29")))
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "tokenizer")) &&
+        (!cJSON_IsString(v) || strcmp(v->valuestring, "uax29")))
         return qy_error(QY_ERR_FORMAT, "%s: analyzer.tokenizer: expected \"uax29\"", source);
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "norm")) && (!cJSON_IsString(v) || parse_norm(v->valuestring, &cfg->norm)))
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "norm")) &&
+        (!cJSON_IsString(v) || parse_norm(v->valuestring, &cfg->norm)))
         return qy_error(QY_ERR_FORMAT, "%s: analyzer.norm: expected none, nfc or nfkc", source);
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "case")) && (!cJSON_IsString(v) || parse_case(v->valuestring, &cfg->case_mode)))
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "case")) &&
+        (!cJSON_IsString(v) || parse_case(v->valuestring, &cfg->case_mode)))
         return qy_error(QY_ERR_FORMAT, "%s: analyzer.case: expected keep, lower or fold", source);
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "possessive"))) {
-        if (!cJSON_IsBool(v)) return qy_error(QY_ERR_FORMAT, "%s: analyzer.possessive: expected a boolean", source);
+        if (!cJSON_IsBool(v))
+            return qy_error(QY_ERR_FORMAT, "%s: analyzer.possessive: expected a boolean", source);
         cfg->possessive = cJSON_IsTrue(v);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "stopwords"))) {
@@ -561,26 +593,33 @@ int qy_analyzer_config_parse(const char *spec, qy_analyzer_config *cfg) {
         *eq = '\0';
         const char *k = item, *v = eq + 1;
         if (!strcmp(k, "stem") || !strcmp(k, "stemmer")) {
-            if (strlen(v) >= sizeof cfg->stemmer) return qy_error(QY_ERR_ARG, "analyzer spec: stemmer name too long");
+            if (strlen(v) >= sizeof cfg->stemmer)
+                return qy_error(QY_ERR_ARG, "analyzer spec: stemmer name too long");
             snprintf(cfg->stemmer, sizeof cfg->stemmer, "%s", v);
         } else if (!strcmp(k, "stop") || !strcmp(k, "stopwords")) {
             if (strcmp(v, "lucene") && strcmp(v, "none"))
                 return qy_error(QY_ERR_ARG, "analyzer spec: stop=%s: expected lucene or none", v);
             snprintf(cfg->stopwords, sizeof cfg->stopwords, "%s", v);
         } else if (!strcmp(k, "case")) {
-            if (parse_case(v, &cfg->case_mode)) return qy_error(QY_ERR_ARG, "analyzer spec: case=%s: expected keep, lower or fold", v);
+            if (parse_case(v, &cfg->case_mode))
+                return qy_error(QY_ERR_ARG, "analyzer spec: case=%s: expected keep, lower or fold", v);
         } else if (!strcmp(k, "norm")) {
-            if (parse_norm(v, &cfg->norm)) return qy_error(QY_ERR_ARG, "analyzer spec: norm=%s: expected none, nfc or nfkc", v);
+            if (parse_norm(v, &cfg->norm))
+                return qy_error(QY_ERR_ARG, "analyzer spec: norm=%s: expected none, nfc or nfkc", v);
         } else if (!strcmp(k, "possessive")) {
-            if (strcmp(v, "0") && strcmp(v, "1")) return qy_error(QY_ERR_ARG, "analyzer spec: possessive=%s: expected 0 or 1", v);
+            if (strcmp(v, "0") && strcmp(v, "1"))
+                return qy_error(QY_ERR_ARG, "analyzer spec: possessive=%s: expected 0 or 1", v);
             cfg->possessive = v[0] == '1';
         } else if (!strcmp(k, "maxlen")) {
             char *e;
             long x = strtol(v, &e, 10);
-            if (*e || x < 1 || x > 65535) return qy_error(QY_ERR_ARG, "analyzer spec: maxlen=%s: expected 1..65535", v);
+            if (*e || x < 1 || x > 65535)
+                return qy_error(QY_ERR_ARG, "analyzer spec: maxlen=%s: expected 1..65535", v);
             cfg->max_token_len = (int)x;
         } else {
-            return qy_error(QY_ERR_ARG, "analyzer spec: unknown key '%s' (expected stem, stop, case, norm, possessive, maxlen)", k);
+            return qy_error(
+                QY_ERR_ARG,
+                "analyzer spec: unknown key '%s' (expected stem, stop, case, norm, possessive, maxlen)", k);
         }
     }
     return QY_OK;

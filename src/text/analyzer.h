@@ -38,13 +38,13 @@ typedef enum qy_case_mode {
 } qy_case_mode;
 
 typedef struct qy_analyzer_config {
-    int norm;          /* qy_norm_form */
-    int case_mode;     /* qy_case_mode */
-    int possessive;    /* 1: drop a trailing 's (English possessive) */
-    char stopwords[16];/* "lucene" (EnglishAnalyzer's 33 words) or "none" */
-    char stemmer[32];  /* "porter" (classic Porter via libstemmer), any libstemmer
-                        * algorithm ("english" = Snowball/Porter2...), or "none" */
-    int max_token_len; /* longer words are split into pieces of this many code points */
+    int norm;           /* qy_norm_form */
+    int case_mode;      /* qy_case_mode */
+    int possessive;     /* 1: drop a trailing 's (English possessive) */
+    char stopwords[16]; /* "lucene" (EnglishAnalyzer's 33 words) or "none" */
+    char stemmer[32];   /* "porter" (classic Porter via libstemmer), any libstemmer
+                         * algorithm ("english" = Snowball/Porter2...), or "none" */
+    int max_token_len;  /* longer words are split into pieces of this many code points */
 } qy_analyzer_config;
 
 typedef struct qy_token {
@@ -67,15 +67,13 @@ const qy_analyzer_config *qy_analyzer_get_config(const qy_analyzer *a);
 /* Analyze `len` bytes of UTF-8 text (invalid bytes are treated as separators).
  * The token array and texts stay valid until the next call or free.
  * Errors: QY_ERR_NOMEM. */
-int qy_analyzer_run(qy_analyzer *a, const char *text, size_t len, const qy_token **toks,
-                    size_t *ntoks);
+int qy_analyzer_run(qy_analyzer *a, const char *text, size_t len, const qy_token **toks, size_t *ntoks);
 
 /* Configuration <-> JSON object ({"tokenizer":"uax29","norm":"none",...}), as
  * stored in an index manifest. to_json returns NULL when out of memory.
  * from_json: unknown values -> QY_ERR_FORMAT naming the field. */
 struct cJSON *qy_analyzer_config_to_json(const qy_analyzer_config *cfg);
-int qy_analyzer_config_from_json(const struct cJSON *obj, const char *source,
-                                 qy_analyzer_config *cfg);
+int qy_analyzer_config_from_json(const struct cJSON *obj, const char *source, qy_analyzer_config *cfg);
 
 /* Parse a spec such as "stem=none,stop=none,case=fold,norm=nfkc,possessive=0"
  * onto cfg (keys not named keep their value). Errors: QY_ERR_ARG. */

@@ -94,17 +94,23 @@ static void replace_if_m(stem *z, const char *s) {
 
 static void step1ab(stem *z) {
     if (z->b[z->k] == 's') {
-        if (ends(z, "sses")) z->k -= 2;
-        else if (ends(z, "ies")) set_to(z, "i");
-        else if (z->b[z->k - 1] != 's') z->k--;
+        if (ends(z, "sses"))
+            z->k -= 2;
+        else if (ends(z, "ies"))
+            set_to(z, "i");
+        else if (z->b[z->k - 1] != 's')
+            z->k--;
     }
     if (ends(z, "eed")) {
         if (measure(z) > 0) z->k--;
     } else if ((ends(z, "ed") || ends(z, "ing")) && vowel_in_stem(z)) {
         z->k = z->j;
-        if (ends(z, "at")) set_to(z, "ate");
-        else if (ends(z, "bl")) set_to(z, "ble");
-        else if (ends(z, "iz")) set_to(z, "ize");
+        if (ends(z, "at"))
+            set_to(z, "ate");
+        else if (ends(z, "bl"))
+            set_to(z, "ble");
+        else if (ends(z, "iz"))
+            set_to(z, "ize");
         else if (double_cons(z, z->k)) {
             z->k--;
             int32_t ch = z->b[z->k];
@@ -126,7 +132,8 @@ typedef struct rule {
     int len; /* of suffix */
 } rule;
 
-#define R(s, r) {s, r, (int)sizeof s - 1}
+#define R(s, r) \
+    { s, r, (int)sizeof s - 1 }
 
 static void apply_rules(stem *z, const rule *rules) {
     for (const rule *r = rules; r->suffix; r++)
@@ -141,10 +148,10 @@ static void step2(stem *z) {
      * suffix can only match when its own penultimate letter is that one, so a
      * scan in the same order within each letter picks the same rule. */
     static const rule rules[] = {
-        R("ational", "ate"), R("tional", "tion"), R("enci", "ence"),   R("anci", "ance"),  R("izer", "ize"),
-        R("bli", "ble"),     R("alli", "al"),     R("entli", "ent"),   R("eli", "e"),      R("ousli", "ous"),
-        R("ization", "ize"), R("ation", "ate"),   R("ator", "ate"),    R("alism", "al"),   R("iveness", "ive"),
-        R("fulness", "ful"), R("ousness", "ous"), R("aliti", "al"),    R("iviti", "ive"),  R("biliti", "ble"),
+        R("ational", "ate"), R("tional", "tion"), R("enci", "ence"), R("anci", "ance"), R("izer", "ize"),
+        R("bli", "ble"),     R("alli", "al"),     R("entli", "ent"), R("eli", "e"),     R("ousli", "ous"),
+        R("ization", "ize"), R("ation", "ate"),   R("ator", "ate"),  R("alism", "al"),  R("iveness", "ive"),
+        R("fulness", "ful"), R("ousness", "ous"), R("aliti", "al"),  R("iviti", "ive"), R("biliti", "ble"),
         R("logi", "log"),    {NULL, NULL, 0}};
     apply_rules(z, rules);
 }
@@ -156,10 +163,10 @@ static void step3(stem *z) {
 }
 
 static void step4(stem *z) {
-    static const rule sfx[] = {R("al", ""),  R("ance", ""), R("ence", ""), R("er", ""),    R("ic", ""),
+    static const rule sfx[] = {R("al", ""),   R("ance", ""), R("ence", ""), R("er", ""),    R("ic", ""),
                                R("able", ""), R("ible", ""), R("ant", ""),  R("ement", ""), R("ment", ""),
-                               R("ent", ""), R("ion", ""),  R("ou", ""),   R("ism", ""),   R("ate", ""),
-                               R("iti", ""), R("ous", ""),  R("ive", ""),  R("ize", ""),   {NULL, NULL, 0}};
+                               R("ent", ""),  R("ion", ""),  R("ou", ""),   R("ism", ""),   R("ate", ""),
+                               R("iti", ""),  R("ous", ""),  R("ive", ""),  R("ize", ""),   {NULL, NULL, 0}};
     for (int i = 0; sfx[i].suffix; i++) {
         if (!ends_n(z, sfx[i].suffix, sfx[i].len)) continue;
         if (sfx[i].len == 3 && !memcmp(sfx[i].suffix, "ion", 3) &&

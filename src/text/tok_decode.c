@@ -97,7 +97,8 @@ static int sb_add_lossy(sbuf *b, const char *s, size_t n) {
     return QY_OK;
 }
 
-static int replace_all(const char *s, size_t n, const char *pat, size_t plen, const char *rep, size_t rlen, sbuf *out) {
+static int replace_all(const char *s, size_t n, const char *pat, size_t plen, const char *rep, size_t rlen,
+                       sbuf *out) {
     size_t i = 0;
     while (i < n) {
         const char *p = plen ? memmem(s + i, n - i, pat, plen) : NULL;
@@ -109,12 +110,13 @@ static int replace_all(const char *s, size_t n, const char *pat, size_t plen, co
 }
 
 static int wordpiece_cleanup(sbuf *b) {
-    static const char *pairs[][2] = {{" .", "."},     {" ?", "?"},     {" !", "!"},         {" ,", ","},
-                                     {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"},       {" do not", " don't"},
-                                     {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"}};
+    static const char *pairs[][2] = {{" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+                                     {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+                                     {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
         sbuf o = {0};
-        if (replace_all(b->s ? b->s : "", b->len, pairs[k][0], strlen(pairs[k][0]), pairs[k][1], strlen(pairs[k][1]), &o)) {
+        if (replace_all(b->s ? b->s : "", b->len, pairs[k][0], strlen(pairs[k][0]), pairs[k][1],
+                        strlen(pairs[k][1]), &o)) {
             qy_free(o.s);
             return QY_ERR_NOMEM;
         }
@@ -134,7 +136,8 @@ static int hexval(char c) {
 static int flush_bytes(strv *out, sbuf *bytes) {
     if (!bytes->len) return QY_OK;
     int st = QY_OK;
-    if (qy_utf8_invalid_at(bytes->s, bytes->len) == bytes->len) st = strv_push(out, bytes->s, bytes->len);
+    if (qy_utf8_invalid_at(bytes->s, bytes->len) == bytes->len)
+        st = strv_push(out, bytes->s, bytes->len);
     else
         for (size_t i = 0; i < bytes->len && !st; i++) st = strv_push(out, "\xef\xbf\xbd", 3);
     bytes->len = 0;
@@ -174,10 +177,13 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
         size_t rl = (size_t)qy_utf8_encode(d->replacement, rep);
         for (size_t i = 0; i < in->n && !st; i++) {
             sbuf o = {0};
-            st = replace_all(in->s[i], in->len[i], rep, rl, (i == 0 && d->prepend != PREPEND_NEVER) ? "" : " ",
-                             (i == 0 && d->prepend != PREPEND_NEVER) ? 0 : 1, &o);
-            if (!st) st = strv_push_own(out, o.s, o.len);
-            else qy_free(o.s);
+            st =
+                replace_all(in->s[i], in->len[i], rep, rl, (i == 0 && d->prepend != PREPEND_NEVER) ? "" : " ",
+                            (i == 0 && d->prepend != PREPEND_NEVER) ? 0 : 1, &o);
+            if (!st)
+                st = strv_push_own(out, o.s, o.len);
+            else
+                qy_free(o.s);
         }
         return st;
     }
@@ -188,13 +194,18 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
             const char *s = in->s[i];
             size_t n = in->len[i];
             if (i != 0) {
-                if (n >= pl && !memcmp(s, d->prefix, pl)) st = sb_add(&o, s + pl, n - pl);
-                else st = sb_add(&o, " ", 1) || sb_add(&o, s, n) ? QY_ERR_NOMEM : QY_OK;
-            } else st = sb_add(&o, s, n);
+                if (n >= pl && !memcmp(s, d->prefix, pl))
+                    st = sb_add(&o, s + pl, n - pl);
+                else
+                    st = sb_add(&o, " ", 1) || sb_add(&o, s, n) ? QY_ERR_NOMEM : QY_OK;
+            } else
+                st = sb_add(&o, s, n);
             if (!st && d->cleanup) st = wordpiece_cleanup(&o);
             if (!st) st = sb_add(&o, "", 0);
-            if (!st) st = strv_push_own(out, o.s, o.len);
-            else qy_free(o.s);
+            if (!st)
+                st = strv_push_own(out, o.s, o.len);
+            else
+                qy_free(o.s);
         }
         return st;
     }
@@ -229,8 +240,10 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
         for (size_t i = 0; i < in->n && !st; i++) {
             const char *s = in->s[i];
             size_t b = 0, e = in->len[i];
-            for (size_t k = 0; k < d->strip_start && e - b >= cl && !memcmp(s + b, d->content, cl); k++) b += cl;
-            for (size_t k = 0; k < d->strip_stop && e - b >= cl && !memcmp(s + e - cl, d->content, cl); k++) e -= cl;
+            for (size_t k = 0; k < d->strip_start && e - b >= cl && !memcmp(s + b, d->content, cl); k++)
+                b += cl;
+            for (size_t k = 0; k < d->strip_stop && e - b >= cl && !memcmp(s + e - cl, d->content, cl); k++)
+                e -= cl;
             st = strv_push(out, s + b, e - b);
         }
         return st;
@@ -250,8 +263,10 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
                 from = me;
             }
             if (!st) st = sb_add(&o, s + from, n - from);
-            if (!st) st = strv_push_own(out, o.s, o.len);
-            else qy_free(o.s);
+            if (!st)
+                st = strv_push_own(out, o.s, o.len);
+            else
+                qy_free(o.s);
         }
         return st;
     }
@@ -262,8 +277,10 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
             int last = i + 1 == in->n;
             st = replace_all(in->s[i], in->len[i], d->content, sl, last ? "" : " ", last ? 0 : 1, &o);
             if (!st) st = sb_add(&o, "", 0);
-            if (!st) st = strv_push_own(out, o.s, o.len);
-            else qy_free(o.s);
+            if (!st)
+                st = strv_push_own(out, o.s, o.len);
+            else
+                qy_free(o.s);
         }
         return st;
     }
@@ -287,7 +304,8 @@ static int decode_step(const tok_decoder *d, tok_work *w, strv *in, strv *out) {
     return qy_error(QY_ERR_INTERNAL, "unknown decoder kind %d", (int)d->kind);
 }
 
-int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n, char **out, size_t *out_len) {
+int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n, char **out,
+                      size_t *out_len) {
     *out = NULL;
     strv v = {0}, r = {0};
     int st = QY_OK;
@@ -302,7 +320,8 @@ int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n
         st = decode_step(t->decoder, &w, &v, &r);
         for (size_t i = 0; i < r.n && !st; i++) st = sb_add(&o, r.s[i], r.len[i]);
     } else if (!st) {
-        for (size_t i = 0; i < v.n && !st; i++) st = (i && sb_add(&o, " ", 1)) || sb_add(&o, v.s[i], v.len[i]) ? QY_ERR_NOMEM : QY_OK;
+        for (size_t i = 0; i < v.n && !st; i++)
+            st = (i && sb_add(&o, " ", 1)) || sb_add(&o, v.s[i], v.len[i]) ? QY_ERR_NOMEM : QY_OK;
     }
     strv_free(&v);
     strv_free(&r);
@@ -334,8 +353,8 @@ int qy_tokenizer_decode(const qy_tokenizer *t, const int32_t *ids, size_t n, int
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || (size_t)id >= t->id_cap || !t->id_str[id]) {
-            st = qy_error(QY_ERR_RANGE, "decode: id %d at position %zu is not in the vocabulary (0..%zu)", (int)id, i,
-                          t->id_cap ? t->id_cap - 1 : 0);
+            st = qy_error(QY_ERR_RANGE, "decode: id %d at position %zu is not in the vocabulary (0..%zu)",
+                          (int)id, i, t->id_cap ? t->id_cap - 1 : 0);
             break;
         }
         if (skip_special && t->is_special_id[id]) continue;

@@ -66,7 +66,8 @@ static int split_added(const qy_tokenizer *t, const tok_piece *p, int normalized
         for (size_t k = 0; k < t->nadded; k++) {
             const tok_added *a = &t->added[k];
             if ((a->normalized && t->normalizer) != normalized) continue;
-            if (a->len <= p->len - i && (!best || a->len > best->len) && !memcmp(p->s + i, a->content, a->len))
+            if (a->len <= p->len - i && (!best || a->len > best->len) &&
+                !memcmp(p->s + i, a->content, a->len))
                 best = a;
         }
         if (!best) {
@@ -77,7 +78,8 @@ static int split_added(const qy_tokenizer *t, const tok_piece *p, int normalized
         if (best->single_word) {
             uint32_t c;
             int left_ok = start == 0 || !is_word_char(char_before(p->s, start));
-            int right_ok = stop == p->len || (qy_utf8_decode(p->s + stop, p->len - stop, &c), !is_word_char(c));
+            int right_ok =
+                stop == p->len || (qy_utf8_decode(p->s + stop, p->len - stop, &c), !is_word_char(c));
             if (!left_ok || !right_ok) {
                 i = stop;
                 continue;
@@ -112,10 +114,12 @@ static int split_added(const qy_tokenizer *t, const tok_piece *p, int normalized
 static int check_utf8(const char *text, size_t len) {
     size_t bad = qy_utf8_invalid_at(text, len);
     if (bad != len)
-        return qy_error(QY_ERR_FORMAT, "input is not valid UTF-8 at byte %zu (0x%02x); quarry, like Hugging Face "
-                                       "tokenizers, only encodes valid UTF-8 text",
+        return qy_error(QY_ERR_FORMAT,
+                        "input is not valid UTF-8 at byte %zu (0x%02x); quarry, like Hugging Face "
+                        "tokenizers, only encodes valid UTF-8 text",
                         bad, (unsigned char)text[bad]);
-    if (len > UINT32_MAX - 1) return qy_error(QY_ERR_RANGE, "text of %zu bytes is over the 4 GiB limit of one encode", len);
+    if (len > UINT32_MAX - 1)
+        return qy_error(QY_ERR_RANGE, "text of %zu bytes is over the 4 GiB limit of one encode", len);
     return QY_OK;
 }
 
@@ -140,7 +144,8 @@ static int is_streamable(const qy_tokenizer *t) {
            !pt->add_prefix_space && t->byte_mode && t->model == MODEL_BPE;
 }
 
-static int encode_stream(const qy_tokenizer *t, tok_cache *cache, const char *text, size_t len, tok_out *out) {
+static int encode_stream(const qy_tokenizer *t, tok_cache *cache, const char *text, size_t len,
+                         tok_out *out) {
     tok_piece whole = {.s = (char *)text, .len = len, .off = 0, .added_id = -1};
     stream_ctx c = {t, cache, &whole, out};
     int found = 0;
@@ -150,7 +155,8 @@ static int encode_stream(const qy_tokenizer *t, tok_cache *cache, const char *te
     int st = split_added(t, &whole, 0, &ps);
     for (size_t i = 0; !st && i < ps.n; i++) {
         const tok_piece *p = &ps.v[i];
-        if (p->added_id >= 0) st = tok_out_push(out, p->added_id, (uint32_t)p->off, (uint32_t)(p->off + p->len));
+        if (p->added_id >= 0)
+            st = tok_out_push(out, p->added_id, (uint32_t)p->off, (uint32_t)(p->off + p->len));
         else {
             c.seg = p;
             st = tok_gpt2_split(p->s, p->len, stream_emit, &c);
@@ -168,8 +174,10 @@ static int encode_tokens(const qy_tokenizer *t, tok_work *w, tok_cache *cache, c
     if (is_streamable(t)) return encode_stream(t, cache, text, len, out);
     tok_pieces ps = {0}, tmp = {0};
     tok_piece whole = {.s = (char *)text, .len = len, .off = 0, .added_id = -1};
-    if (t->nadded) st = split_added(t, &whole, 0, &ps);
-    else st = tok_pieces_push(&ps, whole);
+    if (t->nadded)
+        st = split_added(t, &whole, 0, &ps);
+    else
+        st = tok_pieces_push(&ps, whole);
     if (!st && t->normalizer) {
         for (size_t i = 0; !st && i < ps.n; i++) {
             tok_piece p = ps.v[i];
@@ -192,7 +200,8 @@ static int encode_tokens(const qy_tokenizer *t, tok_work *w, tok_cache *cache, c
             uint32_t s0 = p->len ? tok_piece_start(p, 0) : (uint32_t)p->off;
             uint32_t e0 = p->len ? tok_piece_end(p, p->len - 1) : s0;
             st = tok_out_push(out, p->added_id, s0, e0);
-        } else st = tok_model_piece(t, cache, p, out);
+        } else
+            st = tok_model_piece(t, cache, p, out);
     }
     tok_pieces_free(&ps);
     tok_pieces_free(&tmp);
@@ -305,7 +314,8 @@ static void put_seq(assembler *a, const tok_out *o, int32_t type, int seq) {
 static void put_special(assembler *a, const tok_post *p, const char *name, int32_t type) {
     for (size_t k = 0; k < p->nspecials; k++)
         if (!strcmp(p->specials[k].name, name))
-            for (size_t j = 0; j < p->specials[k].nids; j++) put_tok(a, p->specials[k].ids[j], type, 0, 0, 1, 0);
+            for (size_t j = 0; j < p->specials[k].nids; j++)
+                put_tok(a, p->specials[k].ids[j], type, 0, 0, 1, 0);
 }
 
 /* trim whitespace off each token's offsets (ByteLevel / Roberta trim_offsets) */
@@ -315,7 +325,8 @@ static void trim_offsets(qy_encoding *e, const char *const *texts) {
         const char *s = texts[e->seq[i]];
         uint32_t st = e->offsets[2 * i], en = e->offsets[2 * i + 1];
         while (st < en && (s[st] == ' ' || s[st] == '\t' || s[st] == '\n' || s[st] == '\r')) st++;
-        while (en > st && (s[en - 1] == ' ' || s[en - 1] == '\t' || s[en - 1] == '\n' || s[en - 1] == '\r')) en--;
+        while (en > st && (s[en - 1] == ' ' || s[en - 1] == '\t' || s[en - 1] == '\n' || s[en - 1] == '\r'))
+            en--;
         e->offsets[2 * i] = st;
         e->offsets[2 * i + 1] = en;
     }
@@ -337,9 +348,12 @@ static void emit_all(assembler *as, const tok_post *post, int pair, const tok_ou
             const tok_tpl_item *items = pair ? pp->pair : pp->single;
             size_t cnt = pair ? pp->npair : pp->nsingle;
             for (size_t i = 0; i < cnt; i++) {
-                if (items[i].is_special) put_special(as, pp, items[i].name, items[i].type_id);
-                else if (items[i].seq == 0) put_seq(as, a, items[i].type_id, 0);
-                else if (pair) put_seq(as, b, items[i].type_id, 1);
+                if (items[i].is_special)
+                    put_special(as, pp, items[i].name, items[i].type_id);
+                else if (items[i].seq == 0)
+                    put_seq(as, a, items[i].type_id, 0);
+                else if (pair)
+                    put_seq(as, b, items[i].type_id, 1);
             }
         } else {
             put_tok(as, pp->cls_id, 0, 0, 0, 1, 0);
@@ -361,7 +375,8 @@ static int assemble(const qy_tokenizer *t, const qy_tok_params *p, tok_out *a, t
     size_t nadd = added_count(post, pair);
     if (p->max_length) {
         size_t budget = p->max_length > nadd ? p->max_length - nadd : 0;
-        if (!pair) truncate_out(a, budget, p->truncate_left);
+        if (!pair)
+            truncate_out(a, budget, p->truncate_left);
         else if (a->n + b->n > budget) {
             /* longest first: the shorter keeps up to half, the longer the rest */
             tok_out *sh = a->n <= b->n ? a : b, *lo = sh == a ? b : a;
@@ -459,7 +474,8 @@ int qy_tokenizer_encode_ids(const qy_tokenizer *t, const char *text, size_t len,
         size_t nc = *cap ? *cap : 1024;
         while (nc < *n + o.n) nc *= 2;
         int32_t *v = qy_reallocn(*ids, nc, sizeof *v);
-        if (!v) st = QY_ERR_NOMEM;
+        if (!v)
+            st = QY_ERR_NOMEM;
         else {
             *ids = v;
             *cap = nc;
@@ -489,8 +505,8 @@ typedef struct batch_ctx {
 static void batch_range(void *vctx, size_t b, size_t e, int tid) {
     batch_ctx *c = vctx;
     for (size_t i = b; i < e; i++) {
-        c->status[i] = qy_tokenizer_encode(c->t, c->texts[i], c->lens ? c->lens[i] : strlen(c->texts[i]), &c->p,
-                                           &c->outs[i]);
+        c->status[i] = qy_tokenizer_encode(c->t, c->texts[i], c->lens ? c->lens[i] : strlen(c->texts[i]),
+                                           &c->p, &c->outs[i]);
         if (c->status[i]) snprintf(c->msg[i], sizeof c->msg[i], "%s", qy_errmsg());
     }
 }
@@ -516,7 +532,8 @@ int qy_tokenizer_encode_batch(const qy_tokenizer *t, const char *const *texts, c
         size_t longest = 0;
         for (size_t i = 0; i < n; i++)
             if (outs[i].n > longest) longest = outs[i].n;
-        if (c.p.pad_multiple > 1 && longest % c.p.pad_multiple) longest += c.p.pad_multiple - longest % c.p.pad_multiple;
+        if (c.p.pad_multiple > 1 && longest % c.p.pad_multiple)
+            longest += c.p.pad_multiple - longest % c.p.pad_multiple;
         /* re-pad each to `longest`: re-encode cheaply by padding the arrays */
         for (size_t i = 0; i < n && !st; i++) {
             qy_encoding *e = &outs[i];

@@ -34,13 +34,13 @@ int qy_utf8_encode(uint32_t cp, char *out);
 int qy_utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi);
 /* Byte index of the first invalid UTF-8 sequence, or len when valid. */
 size_t qy_utf8_invalid_at(const char *s, size_t len);
-int qy_uni_is_whitespace(uint32_t c);  /* Rust char::is_whitespace (White_Space) */
-int qy_uni_is_punct(uint32_t c);       /* ASCII punctuation or Unicode P* */
-int qy_uni_is_alnum(uint32_t c);       /* Rust char::is_alphanumeric */
-int qy_uni_is_digit(uint32_t c);       /* Rust char::is_numeric (N*) */
-int qy_uni_is_other(uint32_t c);       /* Unicode C* (Cc Cf Cs Co Cn) */
-int qy_uni_is_mn(uint32_t c);          /* Unicode Mn */
-int qy_uni_is_cjk(uint32_t c);         /* BERT's "Chinese character" blocks */
+int qy_uni_is_whitespace(uint32_t c); /* Rust char::is_whitespace (White_Space) */
+int qy_uni_is_punct(uint32_t c);      /* ASCII punctuation or Unicode P* */
+int qy_uni_is_alnum(uint32_t c);      /* Rust char::is_alphanumeric */
+int qy_uni_is_digit(uint32_t c);      /* Rust char::is_numeric (N*) */
+int qy_uni_is_other(uint32_t c);      /* Unicode C* (Cc Cf Cs Co Cn) */
+int qy_uni_is_mn(uint32_t c);         /* Unicode Mn */
+int qy_uni_is_cjk(uint32_t c);        /* BERT's "Chinese character" blocks */
 
 /* GPT-2's byte <-> printable code point map. */
 uint32_t qy_bytelevel_char(uint8_t b);
@@ -55,8 +55,8 @@ typedef struct tok_strent {
     int32_t value;
 } tok_strent;
 typedef struct tok_strmap {
-    uint32_t *slots;  /* index+1 into entries, 0 = empty */
-    size_t cap;       /* power of two */
+    uint32_t *slots; /* index+1 into entries, 0 = empty */
+    size_t cap;      /* power of two */
     size_t n;
     tok_strent *entries;
     size_t ecap;
@@ -109,7 +109,13 @@ static inline uint32_t tok_piece_end(const tok_piece *p, size_t i) {
 
 /* --------------------------------------------------------- components */
 
-typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } split_behavior;
+typedef enum {
+    SPLIT_REMOVED,
+    SPLIT_ISOLATED,
+    SPLIT_MERGED_PREV,
+    SPLIT_MERGED_NEXT,
+    SPLIT_CONTIGUOUS
+} split_behavior;
 
 typedef struct tok_regex {
     pcre2_code *code;
@@ -119,14 +125,24 @@ typedef struct tok_regex {
 } tok_regex;
 
 typedef enum {
-    NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWERCASE, NORM_PREPEND, NORM_APPEND, NORM_REPLACE,
-    NORM_STRIP, NORM_STRIP_ACCENTS, NORM_BERT, NORM_SEQUENCE
+    NORM_NFC,
+    NORM_NFD,
+    NORM_NFKC,
+    NORM_NFKD,
+    NORM_LOWERCASE,
+    NORM_PREPEND,
+    NORM_APPEND,
+    NORM_REPLACE,
+    NORM_STRIP,
+    NORM_STRIP_ACCENTS,
+    NORM_BERT,
+    NORM_SEQUENCE
 } norm_kind;
 
 typedef struct tok_normalizer {
     norm_kind kind;
-    char *str;            /* Prepend/Append/Replace content */
-    tok_regex pattern;    /* Replace */
+    char *str;         /* Prepend/Append/Replace content */
+    tok_regex pattern; /* Replace */
     int strip_left, strip_right;
     int clean_text, chinese, strip_accents, lowercase; /* BertNormalizer */
     struct tok_normalizer *items;
@@ -134,8 +150,16 @@ typedef struct tok_normalizer {
 } tok_normalizer;
 
 typedef enum {
-    PRE_BYTELEVEL, PRE_SPLIT, PRE_METASPACE, PRE_WHITESPACE, PRE_WHITESPACE_SPLIT, PRE_BERT, PRE_DIGITS,
-    PRE_PUNCTUATION, PRE_CHAR_DELIMITER, PRE_SEQUENCE
+    PRE_BYTELEVEL,
+    PRE_SPLIT,
+    PRE_METASPACE,
+    PRE_WHITESPACE,
+    PRE_WHITESPACE_SPLIT,
+    PRE_BERT,
+    PRE_DIGITS,
+    PRE_PUNCTUATION,
+    PRE_CHAR_DELIMITER,
+    PRE_SEQUENCE
 } pre_kind;
 
 typedef enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER } prepend_scheme;
@@ -156,7 +180,14 @@ typedef struct tok_pretok {
 } tok_pretok;
 
 typedef enum {
-    DEC_BYTELEVEL, DEC_METASPACE, DEC_WORDPIECE, DEC_BYTEFALLBACK, DEC_FUSE, DEC_STRIP, DEC_REPLACE, DEC_BPE,
+    DEC_BYTELEVEL,
+    DEC_METASPACE,
+    DEC_WORDPIECE,
+    DEC_BYTEFALLBACK,
+    DEC_FUSE,
+    DEC_STRIP,
+    DEC_REPLACE,
+    DEC_BPE,
     DEC_SEQUENCE
 } dec_kind;
 
@@ -164,7 +195,7 @@ typedef struct tok_decoder {
     dec_kind kind;
     uint32_t replacement; /* Metaspace */
     prepend_scheme prepend;
-    char *prefix;  /* WordPiece */
+    char *prefix; /* WordPiece */
     int cleanup;
     char *content; /* Strip char (as string), Replace content, BPE suffix */
     size_t strip_start, strip_stop;
@@ -239,8 +270,8 @@ struct qy_tokenizer {
     char *unk_token;
     char *cont_prefix, *eow_suffix; /* NULL if none; raw bytes in byte mode */
     int fuse_unk, byte_fallback, ignore_merges;
-    int32_t byte_id[256];       /* byte mode: id of each single byte, -1 if absent */
-    int32_t fallback_id[256];   /* id of "<0xXX>", -1 if absent */
+    int32_t byte_id[256];     /* byte mode: id of each single byte, -1 if absent */
+    int32_t fallback_id[256]; /* id of "<0xXX>", -1 if absent */
     /* WordPiece */
     size_t max_input_chars;
     /* components (NULL when absent) */
@@ -308,6 +339,7 @@ int tok_for_each_word(const qy_tokenizer *t, const char *text, size_t len,
                       int (*fn)(void *ctx, const char *word, size_t n), void *ctx);
 
 /* Decode: tokens (strings) through the decoder chain into one string. */
-int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n, char **out, size_t *out_len);
+int tok_decode_tokens(const qy_tokenizer *t, char **toks, size_t *lens, size_t n, char **out,
+                      size_t *out_len);
 
 #endif

@@ -9,8 +9,7 @@
 
 #include "text/tok_internal.h"
 
-#define GPT2_PATTERN \
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
 typedef struct loader {
     const char *src;
@@ -45,7 +44,8 @@ static int load_pattern(const loader *L, const qy_jref *r, tok_regex *re) {
         snprintf(where, sizeof where, "%s: %s.pattern.Regex", L->src, r->path);
         return tok_regex_compile(re, s, where);
     }
-    return qy_error(QY_ERR_FORMAT, "%s: %s.pattern: expected {\"String\": ...} or {\"Regex\": ...}", L->src, r->path);
+    return qy_error(QY_ERR_FORMAT, "%s: %s.pattern: expected {\"String\": ...} or {\"Regex\": ...}", L->src,
+                    r->path);
 }
 
 static int single_char(const loader *L, const qy_jref *r, const char *key, const char *def, uint32_t *out) {
@@ -53,9 +53,11 @@ static int single_char(const loader *L, const qy_jref *r, const char *key, const
     int st = def ? qy_jref_string_or(r, key, def, &s) : qy_jref_string(r, key, &s);
     if (st) return st;
     size_t n = strlen(s);
-    if (n == 0 || qy_utf8_invalid_at(s, n) != n) return qy_error(QY_ERR_FORMAT, "%s: %s%s: expected one character", L->src, r->path, key);
+    if (n == 0 || qy_utf8_invalid_at(s, n) != n)
+        return qy_error(QY_ERR_FORMAT, "%s: %s%s: expected one character", L->src, r->path, key);
     int l = qy_utf8_decode(s, n, out);
-    if ((size_t)l != n) return qy_error(QY_ERR_FORMAT, "%s: %s%s: expected one character", L->src, r->path, key);
+    if ((size_t)l != n)
+        return qy_error(QY_ERR_FORMAT, "%s: %s%s: expected one character", L->src, r->path, key);
     return QY_OK;
 }
 
@@ -65,10 +67,15 @@ static int load_prepend_scheme(const qy_jref *r, prepend_scheme *out) {
         const char *s;
         int st = qy_jref_string(r, ".prepend_scheme", &s);
         if (st) return st;
-        if (!strcmp(s, "always")) *out = PREPEND_ALWAYS;
-        else if (!strcmp(s, "first")) *out = PREPEND_FIRST;
-        else if (!strcmp(s, "never")) *out = PREPEND_NEVER;
-        else return qy_error(QY_ERR_FORMAT, "%s.prepend_scheme: expected always, first or never, got \"%s\"", r->path, s);
+        if (!strcmp(s, "always"))
+            *out = PREPEND_ALWAYS;
+        else if (!strcmp(s, "first"))
+            *out = PREPEND_FIRST;
+        else if (!strcmp(s, "never"))
+            *out = PREPEND_NEVER;
+        else
+            return qy_error(QY_ERR_FORMAT, "%s.prepend_scheme: expected always, first or never, got \"%s\"",
+                            r->path, s);
         return QY_OK;
     }
     int st = qy_jref_bool_or(r, ".add_prefix_space", 1, &aps);
@@ -80,12 +87,18 @@ static int load_behavior(const qy_jref *r, const char *def, split_behavior *out)
     const char *s;
     int st = qy_jref_string_or(r, ".behavior", def, &s);
     if (st) return st;
-    if (!strcmp(s, "Removed")) *out = SPLIT_REMOVED;
-    else if (!strcmp(s, "Isolated")) *out = SPLIT_ISOLATED;
-    else if (!strcmp(s, "MergedWithPrevious")) *out = SPLIT_MERGED_PREV;
-    else if (!strcmp(s, "MergedWithNext")) *out = SPLIT_MERGED_NEXT;
-    else if (!strcmp(s, "Contiguous")) *out = SPLIT_CONTIGUOUS;
-    else return qy_error(QY_ERR_UNSUPPORTED, "%s.behavior: unknown split behavior \"%s\"", r->path, s);
+    if (!strcmp(s, "Removed"))
+        *out = SPLIT_REMOVED;
+    else if (!strcmp(s, "Isolated"))
+        *out = SPLIT_ISOLATED;
+    else if (!strcmp(s, "MergedWithPrevious"))
+        *out = SPLIT_MERGED_PREV;
+    else if (!strcmp(s, "MergedWithNext"))
+        *out = SPLIT_MERGED_NEXT;
+    else if (!strcmp(s, "Contiguous"))
+        *out = SPLIT_CONTIGUOUS;
+    else
+        return qy_error(QY_ERR_UNSUPPORTED, "%s.behavior: unknown split behavior \"%s\"", r->path, s);
     return QY_OK;
 }
 
@@ -117,7 +130,9 @@ static int load_sequence(loader *L, void *ctx, const qy_jref *r, const char *key
 /* ---------------------------------------------------------- normaliser */
 
 static int load_normalizer(loader *L, const qy_jref *r, tok_normalizer *n);
-static int load_normalizer_item(loader *L, void *ctx, const qy_jref *r, void *item) { return load_normalizer(L, r, item); }
+static int load_normalizer_item(loader *L, void *ctx, const qy_jref *r, void *item) {
+    return load_normalizer(L, r, item);
+}
 
 static int load_normalizer(loader *L, const qy_jref *r, tok_normalizer *n) {
     memset(n, 0, sizeof *n);
@@ -125,12 +140,18 @@ static int load_normalizer(loader *L, const qy_jref *r, tok_normalizer *n) {
     int st = get_type(r, &type);
     if (st) return st;
     desc_add(L, type);
-    if (!strcmp(type, "NFC")) n->kind = NORM_NFC;
-    else if (!strcmp(type, "NFD")) n->kind = NORM_NFD;
-    else if (!strcmp(type, "NFKC")) n->kind = NORM_NFKC;
-    else if (!strcmp(type, "NFKD")) n->kind = NORM_NFKD;
-    else if (!strcmp(type, "Lowercase")) n->kind = NORM_LOWERCASE;
-    else if (!strcmp(type, "StripAccents")) n->kind = NORM_STRIP_ACCENTS;
+    if (!strcmp(type, "NFC"))
+        n->kind = NORM_NFC;
+    else if (!strcmp(type, "NFD"))
+        n->kind = NORM_NFD;
+    else if (!strcmp(type, "NFKC"))
+        n->kind = NORM_NFKC;
+    else if (!strcmp(type, "NFKD"))
+        n->kind = NORM_NFKD;
+    else if (!strcmp(type, "Lowercase"))
+        n->kind = NORM_LOWERCASE;
+    else if (!strcmp(type, "StripAccents"))
+        n->kind = NORM_STRIP_ACCENTS;
     else if (!strcmp(type, "Prepend") || !strcmp(type, "Append")) {
         n->kind = type[0] == 'P' ? NORM_PREPEND : NORM_APPEND;
         const char *s;
@@ -155,17 +176,21 @@ static int load_normalizer(loader *L, const qy_jref *r, tok_normalizer *n) {
     } else if (!strcmp(type, "Sequence")) {
         n->kind = NORM_SEQUENCE;
         void *items = NULL;
-        st = load_sequence(L, NULL, r, ".normalizers", sizeof *n->items, &items, &n->nitems, load_normalizer_item);
+        st = load_sequence(L, NULL, r, ".normalizers", sizeof *n->items, &items, &n->nitems,
+                           load_normalizer_item);
         n->items = items;
         if (st) return st;
-    } else return unsupported(L, r, "normalizer", type);
+    } else
+        return unsupported(L, r, "normalizer", type);
     return QY_OK;
 }
 
 /* ------------------------------------------------------- pre-tokeniser */
 
 static int load_pretok(loader *L, const qy_jref *r, tok_pretok *p);
-static int load_pretok_item(loader *L, void *ctx, const qy_jref *r, void *item) { return load_pretok(L, r, item); }
+static int load_pretok_item(loader *L, void *ctx, const qy_jref *r, void *item) {
+    return load_pretok(L, r, item);
+}
 
 static int load_pretok(loader *L, const qy_jref *r, tok_pretok *p) {
     memset(p, 0, sizeof *p);
@@ -194,11 +219,14 @@ static int load_pretok(loader *L, const qy_jref *r, tok_pretok *p) {
     } else if (!strcmp(type, "Whitespace")) {
         p->kind = PRE_WHITESPACE;
         /* tokenizers: \w+|[^\w\s]+ with Oniguruma's \w (letters, marks, digits, connectors) */
-        if ((st = tok_regex_compile(&p->pattern, "[\\p{L}\\p{M}\\p{Nd}\\p{Pc}]+|[^\\p{L}\\p{M}\\p{Nd}\\p{Pc}\\s]+",
+        if ((st = tok_regex_compile(&p->pattern,
+                                    "[\\p{L}\\p{M}\\p{Nd}\\p{Pc}]+|[^\\p{L}\\p{M}\\p{Nd}\\p{Pc}\\s]+",
                                     "Whitespace")))
             return st;
-    } else if (!strcmp(type, "WhitespaceSplit")) p->kind = PRE_WHITESPACE_SPLIT;
-    else if (!strcmp(type, "BertPreTokenizer")) p->kind = PRE_BERT;
+    } else if (!strcmp(type, "WhitespaceSplit"))
+        p->kind = PRE_WHITESPACE_SPLIT;
+    else if (!strcmp(type, "BertPreTokenizer"))
+        p->kind = PRE_BERT;
     else if (!strcmp(type, "Digits")) {
         p->kind = PRE_DIGITS;
         if ((st = qy_jref_bool_or(r, ".individual_digits", 0, &p->individual_digits))) return st;
@@ -211,16 +239,19 @@ static int load_pretok(loader *L, const qy_jref *r, tok_pretok *p) {
     } else if (!strcmp(type, "Sequence")) {
         p->kind = PRE_SEQUENCE;
         void *items = NULL;
-        st = load_sequence(L, NULL, r, ".pretokenizers", sizeof *p->items, &items, &p->nitems, load_pretok_item);
+        st = load_sequence(L, NULL, r, ".pretokenizers", sizeof *p->items, &items, &p->nitems,
+                           load_pretok_item);
         p->items = items;
         if (st) return st;
         for (size_t i = 0; i + 1 < p->nitems; i++)
             if (p->items[i].kind == PRE_BYTELEVEL)
-                return qy_error(QY_ERR_UNSUPPORTED,
-                                "%s: %s.pretokenizers[%zu]: a ByteLevel pre-tokenizer followed by others is not "
-                                "supported (quarry runs byte-level models on raw bytes; ByteLevel must come last)",
-                                L->src, r->path, i);
-    } else return unsupported(L, r, "pre_tokenizer", type);
+                return qy_error(
+                    QY_ERR_UNSUPPORTED,
+                    "%s: %s.pretokenizers[%zu]: a ByteLevel pre-tokenizer followed by others is not "
+                    "supported (quarry runs byte-level models on raw bytes; ByteLevel must come last)",
+                    L->src, r->path, i);
+    } else
+        return unsupported(L, r, "pre_tokenizer", type);
     return QY_OK;
 }
 
@@ -232,7 +263,9 @@ static const tok_pretok *last_pretok(const tok_pretok *p) {
 /* ------------------------------------------------------------- decoder */
 
 static int load_decoder(loader *L, const qy_jref *r, tok_decoder *d);
-static int load_decoder_item(loader *L, void *ctx, const qy_jref *r, void *item) { return load_decoder(L, r, item); }
+static int load_decoder_item(loader *L, void *ctx, const qy_jref *r, void *item) {
+    return load_decoder(L, r, item);
+}
 
 static int load_decoder(loader *L, const qy_jref *r, tok_decoder *d) {
     memset(d, 0, sizeof *d);
@@ -240,7 +273,8 @@ static int load_decoder(loader *L, const qy_jref *r, tok_decoder *d) {
     int st = get_type(r, &type);
     if (st) return st;
     desc_add(L, type);
-    if (!strcmp(type, "ByteLevel")) d->kind = DEC_BYTELEVEL;
+    if (!strcmp(type, "ByteLevel"))
+        d->kind = DEC_BYTELEVEL;
     else if (!strcmp(type, "Metaspace")) {
         d->kind = DEC_METASPACE;
         if ((st = single_char(L, r, ".replacement", "\xe2\x96\x81", &d->replacement))) return st;
@@ -250,8 +284,10 @@ static int load_decoder(loader *L, const qy_jref *r, tok_decoder *d) {
         if ((st = qy_jref_string_or(r, ".prefix", "##", &s))) return st;
         if (!(d->prefix = qy_strdup(s))) return QY_ERR_NOMEM;
         if ((st = qy_jref_bool_or(r, ".cleanup", 1, &d->cleanup))) return st;
-    } else if (!strcmp(type, "ByteFallback")) d->kind = DEC_BYTEFALLBACK;
-    else if (!strcmp(type, "Fuse")) d->kind = DEC_FUSE;
+    } else if (!strcmp(type, "ByteFallback"))
+        d->kind = DEC_BYTEFALLBACK;
+    else if (!strcmp(type, "Fuse"))
+        d->kind = DEC_FUSE;
     else if (!strcmp(type, "Strip")) {
         d->kind = DEC_STRIP;
         uint32_t c;
@@ -279,7 +315,8 @@ static int load_decoder(loader *L, const qy_jref *r, tok_decoder *d) {
         st = load_sequence(L, NULL, r, ".decoders", sizeof *d->items, &items, &d->nitems, load_decoder_item);
         d->items = items;
         if (st) return st;
-    } else return unsupported(L, r, "decoder", type);
+    } else
+        return unsupported(L, r, "decoder", type);
     return QY_OK;
 }
 
@@ -320,7 +357,8 @@ static int load_template(loader *L, const qy_jref *r, const char *key, tok_tpl_i
             if ((st = qy_jref_string(&it, ".Sequence.id", &id))) return st;
             if ((st = qy_jref_int_or(&it, ".Sequence.type_id", 0, INT32_MAX, 0, &type_id))) return st;
             if (strcmp(id, "A") && strcmp(id, "B"))
-                return qy_error(QY_ERR_FORMAT, "%s: %s.Sequence.id: expected \"A\" or \"B\"", L->src, it.path);
+                return qy_error(QY_ERR_FORMAT, "%s: %s.Sequence.id: expected \"A\" or \"B\"", L->src,
+                                it.path);
             x->seq = id[0] == 'B';
         }
         x->type_id = (int32_t)type_id;
@@ -329,7 +367,9 @@ static int load_template(loader *L, const qy_jref *r, const char *key, tok_tpl_i
 }
 
 static int load_post(loader *L, qy_tokenizer *t, const qy_jref *r, tok_post *p);
-static int load_post_item(loader *L, void *ctx, const qy_jref *r, void *item) { return load_post(L, ctx, r, item); }
+static int load_post_item(loader *L, void *ctx, const qy_jref *r, void *item) {
+    return load_post(L, ctx, r, item);
+}
 
 static int load_post(loader *L, qy_tokenizer *t, const qy_jref *r, tok_post *p) {
     memset(p, 0, sizeof *p);
@@ -375,7 +415,8 @@ static int load_post(loader *L, qy_tokenizer *t, const qy_jref *r, tok_post *p) 
                 size_t k = 0;
                 while (k < p->nspecials && strcmp(p->specials[k].name, items[i].name)) k++;
                 if (k == p->nspecials)
-                    return qy_error(QY_ERR_FORMAT, "%s: %s: template names special token \"%s\" missing from special_tokens",
+                    return qy_error(QY_ERR_FORMAT,
+                                    "%s: %s: template names special token \"%s\" missing from special_tokens",
                                     L->src, r->path, items[i].name);
             }
         }
@@ -383,7 +424,8 @@ static int load_post(loader *L, qy_tokenizer *t, const qy_jref *r, tok_post *p) 
         p->kind = type[0] == 'B' ? POST_BERT : POST_ROBERTA;
         if ((st = load_pair_token(L, t, r, ".sep", &p->sep_id))) return st;
         if ((st = load_pair_token(L, t, r, ".cls", &p->cls_id))) return st;
-        if (p->kind == POST_ROBERTA && (st = qy_jref_bool_or(r, ".trim_offsets", 1, &p->trim_offsets))) return st;
+        if (p->kind == POST_ROBERTA && (st = qy_jref_bool_or(r, ".trim_offsets", 1, &p->trim_offsets)))
+            return st;
     } else if (!strcmp(type, "ByteLevel")) {
         p->kind = POST_BYTELEVEL;
         if ((st = qy_jref_bool_or(r, ".trim_offsets", 1, &p->trim_offsets))) return st;
@@ -393,7 +435,8 @@ static int load_post(loader *L, qy_tokenizer *t, const qy_jref *r, tok_post *p) 
         st = load_sequence(L, t, r, ".processors", sizeof *p->items, &items, &p->nitems, load_post_item);
         p->items = items;
         if (st) return st;
-    } else return unsupported(L, r, "post_processor", type);
+    } else
+        return unsupported(L, r, "post_processor", type);
     return QY_OK;
 }
 
@@ -443,8 +486,8 @@ static int set_id_str(qy_tokenizer *t, int32_t id, const char *s, size_t len) {
 }
 
 /* the model's key for a token spelling: raw bytes in byte mode */
-static int model_key(const qy_tokenizer *t, const char *s, size_t len, char *buf, size_t cap, const char **key,
-                     size_t *klen) {
+static int model_key(const qy_tokenizer *t, const char *s, size_t len, char *buf, size_t cap,
+                     const char **key, size_t *klen) {
     if (!t->byte_mode) {
         *key = s;
         *klen = len;
@@ -541,9 +584,10 @@ static int merge_side(loader *L, qy_tokenizer *t, const char *s, size_t len, siz
     char buf[1024];
     const char *key;
     size_t klen;
-    if (model_key(t, s, len, buf, sizeof buf, &key, &klen) && tok_strmap_get(&t->vocab, key, klen, id)) return QY_OK;
-    return qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: token \"%.*s\" is not in the vocabulary", L->src, rank,
-                    (int)(len > 60 ? 60 : len), s);
+    if (model_key(t, s, len, buf, sizeof buf, &key, &klen) && tok_strmap_get(&t->vocab, key, klen, id))
+        return QY_OK;
+    return qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: token \"%.*s\" is not in the vocabulary", L->src,
+                    rank, (int)(len > 60 ? 60 : len), s);
 }
 
 static int load_merges(loader *L, qy_tokenizer *t, const qy_jref *model) {
@@ -577,14 +621,16 @@ static int load_merges(loader *L, qy_tokenizer *t, const qy_jref *model) {
             b = it->child->next->valuestring;
             blen = strlen(b);
         } else {
-            st = qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: expected \"left right\" or [left, right]", L->src, rank);
+            st = qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: expected \"left right\" or [left, right]",
+                          L->src, rank);
             break;
         }
         int32_t ia, ib, im;
         if ((st = merge_side(L, t, a, alen, rank, &ia))) break;
         if ((st = merge_side(L, t, b, blen, rank, &ib))) break;
         if (blen < plen) {
-            st = qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: right side shorter than the subword prefix", L->src, rank);
+            st = qy_error(QY_ERR_FORMAT, "%s: .model.merges[%zu]: right side shorter than the subword prefix",
+                          L->src, rank);
             break;
         }
         if (alen + blen + 1 > catcap) {
@@ -613,20 +659,27 @@ static int load_model(loader *L, qy_tokenizer *t, const qy_jref *root) {
     const char *type = NULL;
     if (qy_jref_has(&model, ".type")) {
         if ((st = qy_jref_string(&model, ".type", &type))) return st;
-    } else type = qy_jref_has(&model, ".merges") ? "BPE" : "WordPiece";
-    if (!strcmp(type, "BPE")) t->model = MODEL_BPE;
-    else if (!strcmp(type, "WordPiece")) t->model = MODEL_WORDPIECE;
-    else return unsupported(L, &model, "model", type);
+    } else
+        type = qy_jref_has(&model, ".merges") ? "BPE" : "WordPiece";
+    if (!strcmp(type, "BPE"))
+        t->model = MODEL_BPE;
+    else if (!strcmp(type, "WordPiece"))
+        t->model = MODEL_WORDPIECE;
+    else
+        return unsupported(L, &model, "model", type);
     if (t->byte_mode && t->model != MODEL_BPE)
-        return qy_error(QY_ERR_UNSUPPORTED, "%s: a ByteLevel pre-tokenizer with a %s model is not supported", L->src, type);
+        return qy_error(QY_ERR_UNSUPPORTED, "%s: a ByteLevel pre-tokenizer with a %s model is not supported",
+                        L->src, type);
     if ((st = load_vocab(L, t, &model))) return st;
     if ((st = opt_string(&model, ".unk_token", &t->unk_token))) return st;
     if (t->model == MODEL_BPE) {
         double dropout = 0;
         if ((st = qy_jref_number_or(&model, ".dropout", 0, &dropout))) return st;
         if (dropout != 0)
-            return qy_error(QY_ERR_UNSUPPORTED, "%s: .model.dropout: BPE dropout (%g) is not supported (it makes encoding random)",
-                            L->src, dropout);
+            return qy_error(
+                QY_ERR_UNSUPPORTED,
+                "%s: .model.dropout: BPE dropout (%g) is not supported (it makes encoding random)", L->src,
+                dropout);
         if ((st = opt_string(&model, ".continuing_subword_prefix", &t->cont_prefix))) return st;
         if ((st = opt_string(&model, ".end_of_word_suffix", &t->eow_suffix))) return st;
         if ((st = qy_jref_bool_or(&model, ".fuse_unk", 0, &t->fuse_unk))) return st;
@@ -706,7 +759,8 @@ static int load_defaults(loader *L, qy_tokenizer *t, const qy_jref *root) {
         if (qy_jref_has(&pd, ".strategy.Fixed")) {
             if ((st = qy_jref_int(&pd, ".strategy.Fixed", 0, INT32_MAX, &v))) return st;
             p->pad_to = (size_t)v;
-        } else p->pad_to_longest = 1;
+        } else
+            p->pad_to_longest = 1;
         if ((st = qy_jref_string_or(&pd, ".direction", "Right", &dir))) return st;
         p->pad_left = !strcmp(dir, "Left");
         if ((st = qy_jref_int_or(&pd, ".pad_to_multiple_of", 0, INT32_MAX, 0, &v))) return st;
@@ -723,13 +777,15 @@ static int load_defaults(loader *L, qy_tokenizer *t, const qy_jref *root) {
 static int check_post_ids(loader *L, qy_tokenizer *t, const tok_post *p) {
     if (!p) return QY_OK;
     size_t cap = t->id_cap;
-    if ((p->kind == POST_BERT || p->kind == POST_ROBERTA) && ((size_t)p->cls_id >= cap || (size_t)p->sep_id >= cap))
+    if ((p->kind == POST_BERT || p->kind == POST_ROBERTA) &&
+        ((size_t)p->cls_id >= cap || (size_t)p->sep_id >= cap))
         return qy_error(QY_ERR_FORMAT, "%s: .post_processor: cls/sep id outside the vocabulary", L->src);
     for (size_t i = 0; i < p->nspecials; i++)
         for (size_t k = 0; k < p->specials[i].nids; k++)
             if ((size_t)p->specials[i].ids[k] >= cap)
-                return qy_error(QY_ERR_FORMAT, "%s: .post_processor.special_tokens.%s: id %d outside the vocabulary",
-                                L->src, p->specials[i].name, (int)p->specials[i].ids[k]);
+                return qy_error(QY_ERR_FORMAT,
+                                "%s: .post_processor.special_tokens.%s: id %d outside the vocabulary", L->src,
+                                p->specials[i].name, (int)p->specials[i].ids[k]);
     for (size_t i = 0; i < p->nitems; i++) {
         int st = check_post_ids(L, t, &p->items[i]);
         if (st) return st;
@@ -754,7 +810,8 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
         if ((st = qy_jref_get(&root, ".normalizer", &r))) return st;
         if (!(t->normalizer = qy_calloc(1, sizeof *t->normalizer))) return QY_ERR_NOMEM;
         if ((st = load_normalizer(L, &r, t->normalizer))) return st;
-    } else desc_add(L, "none");
+    } else
+        desc_add(L, "none");
     desc_add(L, "\npre_tokenizer: ");
     if (qy_jref_has(&root, ".pre_tokenizer")) {
         if ((st = qy_jref_get(&root, ".pre_tokenizer", &r))) return st;
@@ -762,13 +819,15 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
         if ((st = load_pretok(L, &r, t->pretok))) return st;
         const tok_pretok *last = last_pretok(t->pretok);
         t->byte_mode = last && last->kind == PRE_BYTELEVEL;
-    } else desc_add(L, "none");
+    } else
+        desc_add(L, "none");
     if ((st = load_model(L, t, &root))) return st;
     int64_t maxid = (int64_t)t->vocab_n - 1;
     if ((st = load_added(L, t, &root, &maxid))) return st;
     /* ids index arrays: a hostile file with a huge id must not make us allocate it */
     if (maxid >= 0 && (size_t)maxid > 4 * ((size_t)cJSON_GetArraySize(model_node(doc)) + t->nadded) + 100000)
-        return qy_error(QY_ERR_RANGE, "%s: ids go up to %lld for %d tokens: ids must be dense (0..n-1 with few gaps)",
+        return qy_error(QY_ERR_RANGE,
+                        "%s: ids go up to %lld for %d tokens: ids must be dense (0..n-1 with few gaps)",
                         L->src, (long long)maxid, cJSON_GetArraySize(model_node(doc)) + (int)t->nadded);
     t->id_cap = (size_t)(maxid + 1);
     t->id_str = qy_calloc(t->id_cap ? t->id_cap : 1, sizeof *t->id_str);
@@ -805,7 +864,8 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
         if (a->normalized && t->normalizer) {
             t->added_norm_first[(unsigned char)a->content[0]] = 1;
             t->has_norm_added = 1;
-        } else t->added_first[(unsigned char)a->content[0]] = 1;
+        } else
+            t->added_first[(unsigned char)a->content[0]] = 1;
     }
     desc_add(L, "\npost_processor: ");
     if (qy_jref_has(&root, ".post_processor")) {
@@ -813,13 +873,15 @@ static int load_all(loader *L, qy_tokenizer *t, const qy_json *doc) {
         if (!(t->post = qy_calloc(1, sizeof *t->post))) return QY_ERR_NOMEM;
         if ((st = load_post(L, t, &r, t->post))) return st;
         if ((st = check_post_ids(L, t, t->post))) return st;
-    } else desc_add(L, "none");
+    } else
+        desc_add(L, "none");
     desc_add(L, "\ndecoder: ");
     if (qy_jref_has(&root, ".decoder")) {
         if ((st = qy_jref_get(&root, ".decoder", &r))) return st;
         if (!(t->decoder = qy_calloc(1, sizeof *t->decoder))) return QY_ERR_NOMEM;
         if ((st = load_decoder(L, &r, t->decoder))) return st;
-    } else desc_add(L, "none");
+    } else
+        desc_add(L, "none");
     if ((st = load_defaults(L, t, &root))) return st;
     size_t nspecial = 0;
     for (size_t i = 0; i < t->nadded; i++) nspecial += t->added[i].special;
@@ -871,7 +933,8 @@ static int check_strings(const cJSON *n, const char *src, int depth) {
             return qy_error(QY_ERR_FORMAT, "%s: a key is not valid UTF-8", src);
         if (cJSON_IsString(n) && n->valuestring &&
             qy_utf8_invalid_at(n->valuestring, strlen(n->valuestring)) != strlen(n->valuestring))
-            return qy_error(QY_ERR_FORMAT, "%s: the string value of \"%.40s\" is not valid UTF-8", src, k ? k : "");
+            return qy_error(QY_ERR_FORMAT, "%s: the string value of \"%.40s\" is not valid UTF-8", src,
+                            k ? k : "");
         if (n->child) {
             int st = check_strings(n->child, src, depth + 1);
             if (st) return st;
@@ -892,12 +955,16 @@ int qy_tokenizer_from_json(const char *json, size_t len, const char *source, qy_
     }
     qy_tokenizer *t = qy_calloc(1, sizeof *t);
     loader L = {.src = source};
-    if (!t) st = QY_ERR_NOMEM;
-    else if (!(t->source = qy_strdup(source))) st = QY_ERR_NOMEM;
-    else st = load_all(&L, t, doc);
+    if (!t)
+        st = QY_ERR_NOMEM;
+    else if (!(t->source = qy_strdup(source)))
+        st = QY_ERR_NOMEM;
+    else
+        st = load_all(&L, t, doc);
     qy_json_free(doc);
     if (st) {
-        if (st == QY_ERR_NOMEM && !strstr(qy_errmsg(), "memory")) qy_error(QY_ERR_NOMEM, "%s: out of memory", source);
+        if (st == QY_ERR_NOMEM && !strstr(qy_errmsg(), "memory"))
+            qy_error(QY_ERR_NOMEM, "%s: out of memory", source);
         qy_tokenizer_free(t);
         return st;
     }

@@ -153,7 +153,8 @@ void tok_cache_free(tok_cache *c) {
 }
 
 /* entry data: ntok x (int32 id, uint16 byte length) packed as 6 bytes */
-static int cache_get(const tok_cache *c, const char *key, size_t len, uint64_t h, const char **data, size_t *ntok) {
+static int cache_get(const tok_cache *c, const char *key, size_t len, uint64_t h, const char **data,
+                     size_t *ntok) {
     size_t mask = c->nslots - 1, j = h & mask;
     for (;;) {
         const cache_slot *s = &c->slot[j];
@@ -178,7 +179,8 @@ static void cache_put(tok_cache *c, const char *key, size_t len, uint64_t h, con
                       const uint16_t *lens, size_t ntok) {
     size_t need = len + ntok * 6;
     if ((c->used + 1) * 2 > c->nslots) {
-        if (c->nslots >= CACHE_SLOTS_MAX) cache_clear(c);
+        if (c->nslots >= CACHE_SLOTS_MAX)
+            cache_clear(c);
         else {
             size_t ns = c->nslots * 2;
             cache_slot *v = qy_calloc(ns, sizeof *v);
@@ -195,7 +197,8 @@ static void cache_put(tok_cache *c, const char *key, size_t len, uint64_t h, con
         }
     }
     if (c->pool_len + need > c->pool_cap) {
-        if (c->pool_cap * 2 > CACHE_POOL_MAX) cache_clear(c);
+        if (c->pool_cap * 2 > CACHE_POOL_MAX)
+            cache_clear(c);
         else {
             char *p = qy_realloc(c->pool, c->pool_cap * 2);
             if (!p) return;
@@ -352,9 +355,11 @@ static void merge_small(const qy_tokenizer *t, word *w) {
             memmove(merged + best + 1, merged + best + 2, (n - best - 2) * sizeof *merged);
         }
         n--;
-        if (best + 1 < n && !tok_merges_get(&t->merges, v[best].id, v[best + 1].id, &rank[best], &merged[best]))
+        if (best + 1 < n &&
+            !tok_merges_get(&t->merges, v[best].id, v[best + 1].id, &rank[best], &merged[best]))
             rank[best] = UINT32_MAX;
-        if (best > 0 && !tok_merges_get(&t->merges, v[best - 1].id, v[best].id, &rank[best - 1], &merged[best - 1]))
+        if (best > 0 &&
+            !tok_merges_get(&t->merges, v[best - 1].id, v[best].id, &rank[best - 1], &merged[best - 1]))
             rank[best - 1] = UINT32_MAX;
     }
     for (size_t i = 0; i < n; i++) {
@@ -382,7 +387,8 @@ static int bpe_symbols(const qy_tokenizer *t, const char *s, size_t n, word *w) 
     uint32_t unk_b = 0, unk_e = 0;
     int have_unk = 0;
     char kbuf[256];
-    size_t plen = t->cont_prefix ? strlen(t->cont_prefix) : 0, slen = t->eow_suffix ? strlen(t->eow_suffix) : 0;
+    size_t plen = t->cont_prefix ? strlen(t->cont_prefix) : 0,
+           slen = t->eow_suffix ? strlen(t->eow_suffix) : 0;
     size_t i = 0;
     while (i < n) {
         size_t l = 1;
@@ -433,7 +439,8 @@ static int bpe_symbols(const qy_tokenizer *t, const char *s, size_t n, word *w) 
         }
         if (t->unk_token) {
             if (t->unk_id < 0) return unk_missing(t);
-            if (have_unk && t->fuse_unk) unk_e = (uint32_t)(i + l);
+            if (have_unk && t->fuse_unk)
+                unk_e = (uint32_t)(i + l);
             else {
                 if (have_unk && word_add(w, unk_id, unk_b, unk_e)) return QY_ERR_NOMEM;
                 unk_id = t->unk_id;
@@ -455,7 +462,26 @@ static int emit_token(const tok_piece *p, tok_out *out, int32_t id, size_t b, si
     return tok_out_push(out, id, st, en);
 }
 
-static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out, int heap_only) {
+/* emit cached tokens (ids + byte lengths) of piece p; 1 when found */
+static int cache_emit(tok_cache *cache, const tok_piece *p, uint64_t h, tok_out *out, int *st) {
+    const char *data;
+    size_t ntok;
+    if (!cache_get(cache, p->s, p->len, h, &data, &ntok)) return 0;
+    size_t b = 0;
+    *st = QY_OK;
+    for (size_t k = 0; k < ntok && !*st; k++) {
+        int32_t id;
+        uint16_t l;
+        memcpy(&id, data + 6 * k, 4);
+        memcpy(&l, data + 6 * k + 4, 2);
+        *st = emit_token(p, out, id, b, b + l);
+        b += l;
+    }
+    return 1;
+}
+
+static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out,
+                     int heap_only) {
     if (t->ignore_merges) {
         int32_t id;
         if (lookup(t, p->s, p->len, &id)) return emit_token(p, out, id, 0, p->len);
@@ -464,20 +490,8 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
     int cacheable = cache && p->len <= CACHE_MAX_KEY;
     if (cacheable) {
         h = tok_hash(p->s, p->len);
-        const char *data;
-        size_t ntok;
-        if (cache_get(cache, p->s, p->len, h, &data, &ntok)) {
-            size_t b = 0;
-            for (size_t k = 0; k < ntok; k++) {
-                int32_t id;
-                uint16_t l;
-                memcpy(&id, data + 6 * k, 4);
-                memcpy(&l, data + 6 * k + 4, 2);
-                if (emit_token(p, out, id, b, b + l)) return QY_ERR_NOMEM;
-                b += l;
-            }
-            return QY_OK;
-        }
+        int st;
+        if (cache_emit(cache, p, h, out, &st)) return st;
     }
     word w = {.v = NULL, .cap = 64};
     w.v = w.local;
@@ -485,8 +499,10 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
     w.hcap = 64;
     int st = bpe_symbols(t, p->s, p->len, &w);
     if (!st) {
-        if (w.n <= SMALL_WORD && !heap_only) merge_small(t, &w);
-        else st = merge_all(t, &w);
+        if (w.n <= SMALL_WORD && !heap_only)
+            merge_small(t, &w);
+        else
+            st = merge_all(t, &w);
     }
     int32_t ids[CACHE_MAX_KEY];
     uint16_t lens[CACHE_MAX_KEY];
@@ -505,17 +521,27 @@ static int bpe_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p
         expect = s->e;
         if (s->next < 0) break;
     }
-    if (!st && cacheable && contiguous && expect == p->len) cache_put(cache, p->s, p->len, h, ids, lens, ntok);
+    if (!st && cacheable && contiguous && expect == p->len)
+        cache_put(cache, p->s, p->len, h, ids, lens, ntok);
     word_release(&w);
     return st;
 }
 
 /* ------------------------------------------------------------ WordPiece */
 
-static int wordpiece_piece(const qy_tokenizer *t, const tok_piece *p, tok_out *out) {
+static int wordpiece_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
+    uint64_t h = 0;
+    int cacheable = cache && p->len <= CACHE_MAX_KEY, st;
+    if (cacheable) {
+        h = tok_hash(p->s, p->len);
+        if (cache_emit(cache, p, h, out, &st)) return st;
+    }
     size_t nchars = 0;
     for (size_t i = 0; i < p->len; i++) nchars += ((unsigned char)p->s[i] & 0xC0) != 0x80;
     size_t before = out->n;
+    int32_t ids[CACHE_MAX_KEY];
+    uint16_t lens[CACHE_MAX_KEY];
+    size_t ntok = 0;
     if (nchars <= t->max_input_chars) {
         size_t plen = t->cont_prefix ? strlen(t->cont_prefix) : 0;
         size_t start = 0;
@@ -553,19 +579,32 @@ static int wordpiece_piece(const qy_tokenizer *t, const tok_piece *p, tok_out *o
                 qy_free(buf);
                 return QY_ERR_NOMEM;
             }
+            if (ntok < CACHE_MAX_KEY) {
+                ids[ntok] = id;
+                lens[ntok] = (uint16_t)(end - start);
+            }
+            ntok++;
             start = end;
         }
         qy_free(buf);
-        if (!bad) return QY_OK;
+        if (!bad) {
+            if (cacheable && ntok <= CACHE_MAX_KEY) cache_put(cache, p->s, p->len, h, ids, lens, ntok);
+            return QY_OK;
+        }
         out->n = before;
     }
     if (t->unk_id < 0) return unk_missing(t);
+    if (cacheable) {
+        ids[0] = t->unk_id;
+        lens[0] = (uint16_t)p->len;
+        cache_put(cache, p->s, p->len, h, ids, lens, 1);
+    }
     return emit_token(p, out, t->unk_id, 0, p->len);
 }
 
 int tok_model_piece(const qy_tokenizer *t, tok_cache *cache, const tok_piece *p, tok_out *out) {
     if (p->len == 0) return QY_OK;
-    if (t->model == MODEL_WORDPIECE) return wordpiece_piece(t, p, out);
+    if (t->model == MODEL_WORDPIECE) return wordpiece_piece(t, cache, p, out);
     return bpe_piece(t, cache, p, out, 0);
 }
 

@@ -99,8 +99,9 @@ static long form_utf32(qy_arena *a, const char *s, size_t n, utf8proc_option_t o
     for (int attempt = 0; attempt < 4; attempt++) {
         utf8proc_int32_t *buf = qy_arena_alloc(a, cap * sizeof *buf, 4);
         if (!buf) return -QY_ERR_NOMEM;
-        utf8proc_ssize_t r = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, buf,
-                                                (utf8proc_ssize_t)cap, opt & ~(utf8proc_option_t)UTF8PROC_COMPOSE);
+        utf8proc_ssize_t r =
+            utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, buf, (utf8proc_ssize_t)cap,
+                               opt & ~(utf8proc_option_t)UTF8PROC_COMPOSE);
         if (r < 0) return -qy_error(QY_ERR_FORMAT, "Unicode normalisation failed: %s", utf8proc_errmsg(r));
         if ((size_t)r > cap) {
             cap = (size_t)r;
@@ -108,7 +109,8 @@ static long form_utf32(qy_arena *a, const char *s, size_t n, utf8proc_option_t o
         }
         if (opt & UTF8PROC_COMPOSE) {
             r = utf8proc_normalize_utf32(buf, r, opt);
-            if (r < 0) return -qy_error(QY_ERR_FORMAT, "Unicode normalisation failed: %s", utf8proc_errmsg(r));
+            if (r < 0)
+                return -qy_error(QY_ERR_FORMAT, "Unicode normalisation failed: %s", utf8proc_errmsg(r));
         }
         *out = buf;
         return (long)r;
@@ -227,6 +229,28 @@ static int normalize_chars(const tok_normalizer *n, qy_arena *a, tok_piece *p) {
         p->s = s;
         return QY_OK;
     }
+    if (n->kind == NORM_BERT && is_ascii(p->s, p->len)) {
+        /* ASCII: byte for byte (whitespace -> ' ', maybe lowercase), so the
+         * alignment stays as it is; only other control bytes force the slow path */
+        int simple = 1;
+        for (size_t i = 0; i < p->len && simple; i++) {
+            unsigned char c = (unsigned char)p->s[i];
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && (n->clean_text || c == 0)) || c == 0x7F)
+                simple = 0;
+        }
+        if (simple) {
+            char *s = qy_arena_alloc(a, p->len + 1, 1);
+            if (!s) return QY_ERR_NOMEM;
+            for (size_t i = 0; i < p->len; i++) {
+                char c = p->s[i];
+                if (n->clean_text && (c == '\t' || c == '\n' || c == '\r')) c = ' ';
+                if (n->lowercase && c >= 'A' && c <= 'Z') c = (char)(c + 32);
+                s[i] = c;
+            }
+            p->s = s;
+            return QY_OK;
+        }
+    }
     nbuf b;
     if (nb_init(&b, a, p->len + p->len / 2 + 16)) return QY_ERR_NOMEM;
     size_t i = 0;
@@ -235,20 +259,27 @@ static int normalize_chars(const tok_normalizer *n, qy_arena *a, tok_piece *p) {
         int l = qy_utf8_decode(p->s + i, p->len - i, &c);
         uint32_t st = tok_piece_start(p, i), en = tok_piece_end(p, i + (size_t)l - 1);
         int r = QY_OK;
-        if (n->kind == NORM_LOWERCASE) r = put_lower(&b, c, st, en);
-        else if (n->kind == NORM_STRIP_ACCENTS) r = put_strip_accents(&b, c, st, en, 0);
+        if (n->kind == NORM_LOWERCASE)
+            r = put_lower(&b, c, st, en);
+        else if (n->kind == NORM_STRIP_ACCENTS)
+            r = put_strip_accents(&b, c, st, en, 0);
         else { /* BertNormalizer: clean text, pad CJK, strip accents, lowercase */
             int keep = 1;
             if (n->clean_text) {
-                if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && qy_uni_is_other(c))) keep = 0;
-                else if (qy_uni_is_whitespace(c)) c = ' ';
+                if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && qy_uni_is_other(c)))
+                    keep = 0;
+                else if (qy_uni_is_whitespace(c))
+                    c = ' ';
             }
             if (keep) {
                 int cjk = n->chinese && qy_uni_is_cjk(c);
                 if (cjk) r = nb_cp(&b, ' ', st, en);
-                if (!r && n->strip_accents) r = put_strip_accents(&b, c, st, en, n->lowercase);
-                else if (!r && n->lowercase) r = put_lower(&b, c, st, en);
-                else if (!r) r = nb_cp(&b, c, st, en);
+                if (!r && n->strip_accents)
+                    r = put_strip_accents(&b, c, st, en, n->lowercase);
+                else if (!r && n->lowercase)
+                    r = put_lower(&b, c, st, en);
+                else if (!r)
+                    r = nb_cp(&b, c, st, en);
                 if (!r && cjk) r = nb_cp(&b, ' ', st, en);
             }
         }
@@ -295,13 +326,15 @@ static int normalize_affix(const tok_normalizer *n, qy_arena *a, tok_piece *p) {
     if (n->kind == NORM_PREPEND) {
         uint32_t cp;
         int l = qy_utf8_decode(p->s, p->len, &cp);
-        if (nb_put(&b, n->str, sl, tok_piece_start(p, 0), tok_piece_end(p, (size_t)l - 1))) return QY_ERR_NOMEM;
+        if (nb_put(&b, n->str, sl, tok_piece_start(p, 0), tok_piece_end(p, (size_t)l - 1)))
+            return QY_ERR_NOMEM;
         if (nb_copy(&b, p, 0, p->len)) return QY_ERR_NOMEM;
     } else {
         size_t last = p->len - 1;
         while (last > 0 && ((unsigned char)p->s[last] & 0xC0) == 0x80) last--;
         if (nb_copy(&b, p, 0, p->len)) return QY_ERR_NOMEM;
-        if (nb_put(&b, n->str, sl, tok_piece_start(p, last), tok_piece_end(p, p->len - 1))) return QY_ERR_NOMEM;
+        if (nb_put(&b, n->str, sl, tok_piece_start(p, last), tok_piece_end(p, p->len - 1)))
+            return QY_ERR_NOMEM;
     }
     nb_finish(&b, p);
     return QY_OK;

@@ -9,6 +9,7 @@
  *
  * ByteLevel's GPT-2 pattern is run by a hand-written scanner (tok_gpt2_split)
  * that gives the same pieces as PCRE2 on the pattern (tests hold it to that). */
+#include <pthread.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -38,7 +39,8 @@ tok_piece tok_piece_sub(const tok_piece *p, size_t b, size_t e) {
     if (p->ast) {
         q.ast = p->ast + b;
         q.aen = p->aen + b;
-    } else q.off = p->off + b;
+    } else
+        q.off = p->off + b;
     return q;
 }
 
@@ -93,7 +95,8 @@ static int find_regex(const tok_regex *re, tok_work *w, const tok_piece *p, span
             if (me >= p->len) break;
             uint32_t cp;
             from = me + (size_t)qy_utf8_decode(p->s + me, p->len - me, &cp);
-        } else from = me;
+        } else
+            from = me;
     }
     if (prev != p->len && spans_push(out, prev, p->len, 0)) return QY_ERR_NOMEM;
     return QY_OK;
@@ -132,8 +135,10 @@ static int emit_spans(const tok_piece *p, spans *sp, split_behavior beh, int inv
         int prev_match = 0;
         for (size_t i = 0; i < sp->n; i++) {
             span s = sp->v[i];
-            if (s.match && !prev_match && k > 0) sp->v[k - 1].e = s.e;
-            else sp->v[k++] = s;
+            if (s.match && !prev_match && k > 0)
+                sp->v[k - 1].e = s.e;
+            else
+                sp->v[k++] = s;
             prev_match = s.match;
         }
         break;
@@ -144,8 +149,10 @@ static int emit_spans(const tok_piece *p, spans *sp, split_behavior beh, int inv
         size_t w = sp->n; /* write position from the end */
         for (size_t i = sp->n; i-- > 0;) {
             span s = sp->v[i];
-            if (s.match && !prev_match && w < sp->n) sp->v[w].b = s.b;
-            else sp->v[--w] = s;
+            if (s.match && !prev_match && w < sp->n)
+                sp->v[w].b = s.b;
+            else
+                sp->v[--w] = s;
             prev_match = s.match;
         }
         memmove(sp->v, sp->v + w, (sp->n - w) * sizeof *sp->v);
@@ -156,8 +163,10 @@ static int emit_spans(const tok_piece *p, spans *sp, split_behavior beh, int inv
         int prev_match = 0;
         for (size_t i = 0; i < sp->n; i++) {
             span s = sp->v[i];
-            if (s.match == prev_match && k > 0) sp->v[k - 1].e = s.e;
-            else sp->v[k++] = s;
+            if (s.match == prev_match && k > 0)
+                sp->v[k - 1].e = s.e;
+            else
+                sp->v[k++] = s;
             prev_match = s.match;
         }
         break;
@@ -180,18 +189,19 @@ static int pred_metaspace(const tok_pretok *pt, uint32_t c) { return c == pt->re
 /* the classes of the GPT-2 pattern, as PCRE2 with UCP sees them */
 enum { C_SPACE = 1, C_LETTER = 2, C_NUMBER = 4 };
 static uint8_t ascii_class[128];
-static atomic_int ascii_class_ready;
+static pthread_once_t ascii_class_once = PTHREAD_ONCE_INIT;
 
-static void init_ascii_class(void) {
-    if (atomic_load_explicit(&ascii_class_ready, memory_order_acquire)) return;
+static void fill_ascii_class(void) {
     for (int c = 0; c < 128; c++) {
         uint8_t k = 0;
-        if (c == ' ' || (c >= 9 && c <= 13)) k = C_SPACE;
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') k = C_LETTER;
-        else if (c >= '0' && c <= '9') k = C_NUMBER;
+        if (c == ' ' || (c >= 9 && c <= 13))
+            k = C_SPACE;
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+            k = C_LETTER;
+        else if (c >= '0' && c <= '9')
+            k = C_NUMBER;
         ascii_class[c] = k;
     }
-    atomic_store_explicit(&ascii_class_ready, 1, memory_order_release);
 }
 
 /* PCRE2's \s under UCP: Z categories and the ASCII controls 9-13; also NEL
@@ -213,7 +223,7 @@ static int cls_of(const char *s, size_t len, size_t i, size_t *l) {
 
 /* 's|'t|'re|'ve|'m|'ll|'d | ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
 int tok_gpt2_split(const char *s, size_t len, int (*emit)(void *ctx, size_t b, size_t e), void *ctx) {
-    init_ascii_class();
+    pthread_once(&ascii_class_once, fill_ascii_class);
     size_t i = 0;
     while (i < len) {
         size_t l, start = i;
@@ -221,8 +231,10 @@ int tok_gpt2_split(const char *s, size_t len, int (*emit)(void *ctx, size_t b, s
         if (s[i] == '\'' && i + 1 < len) {
             char a = s[i + 1], b = i + 2 < len ? s[i + 2] : 0;
             size_t m = 0;
-            if (a == 's' || a == 't' || a == 'm' || a == 'd') m = 2;
-            else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) m = 3;
+            if (a == 's' || a == 't' || a == 'm' || a == 'd')
+                m = 2;
+            else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+                m = 3;
             if (m) {
                 int r = emit(ctx, i, i + m);
                 if (r) return r;
@@ -313,7 +325,8 @@ static int metaspace_rewrite(const tok_pretok *pt, tok_work *w, tok_piece *p) {
     if (spaces) {
         size_t n = p->len + spaces * (rl - 1);
         char *s = qy_arena_alloc(&w->arena, n, 1);
-        uint32_t *as = qy_arena_alloc(&w->arena, n * sizeof *as, 4), *ae = qy_arena_alloc(&w->arena, n * sizeof *ae, 4);
+        uint32_t *as = qy_arena_alloc(&w->arena, n * sizeof *as, 4),
+                 *ae = qy_arena_alloc(&w->arena, n * sizeof *ae, 4);
         if (!s || !as || !ae) return QY_ERR_NOMEM;
         size_t o = 0;
         for (size_t i = 0; i < p->len; i++) {
@@ -338,8 +351,10 @@ static int metaspace_rewrite(const tok_pretok *pt, tok_work *w, tok_piece *p) {
     }
     int starts = p->len >= rl && memcmp(p->s, rep, rl) == 0;
     int want = 0;
-    if (pt->prepend == PREPEND_ALWAYS) want = !starts;
-    else if (pt->prepend == PREPEND_FIRST) want = !starts && p->len && tok_piece_start(p, 0) == 0;
+    if (pt->prepend == PREPEND_ALWAYS)
+        want = !starts;
+    else if (pt->prepend == PREPEND_FIRST)
+        want = !starts && p->len && tok_piece_start(p, 0) == 0;
     if (want && p->len) return prefix_space(w, p, rep, rl);
     return QY_OK;
 }

@@ -113,7 +113,8 @@ static int count_files(const qy_tokenizer *skel, const char *const *files, size_
             if (end < m.size) { /* end the block after a newline, else on a char boundary */
                 size_t k = end;
                 while (k > pos && s[k - 1] != '\n') k--;
-                if (k > pos) end = k;
+                if (k > pos)
+                    end = k;
                 else
                     while (end > pos && ((unsigned char)s[end] & 0xC0) == 0x80) end--;
             }
@@ -164,7 +165,7 @@ typedef struct pairinfo {
     int64_t count;
     uint32_t *where; /* words containing the pair (may hold stale entries) */
     uint32_t nwhere, capwhere;
-    uint32_t stamp;  /* last merge that pushed it */
+    uint32_t stamp; /* last merge that pushed it */
 } pairinfo;
 
 typedef struct heapent {
@@ -173,8 +174,8 @@ typedef struct heapent {
 } heapent;
 
 typedef struct trainer {
-    int32_t *syms;   /* all words' symbols */
-    size_t *start;   /* word w: syms[start[w] .. start[w] + len[w]) */
+    int32_t *syms; /* all words' symbols */
+    size_t *start; /* word w: syms[start[w] .. start[w] + len[w]) */
     uint32_t *len;
     uint64_t *count;
     size_t nwords;
@@ -316,8 +317,10 @@ static int init_words(trainer *T, const counter *c, vocab *v, int byte_level, co
                     if (ncp == capcp) {
                         capcp = capcp ? capcp * 2 : 256;
                         uint32_t *x = qy_reallocn(cps, capcp, sizeof *x);
-                        if (!x) st = QY_ERR_NOMEM;
-                        else cps = x;
+                        if (!x)
+                            st = QY_ERR_NOMEM;
+                        else
+                            cps = x;
                     }
                     if (!st) cps[ncp++] = cp;
                 }
@@ -359,7 +362,8 @@ static int init_words(trainer *T, const counter *c, vocab *v, int byte_level, co
         while (k < n) {
             size_t l = 1;
             int32_t id;
-            if (byte_level) id = byte_sym[(unsigned char)w[k]];
+            if (byte_level)
+                id = byte_sym[(unsigned char)w[k]];
             else {
                 uint32_t cp;
                 l = (size_t)qy_utf8_decode(w + k, n - k, &cp);
@@ -500,7 +504,8 @@ static int train_merges(trainer *T, vocab *v, size_t target, uint64_t min_freq, 
                 if (i + 1 < n && s[i] == top.a && s[i + 1] == top.b) {
                     s[o++] = nid;
                     i += 2;
-                } else s[o++] = s[i++];
+                } else
+                    s[o++] = s[i++];
             }
             T->len[w] = o;
             st = add_word_pairs(T, w, 1, nid, stamp);
@@ -601,7 +606,8 @@ static cJSON *layout_json(const qy_tok_train_params *p) {
         }
         if (have_cls && have_sep) {
             cJSON *post = typed("TemplateProcessing");
-            const char *seqs[2][5] = {{"[CLS]", "A", "[SEP]", NULL, NULL}, {"[CLS]", "A", "[SEP]", "B", "[SEP]"}};
+            const char *seqs[2][5] = {{"[CLS]", "A", "[SEP]", NULL, NULL},
+                                      {"[CLS]", "A", "[SEP]", "B", "[SEP]"}};
             int types[2][5] = {{0, 0, 0, 0, 0}, {0, 0, 0, 1, 1}};
             for (int k = 0; k < 2; k++) {
                 cJSON *arr = cJSON_AddArrayToObject(post, k ? "pair" : "single");
@@ -626,7 +632,8 @@ static cJSON *layout_json(const qy_tok_train_params *p) {
                 cJSON_AddItemToArray(ta, cJSON_CreateString(names[k]));
             }
             cJSON_AddItemToObject(root, "post_processor", post);
-        } else cJSON_AddNullToObject(root, "post_processor");
+        } else
+            cJSON_AddNullToObject(root, "post_processor");
         cJSON *dec = typed("WordPiece");
         cJSON_AddStringToObject(dec, "prefix", "##");
         cJSON_AddBoolToObject(dec, "cleanup", 1);
@@ -650,7 +657,8 @@ int qy_tokenizer_train(const char *const *files, size_t nfiles, const qy_tok_tra
     if (!nfiles) return qy_error(QY_ERR_ARG, "no training files");
     int byte_level = p.kind == QY_TOK_TRAIN_BPE;
     if (p.vocab_size < p.nspecial + (byte_level ? 256 : 1))
-        return qy_error(QY_ERR_ARG, "vocab_size %zu is smaller than the special tokens and the alphabet (%zu)",
+        return qy_error(QY_ERR_ARG,
+                        "vocab_size %zu is smaller than the special tokens and the alphabet (%zu)",
                         p.vocab_size, p.nspecial + (byte_level ? 256 : 1));
     if (p.kind == QY_TOK_TRAIN_WORDPIECE) {
         size_t k = 0;
@@ -658,15 +666,12 @@ int qy_tokenizer_train(const char *const *files, size_t nfiles, const qy_tok_tra
         if (k == p.nspecial) return qy_error(QY_ERR_ARG, "WordPiece needs [UNK] among the special tokens");
     }
     uint64_t t0 = qy_now_ns();
-    /* cJSON's allocator hooks are installed by the first qy_json call; the tree
-     * below is built with cJSON directly, so make sure they are in place */
-    qy_json *hooks;
-    if (qy_json_parse("{}", 2, "hooks", &hooks) == QY_OK) qy_json_free(hooks);
     cJSON *root = layout_json(&p);
     if (!root) return qy_error(QY_ERR_NOMEM, "out of memory building tokenizer.json");
     char *skel_text = qy_json_print(root, 0);
     qy_tokenizer *skel = NULL;
-    int st = skel_text ? qy_tokenizer_from_json(skel_text, strlen(skel_text), "training layout", &skel) : QY_ERR_NOMEM;
+    int st = skel_text ? qy_tokenizer_from_json(skel_text, strlen(skel_text), "training layout", &skel)
+                       : QY_ERR_NOMEM;
     qy_free(skel_text);
     counter c = {.max_words = p.max_words};
     trainer T = {0};
@@ -676,13 +681,15 @@ int qy_tokenizer_train(const char *const *files, size_t nfiles, const qy_tok_tra
     if (!st) st = tok_strmap_init(&c.map, 1 << 16);
     if (!st) st = count_files(skel, files, nfiles, &c);
     if (!st && c.pruned)
-        qy_warn("tok train: the word table reached max_words=%zu: %llu rare words were dropped while counting",
-                p.max_words, (unsigned long long)c.pruned);
+        qy_warn(
+            "tok train: the word table reached max_words=%zu: %llu rare words were dropped while counting",
+            p.max_words, (unsigned long long)c.pruned);
     if (!st) st = tok_strmap_init(&v.map, p.vocab_size);
     for (size_t i = 0; !st && i < p.nspecial; i++) {
         int32_t id;
         st = vocab_add(&v, p.special_tokens[i], strlen(p.special_tokens[i]), &id);
-        if (!st && (size_t)id != i) st = qy_error(QY_ERR_ARG, "special token \"%s\" given twice", p.special_tokens[i]);
+        if (!st && (size_t)id != i)
+            st = qy_error(QY_ERR_ARG, "special token \"%s\" given twice", p.special_tokens[i]);
     }
     const char *prefix = byte_level ? NULL : "##";
     if (!st) st = init_words(&T, &c, &v, byte_level, prefix ? prefix : "");
@@ -707,7 +714,8 @@ int qy_tokenizer_train(const char *const *files, size_t nfiles, const qy_tok_tra
     }
     if (!st)
         qy_info("tok train: %s vocabulary of %zu tokens (%zu merges) from %zu words in %.2f s -> %s",
-                byte_level ? "byte-level BPE" : "WordPiece", v.n, nm, T.nwords, qy_seconds_since(t0), out_path);
+                byte_level ? "byte-level BPE" : "WordPiece", v.n, nm, T.nwords, qy_seconds_since(t0),
+                out_path);
     qy_free(merges);
     trainer_free(&T);
     vocab_free(&v);

@@ -349,11 +349,27 @@ static int state_path(const char *dir, char *buf, size_t cap) {
     return QY_OK;
 }
 
+/* AdamW's moments, parameter by parameter: m (n floats) then v (n floats) */
+static int write_moments(qy_trainer *t, qy_afile *af, XXH64_state_t *h) {
+    for (size_t i = 0; i < qy_params_count(t->ps); i++) {
+        float *m, *v;
+        int st = qy_optim_param_state(t->opt, i, &m, &v);
+        size_t bytes = qy_params_at(t->ps, i)->n * sizeof(float);
+        if (st) return st;
+        if (h) {
+            XXH64_update(h, m, bytes);
+            XXH64_update(h, v, bytes);
+        } else if ((st = qy_afile_write(af, m, bytes)) || (st = qy_afile_write(af, v, bytes))) {
+            return st;
+        }
+    }
+    return QY_OK;
+}
+
 int qy_trainer_save(qy_trainer *t, const char *dir) {
     int st = qy_lm_save(t->lm, dir);
     if (st) return st;
-    size_t nstate;
-    const float *state = qy_optim_state(t->opt, &nstate);
+    size_t nstate = 2 * t->nparams;
     char path[4096];
     if ((st = state_path(dir, path, sizeof path))) return st;
     uint8_t hdr[STATE_HEADER] = {0};
@@ -377,14 +393,15 @@ int qy_trainer_save(qy_trainer *t, const char *dir) {
     if (!h) return qy_error(QY_ERR_NOMEM, "checkpoint: out of memory");
     XXH64_reset(h, 0);
     XXH64_update(h, hdr, sizeof hdr);
-    XXH64_update(h, state, nstate * sizeof(float));
+    st = write_moments(t, NULL, h);
     uint8_t sum[8];
     put64(sum, XXH64_digest(h));
     XXH64_freeState(h);
+    if (st) return st;
     qy_afile *af;
     if ((st = qy_afile_open(path, &af))) return st;
     st = qy_afile_write(af, hdr, sizeof hdr);
-    if (!st) st = qy_afile_write(af, state, nstate * sizeof(float));
+    if (!st) st = write_moments(t, af, NULL);
     if (!st) st = qy_afile_write(af, sum, sizeof sum);
     if (st) {
         qy_afile_abort(af);
@@ -405,8 +422,7 @@ int qy_trainer_load(qy_trainer *t, const char *dir) {
     char path[4096];
     int st = state_path(dir, path, sizeof path);
     if (st) return st;
-    size_t nstate;
-    float *state = qy_optim_state(t->opt, &nstate);
+    size_t nstate = 2 * t->nparams;
     char *buf;
     size_t len;
     if ((st = qy_read_file(path, (size_t)STATE_HEADER + nstate * sizeof(float) + 1024, &buf, &len)))
@@ -464,7 +480,16 @@ int qy_trainer_load(qy_trainer *t, const char *dir) {
     }
     qy_lm_free(saved);
     if (st) goto done;
-    memcpy(state, p + STATE_HEADER, nstate * sizeof(float));
+    const uint8_t *q = p + STATE_HEADER;
+    for (size_t i = 0; i < qy_params_count(t->ps) && !st; i++) {
+        float *m, *v;
+        size_t bytes = qy_params_at(t->ps, i)->n * sizeof(float);
+        if ((st = qy_optim_param_state(t->opt, i, &m, &v))) break;
+        memcpy(m, q, bytes);
+        memcpy(v, q + bytes, bytes);
+        q += 2 * bytes;
+    }
+    if (st) goto done;
     qy_optim_set_steps(t->opt, (int64_t)f[H_STEP]);
     t->step = (int64_t)f[H_STEP];
     for (int i = 0; i < 4; i++) t->rng.s[i] = f[H_RNG0 + i];

@@ -33,7 +33,8 @@ static void test_from_ranks(void **state) {
     double v[QY_METRIC_COUNT];
     uint32_t r1[] = {1};
     qy_rec_metrics_from_ranks(r1, 1, 1, 5, v);
-    assert_true(v[QY_METRIC_HIT] == 1 && v[QY_METRIC_NDCG] == 1 && v[QY_METRIC_MRR] == 1 && v[QY_METRIC_RECALL] == 1);
+    assert_true(v[QY_METRIC_HIT] == 1 && v[QY_METRIC_NDCG] == 1 && v[QY_METRIC_MRR] == 1 &&
+                v[QY_METRIC_RECALL] == 1);
     assert_true(fabs(v[QY_METRIC_PRECISION] - 0.2) < 1e-15);
     uint32_t r3[] = {3};
     qy_rec_metrics_from_ranks(r3, 1, 1, 5, v);
@@ -145,7 +146,8 @@ static void test_tiny_pop(void **state) {
 /* a model that returns a fixed score matrix (n_users x n_items) */
 static int fixed_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores, qy_pool *pool) {
     const float *s = m->state;
-    for (size_t r = 0; r < n; r++) memcpy(scores + r * m->n_items, s + (size_t)q[r].user * m->n_items, m->n_items * sizeof(float));
+    for (size_t r = 0; r < n; r++)
+        memcpy(scores + r * m->n_items, s + (size_t)q[r].user * m->n_items, m->n_items * sizeof(float));
     return QY_OK;
 }
 static const qy_rec_model_ops fixed_ops = {"fixed", 0, NULL, NULL, fixed_score, NULL, NULL, NULL};
@@ -158,8 +160,8 @@ static qy_rec_data *random_data(qy_rng *g, qy_split_kind kind) {
     for (int u = 0; u < 80; u++) {
         int n = 6 + (int)qy_rng_below(g, 35);
         for (int j = 0; j < n; j++)
-            len += (size_t)snprintf(text + len, cap - len, "user%d\titem%d\t%d\n", u, (int)qy_rng_below(g, 400),
-                                    (int)qy_rng_below(g, 20));
+            len += (size_t)snprintf(text + len, cap - len, "user%d\titem%d\t%d\n", u,
+                                    (int)qy_rng_below(g, 400), (int)qy_rng_below(g, 20));
     }
     qy_rec_table *t;
     assert_int_equal(qy_rec_table_parse(text, len, "random.inter", &t), QY_OK);
@@ -242,13 +244,15 @@ static void compare_with_numpy(qy_split_kind kind, int mask, uint64_t seed) {
             cJSON *v = cJSON_GetObjectItem(j, key);
             assert_non_null(v);
             /* per-user values are stored as float: 1e-6 */
-            if (fabs(v->valuedouble - r.mean[mm][k]) > 1e-6) fail_msg("%s: quarry %.9f numpy %.9f", key, r.mean[mm][k], v->valuedouble);
+            if (fabs(v->valuedouble - r.mean[mm][k]) > 1e-6)
+                fail_msg("%s: quarry %.9f numpy %.9f", key, r.mean[mm][k], v->valuedouble);
             checked++;
         }
         snprintf(key, sizeof key, "itemcoverage@%d", r.ks[k]);
         cJSON *v = cJSON_GetObjectItem(j, key);
         assert_non_null(v);
-        if (fabs(v->valuedouble - r.coverage[k]) > 1e-12) fail_msg("%s: quarry %.9f numpy %.9f", key, r.coverage[k], v->valuedouble);
+        if (fabs(v->valuedouble - r.coverage[k]) > 1e-12)
+            fail_msg("%s: quarry %.9f numpy %.9f", key, r.coverage[k], v->valuedouble);
     }
     assert_int_equal(checked, 15);
     cJSON_Delete(j);
@@ -259,7 +263,9 @@ static void compare_with_numpy(qy_split_kind kind, int mask, uint64_t seed) {
 
 static void test_numpy_loo_masked(void **state) { compare_with_numpy(QY_SPLIT_LOO, 1, 1); }
 static void test_numpy_loo_unmasked(void **state) { compare_with_numpy(QY_SPLIT_LOO, 0, 2); }
-static void test_numpy_ratio(void **state) { compare_with_numpy(QY_SPLIT_RATIO_USER, 1, 3); } /* several positives per user */
+static void test_numpy_ratio(void **state) {
+    compare_with_numpy(QY_SPLIT_RATIO_USER, 1, 3);
+} /* several positives per user */
 
 static void test_sampled_threads(void **state) {
     qy_rng g;
@@ -305,10 +311,10 @@ static void test_protocol_parse(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_ranks),       cmocka_unit_test(test_rank_and_topk),
-        cmocka_unit_test(test_tiny_pop),         cmocka_unit_test(test_numpy_loo_masked),
+        cmocka_unit_test(test_from_ranks),         cmocka_unit_test(test_rank_and_topk),
+        cmocka_unit_test(test_tiny_pop),           cmocka_unit_test(test_numpy_loo_masked),
         cmocka_unit_test(test_numpy_loo_unmasked), cmocka_unit_test(test_numpy_ratio),
-        cmocka_unit_test(test_sampled_threads),  cmocka_unit_test(test_protocol_parse),
+        cmocka_unit_test(test_sampled_threads),    cmocka_unit_test(test_protocol_parse),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -86,12 +86,16 @@ static void expect_error(const char *text, const char *msg) {
 
 static void test_errors(void **state) {
     expect_error("", "empty file");
-    expect_error("user_id\titem_id:token\n", "line 1, column 1: expected a header field 'name:type', found 'user_id'");
+    expect_error("user_id\titem_id:token\n",
+                 "line 1, column 1: expected a header field 'name:type', found 'user_id'");
     expect_error("user_id:token\titem_id:int\n", "line 1, column 2: unknown field type 'int'");
     expect_error("a:token\ta:float\n", "field 'a' appears twice");
-    expect_error("u:token\ti:token\n1\t2\n3\n", "bad.inter: line 3: expected 2 tab-separated fields (as the header), found 1");
-    expect_error("u:token\tr:float\n1\t2\n1\tfive\n", "bad.inter: line 3, column 2 (r): expected a number, found 'five'");
-    expect_error("u:token\tv:float_seq\n1\t1 x 2\n", "line 2, column 2 (v): expected space-separated numbers");
+    expect_error("u:token\ti:token\n1\t2\n3\n",
+                 "bad.inter: line 3: expected 2 tab-separated fields (as the header), found 1");
+    expect_error("u:token\tr:float\n1\t2\n1\tfive\n",
+                 "bad.inter: line 3, column 2 (r): expected a number, found 'five'");
+    expect_error("u:token\tv:float_seq\n1\t1 x 2\n",
+                 "line 2, column 2 (v): expected space-separated numbers");
     expect_error("u:token\tr:float\n1\t 2\n", "line 2, column 2 (r): expected a number");
 }
 
@@ -245,8 +249,8 @@ static void test_write_split(void **state) {
     assert_int_equal(t->n_rows, 4); /* u1..u4 */
     assert_string_equal(qy_rec_table_token(t, 1, 0), "d");
     qy_rec_table_free(t);
-    const char *names[] = {"sequences.tsv", "items.tsv", "users.tsv", "rec_tiny.train.inter", "rec_tiny.valid.inter",
-                           "rec_tiny.test.inter"};
+    const char *names[] = {"sequences.tsv",        "items.tsv",          "users.tsv", "rec_tiny.train.inter",
+                           "rec_tiny.valid.inter", "rec_tiny.test.inter"};
     for (int i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         assert_int_equal(unlink(path), 0);
@@ -279,6 +283,21 @@ static void test_exposure(void **state) {
     assert_string_equal(tags, "TTTT-"); /* 2 clicks: both train; exposures follow their next click */
     tags_of(d, "u2", tags);
     assert_string_equal(tags, "TTVX");
+    char dir[] = "/tmp/quarry-test-exposures-XXXXXX", path[256], *out;
+    size_t len;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(qy_rec_write_split(d, dir, "log"), QY_OK);
+    snprintf(path, sizeof path, "%s/exposures.tsv", dir);
+    assert_int_equal(qy_read_file(path, 0, &out, &len), QY_OK);
+    assert_non_null(strstr(out, "\n1\t1 2 3 1 2\t01010\tTTTT-\n")); /* x=1 y=2 z=3 */
+    qy_free(out);
+    const char *files[] = {"exposures.tsv",   "sequences.tsv",   "items.tsv",     "users.tsv",
+                           "log.train.inter", "log.valid.inter", "log.test.inter"};
+    for (int i = 0; i < 7; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    rmdir(dir);
     qy_rec_data_free(d);
     /* 2-core on clicks: u1 keeps its 2 clicks, items with one click (w, z clicked once) go */
     o.min_item_inter = 2;
@@ -293,7 +312,8 @@ static void test_exposure(void **state) {
     o.click_field = NULL;
     o.item_field = "product";
     assert_int_equal(qy_rec_data_build(t, NULL, NULL, &o, &d), QY_ERR_NOT_FOUND);
-    assert_non_null(strstr(qy_errmsg(), "no item id field 'product' (fields: user_id, item_id, timestamp, click)"));
+    assert_non_null(
+        strstr(qy_errmsg(), "no item id field 'product' (fields: user_id, item_id, timestamp, click)"));
     qy_rec_table_free(t);
 }
 
@@ -373,15 +393,16 @@ static void test_obd(void **state) {
     assert_int_equal(write(fd, "a,b\n1,2\n", 8), 8);
     close(fd);
     assert_int_equal(qy_rec_load_obd(tmp, NULL, &d), QY_ERR_FORMAT);
-    assert_non_null(strstr(qy_errmsg(), "line 1: expected an Open Bandit Dataset header with column 'timestamp'"));
+    assert_non_null(
+        strstr(qy_errmsg(), "line 1: expected an Open Bandit Dataset header with column 'timestamp'"));
     unlink(tmp);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_types),   cmocka_unit_test(test_errors),      cmocka_unit_test(test_build_tiny),
-        cmocka_unit_test(test_kcore),   cmocka_unit_test(test_splits),      cmocka_unit_test(test_write_split),
-        cmocka_unit_test(test_exposure), cmocka_unit_test(test_oom),        cmocka_unit_test(test_ml100k),
+        cmocka_unit_test(test_types),    cmocka_unit_test(test_errors), cmocka_unit_test(test_build_tiny),
+        cmocka_unit_test(test_kcore),    cmocka_unit_test(test_splits), cmocka_unit_test(test_write_split),
+        cmocka_unit_test(test_exposure), cmocka_unit_test(test_oom),    cmocka_unit_test(test_ml100k),
         cmocka_unit_test(test_obd),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

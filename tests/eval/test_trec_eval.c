@@ -15,24 +15,22 @@
 
 #include "quarry/eval.h"
 
-static const char *QRELS =
-    "1 0 a 2\n"
-    "1 0 b 0\n"
-    "1 0 c 1\n"
-    "1 0 d -1\n"
-    "1 0 e 1\n"
-    "2 0 x 1\n";
+static const char *QRELS = "1 0 a 2\n"
+                           "1 0 b 0\n"
+                           "1 0 c 1\n"
+                           "1 0 d -1\n"
+                           "1 0 e 1\n"
+                           "2 0 x 1\n";
 
 /* query 1 ranking: z (nonpool), c (1), a (2), b (0), d (unjudged): z and c tie
  * at 3.0 and trec_eval breaks ties by docno in descending order */
-static const char *RUN =
-    "1 Q0 a 3 2.0 t\n"
-    "1 Q0 z 2 3.0 t\n"
-    "\n"
-    "1\tQ0\tc 1 3.0 t extra words\n"
-    "1 Q0 b 4 1.0 t\n"
-    "1 Q0 d 5 0.5 tagZ\n"
-    "9 Q0 a 1 1.0 ignored\n";
+static const char *RUN = "1 Q0 a 3 2.0 t\n"
+                         "1 Q0 z 2 3.0 t\n"
+                         "\n"
+                         "1\tQ0\tc 1 3.0 t extra words\n"
+                         "1 Q0 b 4 1.0 t\n"
+                         "1 Q0 d 5 0.5 tagZ\n"
+                         "9 Q0 a 1 1.0 ignored\n";
 
 static size_t col_of(const qy_eval_result *r, const char *name) {
     for (size_t c = 0; c < r->ncols; c++)
@@ -192,8 +190,10 @@ static void test_alloc_failures(void **state) {
             }
         }
         qy_alloc_fail_after(-1, 0);
-        if (st == QY_OK) succeeded = 1;
-        else assert_int_equal(st, QY_ERR_NOMEM);
+        if (st == QY_OK)
+            succeeded = 1;
+        else
+            assert_int_equal(st, QY_ERR_NOMEM);
         qy_eval_result_free(res);
         qy_run_free(r);
         qy_qrels_free(q);

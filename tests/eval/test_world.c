@@ -71,10 +71,20 @@ static char *slurp(const char *dir, const char *rel, size_t *len) {
     return buf;
 }
 
-static const char *const all_files[] = {"entities.jsonl", "facts.jsonl", "corpus.jsonl", "queries.jsonl",
-                                        "qa/train.jsonl", "qa/dev.jsonl", "qa/test.jsonl", "qrels/train.tsv",
-                                        "qrels/dev.tsv", "qrels/test.tsv", "edits/counterfact.json",
-                                        "edits/zsre.jsonl", "world.json", "stats.json",
+static const char *const all_files[] = {"entities.jsonl",
+                                        "facts.jsonl",
+                                        "corpus.jsonl",
+                                        "queries.jsonl",
+                                        "qa/train.jsonl",
+                                        "qa/dev.jsonl",
+                                        "qa/test.jsonl",
+                                        "qrels/train.tsv",
+                                        "qrels/dev.tsv",
+                                        "qrels/test.tsv",
+                                        "edits/counterfact.json",
+                                        "edits/zsre.jsonl",
+                                        "world.json",
+                                        "stats.json",
                                         "tasks/task9001_world_relation_lookup.json",
                                         "tasks/task9006_world_multihop_qa.json"};
 
@@ -108,7 +118,9 @@ static void test_other_seed_other_world(void **state) {
 
 /* ------------------------------------------------------- in-memory world */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static int is_vowel(char c) { return strchr("aeiou", c) != NULL; }
 
@@ -140,12 +152,16 @@ static void test_names_unique_pronounceable_multitoken(void **state) {
          * two vowels in a row (organisation suffixes and work nouns are English) */
         int cons = 0, vow = 0;
         size_t from = in.type == QY_WORLD_WORK ? 4 : 0, to = len;
-        if (in.type == QY_WORLD_ORG || in.type == QY_WORLD_WORK) to = (size_t)(strrchr(in.name, ' ') - in.name);
+        if (in.type == QY_WORLD_ORG || in.type == QY_WORLD_WORK)
+            to = (size_t)(strrchr(in.name, ' ') - in.name);
         for (size_t i = from; i < to; i++) {
             char c = (char)(in.name[i] | 0x20);
-            if (in.name[i] == ' ') cons = vow = 0;
-            else if (is_vowel(c)) vow++, cons = 0;
-            else cons++, vow = 0;
+            if (in.name[i] == ' ')
+                cons = vow = 0;
+            else if (is_vowel(c))
+                vow++, cons = 0;
+            else
+                cons++, vow = 0;
             if (cons > 2 || vow > 2) fail_msg("hard to pronounce: %s", in.name);
         }
         int want_words[QY_WORLD_NTYPES] = {2, 1, 1, 2, 3};
@@ -206,8 +222,8 @@ static void test_types_slices_and_consistency(void **state) {
             if (!f.object_is_entity) continue;
             qy_world_entity_info oi;
             qy_world_entity(w, (size_t)f.object, &oi);
-            assert_int_equal(oi.type, ri.range);   /* objects respect types */
-            assert_true(oi.slice <= in.slice);     /* no entity from the future */
+            assert_int_equal(oi.type, ri.range); /* objects respect types */
+            assert_true(oi.slice <= in.slice);   /* no entity from the future */
             assert_true((size_t)f.object != e);
             if (f.relation == capital) { /* the capital lies in its country */
                 int found = 0;
@@ -422,7 +438,8 @@ static void test_each_document_states_its_facts(void **state) {
         cJSON *j = parse(l.line[i]);
         int s = entity_of(str_of(j, "subject"));
         cJSON *ej = parse(ents.line[s]);
-        check_evidence(&c, str_of(j, "doc"), str_of(ej, "name"), str_of(j, "sentence"), str_of(j, "object_name"));
+        check_evidence(&c, str_of(j, "doc"), str_of(ej, "name"), str_of(j, "sentence"),
+                       str_of(j, "object_name"));
         cJSON_Delete(ej);
         cJSON_Delete(j);
     }
@@ -483,7 +500,8 @@ static void test_every_answer_follows_from_the_documents(void **state) {
                 int e = entity_of(subj), r = rel_by_id(str_of(hop, "relation"));
                 cJSON *ej = parse(ents.line[e]);
                 assert_string_equal(str_of(ej, "name"), str_of(hop, "subject_name"));
-                check_evidence(&c, str_of(hop, "doc"), str_of(hop, "subject_name"), str_of(hop, "evidence"), answer);
+                check_evidence(&c, str_of(hop, "doc"), str_of(hop, "subject_name"), str_of(hop, "evidence"),
+                               answer);
                 cJSON_Delete(ej);
                 /* the hop is a true fact of the world */
                 assert_non_null(facts->obj[e][r]);
@@ -494,7 +512,8 @@ static void test_every_answer_follows_from_the_documents(void **state) {
                 cJSON_ArrayForEach(d, sup) listed |= !strcmp(d->valuestring, str_of(hop, "doc"));
                 assert_true(listed);
                 /* chains: each hop starts where the previous one ended */
-                int chain = !strcmp(type, "single") || !strcmp(type, "bridge") || !strcmp(type, "composition");
+                int chain =
+                    !strcmp(type, "single") || !strcmp(type, "bridge") || !strcmp(type, "composition");
                 if (chain && prev_answer_id) assert_string_equal(subj, prev_answer_id);
                 cJSON *aid = cJSON_GetObjectItemCaseSensitive(hop, "answer_id");
                 prev_answer_id = cJSON_IsString(aid) ? aid->valuestring : NULL;
@@ -568,7 +587,8 @@ static void test_splits_do_not_share_chains(void **state) {
                 cJSON_ArrayForEach(hop, dec) {
                     int e = entity_of(str_of(hop, "subject"));
                     cJSON *hj = parse(ents.line[e]);
-                    if (hop == cJSON_GetArrayItem(dec, 0) || hop == cJSON_GetArrayItem(dec, cJSON_GetArraySize(dec) / 2))
+                    if (hop == cJSON_GetArrayItem(dec, 0) ||
+                        hop == cJSON_GetArrayItem(dec, cJSON_GetArraySize(dec) / 2))
                         assert_string_equal(str_of(hj, "split"), splits[s]);
                     cJSON_Delete(hj);
                 }
@@ -585,7 +605,8 @@ static void test_splits_do_not_share_chains(void **state) {
     for (size_t i = 0; i < nchains; i++)
         for (size_t j = i + 1; j < nchains; j++)
             if (chain_split[i] != chain_split[j] && !strcmp(chain[i], chain[j]))
-                fail_msg("chain %s is in %s and %s", chain[i], splits[chain_split[i]], splits[chain_split[j]]);
+                fail_msg("chain %s is in %s and %s", chain[i], splits[chain_split[i]],
+                         splits[chain_split[j]]);
     for (size_t i = 0; i < nchains; i++) free(chain[i]);
     free(chain);
     free(chain_split);
@@ -703,7 +724,8 @@ static void test_no_document_or_question_from_the_future(void **state) {
         assert_int_equal(c.slice[d], slice[d / 2]);
         for (int e = 0; e < N_ENT; e++)
             if (slice[e] > c.slice[d] && mentions(c.text[d], name[e]))
-                fail_msg("document d%zu-%zu (D%d) names %s of D%d", d / 2, d % 2, c.slice[d], name[e], slice[e]);
+                fail_msg("document d%zu-%zu (D%d) names %s of D%d", d / 2, d % 2, c.slice[d], name[e],
+                         slice[e]);
     }
     /* a question's slice is the latest slice of the documents it needs */
     for (int s = 0; s < 3; s++) {

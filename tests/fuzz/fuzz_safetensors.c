@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (qy_st_writer_new(&w2) == QY_OK) {
                 uint8_t *img2 = NULL;
                 size_t len2 = 0;
-                if (qy_st_writer_add_file(w2, g) == QY_OK && qy_st_writer_serialize(w2, &img2, &len2) == QY_OK)
+                if (qy_st_writer_add_file(w2, g) == QY_OK &&
+                    qy_st_writer_serialize(w2, &img2, &len2) == QY_OK)
                     check(len2 == len && !memcmp(img, img2, len));
                 qy_free(img2);
                 qy_st_writer_free(w2);

@@ -13,8 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qy_alloc_get_stats(&before);
     qy_tokenizer *t;
     if (qy_tokenizer_from_json((const char *)data, size, "fuzz.json", &t) == QY_OK) {
-        const char *texts[] = {"Hello world, it's 2026!", "  caf\xc3\xa9 \xe6\xa3\x80\xe7\xb4\xa2 \xf0\x9f\x99\x82\n\n", "",
-                               "<|endoftext|>[CLS]<s> a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+        const char *texts[] = {
+            "Hello world, it's 2026!", "  caf\xc3\xa9 \xe6\xa3\x80\xe7\xb4\xa2 \xf0\x9f\x99\x82\n\n", "",
+            "<|endoftext|>[CLS]<s> a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
         qy_tok_params p;
         qy_tok_params_default(t, &p);
         for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
@@ -28,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 qy_encoding_free(&e);
             }
             qy_encoding pe;
-            if (qy_tokenizer_encode_pair(t, texts[k], strlen(texts[k]), "b", 1, &p, &pe) == QY_OK) qy_encoding_free(&pe);
+            if (qy_tokenizer_encode_pair(t, texts[k], strlen(texts[k]), "b", 1, &p, &pe) == QY_OK)
+                qy_encoding_free(&pe);
         }
         qy_tokenizer_free(t);
     }

@@ -6,6 +6,7 @@
 // writes the analyzed tokens of every document and query there, one line each.
 // Used by tests/index/test_lucene_parity.sh.
 //   java -cp lucene-core.jar:lucene-analyzers-common.jar:. LuceneBM25 corpus.jsonl queries.jsonl K k1 b [tokens] > run
+//   java ... LuceneBM25 --many K k1 b CORPUS QUERIES RUN TOKENS [CORPUS QUERIES RUN TOKENS ...]   (one JVM)
 import java.io.*;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.*;
@@ -58,6 +59,18 @@ public class LuceneBM25 {
   }
 
   public static void main(String[] a) throws Exception {
+    if (a[0].equals("--many")) {
+      for (int i = 4; i + 3 < a.length; i += 4) {
+        PrintStream run = new PrintStream(new BufferedOutputStream(new FileOutputStream(a[i + 2])), false, "UTF-8");
+        one(new String[] {a[i], a[i + 1], a[1], a[2], a[3], a[i + 3]}, run);
+        run.close();
+      }
+      return;
+    }
+    one(a, new PrintStream(new BufferedOutputStream(System.out), false, "UTF-8"));
+  }
+
+  static void one(String[] a, PrintStream out) throws Exception {
     PrintStream tok = a.length > 5 ? new PrintStream(new FileOutputStream(a[5]), false, "UTF-8") : null;
     int k = Integer.parseInt(a[2]);
     float k1 = Float.parseFloat(a[3]), b = Float.parseFloat(a[4]);
@@ -79,7 +92,6 @@ public class LuceneBM25 {
     w.close();
     IndexSearcher s = new IndexSearcher(DirectoryReader.open(dir));
     s.setSimilarity(new BM25Similarity(k1, b));
-    PrintStream out = new PrintStream(new BufferedOutputStream(System.out), false, "UTF-8");
     for (String line : Files.readAllLines(Paths.get(a[1]), StandardCharsets.UTF_8)) {
       if (line.isBlank()) continue;
       String qid = field(line, "_id");

@@ -14,7 +14,8 @@
 #include "quarry/base.h"
 #include "quarry/model.h"
 
-static const char *const fixture_models[] = {"bert-tiny", "gpt2-tiny", "llama-tiny", "qwen2-tiny", "qwen3-tiny"};
+static const char *const fixture_models[] = {"bert-tiny", "gpt2-tiny", "llama-tiny", "qwen2-tiny",
+                                             "qwen3-tiny"};
 #define N_FIXTURE_MODELS 5
 
 /* ../shared/fixtures/models/NAME into buf, or NULL when ../shared is absent */

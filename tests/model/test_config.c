@@ -9,7 +9,9 @@
 
 #include "model/lm_test_util.h"
 
-static int parse(const char *json, qy_lm_config *c) { return qy_lm_config_parse(json, strlen(json), "config.json", c); }
+static int parse(const char *json, qy_lm_config *c) {
+    return qy_lm_config_parse(json, strlen(json), "config.json", c);
+}
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -48,7 +50,8 @@ static void test_fixture_configs(void **state) {
 
     assert_non_null(fixture_dir("qwen2-tiny", dir, sizeof dir));
     assert_int_equal(qy_lm_config_read_dir(dir, &c), QY_OK);
-    assert_true(c.family == QY_LM_QWEN2 && c.qkv_bias && !c.o_bias && c.num_kv_heads == 1 && c.tie_word_embeddings);
+    assert_true(c.family == QY_LM_QWEN2 && c.qkv_bias && !c.o_bias && c.num_kv_heads == 1 &&
+                c.tie_word_embeddings);
 
     assert_non_null(fixture_dir("qwen3-tiny", dir, sizeof dir));
     assert_int_equal(qy_lm_config_read_dir(dir, &c), QY_OK);
@@ -118,15 +121,16 @@ static void test_fixture_specs(void **state) {
 
 /* ------------------------------------------------------------ inline */
 
-#define LLAMA_BASE                                                                                         \
-    "\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"       \
+#define LLAMA_BASE                                                                                   \
+    "\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4," \
     "\"vocab_size\":100,\"intermediate_size\":96"
 
 static void test_rope_styles(void **state) {
     (void)state;
     qy_lm_config c;
     /* older style: top-level theta, rope_scaling with "type" or "rope_type" */
-    assert_int_equal(parse("{" LLAMA_BASE ",\"rope_theta\":500000.0,\"rope_scaling\":{\"rope_type\":\"llama3\","
+    assert_int_equal(parse("{" LLAMA_BASE
+                           ",\"rope_theta\":500000.0,\"rope_scaling\":{\"rope_type\":\"llama3\","
                            "\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
                            "\"original_max_position_embeddings\":8192}}",
                            &c),
@@ -140,31 +144,35 @@ static void test_rope_styles(void **state) {
                            &c),
                      QY_OK);
     assert_true(c.rope_theta == 1000.0 && c.rope_scaling == QY_ROPE_LINEAR && c.rope_factor == 2.0);
-    assert_int_equal(parse("{" LLAMA_BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":4}}", &c), QY_OK);
+    assert_int_equal(parse("{" LLAMA_BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":4}}", &c),
+                     QY_OK);
     assert_true(c.rope_theta == 10000.0 && c.rope_scaling == QY_ROPE_LINEAR && c.rope_factor == 4.0);
     assert_int_equal(parse("{" LLAMA_BASE ",\"rope_scaling\":null,\"rope_theta\":20000}", &c), QY_OK);
     assert_true(c.rope_theta == 20000.0 && c.rope_scaling == QY_ROPE_DEFAULT);
     /* rejections name the field and what is known */
     expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"yarn\",\"factor\":4}}", &c),
-                 QY_ERR_UNSUPPORTED, "config.json: .rope_parameters.rope_type: RoPE scaling 'yarn' is not supported",
+                 QY_ERR_UNSUPPORTED,
+                 "config.json: .rope_parameters.rope_type: RoPE scaling 'yarn' is not supported",
                  "default, linear and llama3", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":4}}", &c), QY_ERR_UNSUPPORTED,
-                 ".rope_scaling.type: RoPE scaling 'dynamic'", NULL);
+    expect_error(parse("{" LLAMA_BASE ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":4}}", &c),
+                 QY_ERR_UNSUPPORTED, ".rope_scaling.type: RoPE scaling 'dynamic'", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_theta\":\"10000\"}}", &c), QY_ERR_FORMAT,
                  "config.json: .rope_parameters.rope_theta: expected number", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_theta\":1e999}}", &c), QY_ERR_FORMAT,
                  "config.json: .rope_parameters.rope_theta: expected a finite number", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rope_theta\":-1}", &c), QY_ERR_RANGE, ".rope_theta: expected a positive number",
-                 NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"linear\"}}", &c), QY_ERR_NOT_FOUND,
-                 ".rope_parameters.factor: missing", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8,"
-                       "\"low_freq_factor\":4,\"high_freq_factor\":1,\"original_max_position_embeddings\":8192}}",
-                       &c),
-                 QY_ERR_RANGE, "high_freq_factor (1) must exceed low_freq_factor (4)", NULL);
+    expect_error(parse("{" LLAMA_BASE ",\"rope_theta\":-1}", &c), QY_ERR_RANGE,
+                 ".rope_theta: expected a positive number", NULL);
+    expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"linear\"}}", &c),
+                 QY_ERR_NOT_FOUND, ".rope_parameters.factor: missing", NULL);
+    expect_error(
+        parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8,"
+              "\"low_freq_factor\":4,\"high_freq_factor\":1,\"original_max_position_embeddings\":8192}}",
+              &c),
+        QY_ERR_RANGE, "high_freq_factor (1) must exceed low_freq_factor (4)", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"full_attention\":{\"rope_theta\":1}}}", &c),
                  QY_ERR_UNSUPPORTED, "per layer type", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}}",
+    expect_error(parse("{" LLAMA_BASE
+                       ",\"rope_parameters\":{\"rope_type\":\"default\",\"partial_rotary_factor\":0.5}}",
                        &c),
                  QY_ERR_UNSUPPORTED, "partial_rotary_factor", NULL);
 }
@@ -183,8 +191,9 @@ static void test_families_and_defaults(void **state) {
     assert_int_equal(c.eos_token_ids[1], 7);
     assert_true(c.qkv_bias && c.o_bias && c.qk_norm && !c.tie_word_embeddings && c.max_positions == 32768);
     /* llama: GQA default (kv = heads), derived head_dim, torch_dtype, mlp_bias */
-    assert_int_equal(parse("{" LLAMA_BASE ",\"torch_dtype\":\"bfloat16\",\"mlp_bias\":true,\"attention_bias\":true}", &c),
-                     QY_OK);
+    assert_int_equal(
+        parse("{" LLAMA_BASE ",\"torch_dtype\":\"bfloat16\",\"mlp_bias\":true,\"attention_bias\":true}", &c),
+        QY_OK);
     assert_true(c.num_kv_heads == 4 && c.head_dim == 16 && c.mlp_bias && c.o_bias && c.max_positions == 2048);
     assert_string_equal(c.dtype, "bfloat16");
     /* gpt2 under HF generic names, relu */
@@ -192,7 +201,8 @@ static void test_families_and_defaults(void **state) {
                            "\"num_attention_heads\":2,\"activation_function\":\"relu\",\"n_inner\":50}",
                            &c),
                      QY_OK);
-    assert_true(c.vocab_size == 50257 && c.max_positions == 1024 && c.intermediate_size == 50 && c.act == QY_ACT_RELU);
+    assert_true(c.vocab_size == 50257 && c.max_positions == 1024 && c.intermediate_size == 50 &&
+                c.act == QY_ACT_RELU);
     /* generation_config over a config */
     qy_lm_gen_config g;
     qy_lm_gen_config_defaults(&c, &g);
@@ -210,58 +220,71 @@ static void test_config_errors(void **state) {
     (void)state;
     qy_lm_config c;
     expect_error(parse("{\"model_type\":\"mistral\"}", &c), QY_ERR_UNSUPPORTED,
-                 "config.json: .model_type: 'mistral' is not a family quarry knows (known: gpt2, llama, qwen2, qwen3, bert)",
+                 "config.json: .model_type: 'mistral' is not a family quarry knows (known: gpt2, llama, "
+                 "qwen2, qwen3, bert)",
                  NULL);
-    expect_error(parse("{\"hidden_size\":4}", &c), QY_ERR_NOT_FOUND, "config.json: .model_type: missing", NULL);
+    expect_error(parse("{\"hidden_size\":4}", &c), QY_ERR_NOT_FOUND, "config.json: .model_type: missing",
+                 NULL);
     expect_error(parse("{\"model_type\":\"llama\",\"num_hidden_layers\":2}", &c), QY_ERR_NOT_FOUND,
                  "config.json: .vocab_size: missing", NULL);
-    expect_error(parse("{\"model_type\":\"llama\",\"vocab_size\":10,\"num_hidden_layers\":2}", &c), QY_ERR_NOT_FOUND,
-                 "config.json: .hidden_size: missing (a required size)", NULL);
+    expect_error(parse("{\"model_type\":\"llama\",\"vocab_size\":10,\"num_hidden_layers\":2}", &c),
+                 QY_ERR_NOT_FOUND, "config.json: .hidden_size: missing (a required size)", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"rms_norm_eps\":NaN}", &c), QY_ERR_FORMAT,
                  "config.json: line 1: NaN or Infinity where a finite number is expected", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\n\"rms_norm_eps\":-Infinity}", &c), QY_ERR_FORMAT, "line 2: NaN or Infinity",
-                 NULL);
+    expect_error(parse("{" LLAMA_BASE ",\n\"rms_norm_eps\":-Infinity}", &c), QY_ERR_FORMAT,
+                 "line 2: NaN or Infinity", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"rms_norm_eps\":1e400}", &c), QY_ERR_FORMAT,
                  ".rms_norm_eps: expected a finite number", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"rms_norm_eps\":0}", &c), QY_ERR_RANGE, "epsilon 0: expected a number in (0, 1)",
-                 NULL);
-    expect_error(parse("{\"model_type\":\"llama\",\"hidden_size\":1e12,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+    expect_error(parse("{" LLAMA_BASE ",\"rms_norm_eps\":0}", &c), QY_ERR_RANGE,
+                 "epsilon 0: expected a number in (0, 1)", NULL);
+    expect_error(parse("{\"model_type\":\"llama\",\"hidden_size\":1e12,\"num_hidden_layers\":2,\"num_"
+                       "attention_heads\":4,"
                        "\"vocab_size\":100,\"intermediate_size\":96}",
                        &c),
                  QY_ERR_RANGE, ".hidden_size: 1000000000000 is outside 1..65536", NULL);
-    expect_error(parse("{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2.5,\"num_attention_heads\":4,"
+    expect_error(parse("{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2.5,\"num_"
+                       "attention_heads\":4,"
                        "\"vocab_size\":100,\"intermediate_size\":96}",
                        &c),
                  QY_ERR_FORMAT, ".num_hidden_layers: expected an integer", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"num_key_value_heads\":3}", &c), QY_ERR_RANGE,
                  ".num_attention_heads 4 is not a multiple of .num_key_value_heads 3", NULL);
-    expect_error(parse("{\"model_type\":\"llama\",\"hidden_size\":66,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-                       "\"vocab_size\":100,\"intermediate_size\":96}",
-                       &c),
-                 QY_ERR_RANGE, ".hidden_size 66 is not a multiple of .num_attention_heads 4", NULL);
+    expect_error(
+        parse(
+            "{\"model_type\":\"llama\",\"hidden_size\":66,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+            "\"vocab_size\":100,\"intermediate_size\":96}",
+            &c),
+        QY_ERR_RANGE, ".hidden_size 66 is not a multiple of .num_attention_heads 4", NULL);
     expect_error(parse("{" LLAMA_BASE ",\"hidden_act\":\"quick_gelu\"}", &c), QY_ERR_UNSUPPORTED,
                  ".hidden_act: activation 'quick_gelu' is not supported", NULL);
-    expect_error(parse("{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-                       "\"vocab_size\":100,\"intermediate_size\":96,\"use_sliding_window\":true}",
-                       &c),
-                 QY_ERR_UNSUPPORTED, ".use_sliding_window: true is not supported (sliding-window attention)", NULL);
-    expect_error(parse("{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-                       "\"vocab_size\":100,\"intermediate_size\":96,\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
-                       &c),
-                 QY_ERR_UNSUPPORTED, ".layer_types[1]: 'sliding_attention'", NULL);
+    expect_error(
+        parse(
+            "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+            "\"vocab_size\":100,\"intermediate_size\":96,\"use_sliding_window\":true}",
+            &c),
+        QY_ERR_UNSUPPORTED, ".use_sliding_window: true is not supported (sliding-window attention)", NULL);
+    expect_error(
+        parse(
+            "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+            "\"vocab_size\":100,\"intermediate_size\":96,\"layer_types\":[\"full_attention\",\"sliding_"
+            "attention\"]}",
+            &c),
+        QY_ERR_UNSUPPORTED, ".layer_types[1]: 'sliding_attention'", NULL);
     expect_error(parse("{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_layer\":2,\"n_head\":4,"
                        "\"scale_attn_by_inverse_layer_idx\":true}",
                        &c),
                  QY_ERR_UNSUPPORTED, ".scale_attn_by_inverse_layer_idx: true is not supported", NULL);
-    expect_error(parse("{\"model_type\":\"bert\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-                       "\"vocab_size\":100,\"intermediate_size\":96,\"position_embedding_type\":\"relative_key\"}",
-                       &c),
-                 QY_ERR_UNSUPPORTED, ".position_embedding_type: 'relative_key' is not supported", NULL);
-    expect_error(parse("{" LLAMA_BASE ",\"eos_token_id\":[1,\"2\"]}", &c), QY_ERR_FORMAT, ".eos_token_id[1]: expected integer",
-                 NULL);
+    expect_error(
+        parse("{\"model_type\":\"bert\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+              "\"vocab_size\":100,\"intermediate_size\":96,\"position_embedding_type\":\"relative_key\"}",
+              &c),
+        QY_ERR_UNSUPPORTED, ".position_embedding_type: 'relative_key' is not supported", NULL);
+    expect_error(parse("{" LLAMA_BASE ",\"eos_token_id\":[1,\"2\"]}", &c), QY_ERR_FORMAT,
+                 ".eos_token_id[1]: expected integer", NULL);
     expect_error(parse("[1]", &c), QY_ERR_FORMAT, "config.json: expected a JSON object", NULL);
     expect_error(parse("{\"model_type\":", &c), QY_ERR_FORMAT, "config.json: invalid JSON", NULL);
-    expect_error(qy_lm_config_read_dir("/nonexistent-dir", &c), QY_ERR_NOT_FOUND, "/nonexistent-dir/config.json", NULL);
+    expect_error(qy_lm_config_read_dir("/nonexistent-dir", &c), QY_ERR_NOT_FOUND,
+                 "/nonexistent-dir/config.json", NULL);
 }
 
 /* ------------------------------------------------ spec against a file */
@@ -315,47 +338,53 @@ static void test_spec_mismatches(void **state) {
     uint64_t blocks = live_blocks();
     char tmp[256];
     make_tmpdir(tmp, sizeof tmp);
-    const char *qwen2 = "{\"model_type\":\"qwen2\",\"hidden_size\":16,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-                        "\"num_key_value_heads\":2,\"vocab_size\":50,\"intermediate_size\":24,\"tie_word_embeddings\":false}";
+    const char *qwen2 =
+        "{\"model_type\":\"qwen2\",\"hidden_size\":16,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+        "\"num_key_value_heads\":2,\"vocab_size\":50,\"intermediate_size\":24,\"tie_word_embeddings\":false}";
     size_t unused = 9;
     write_model(tmp, qwen2, NULL, NULL, NULL, NULL);
     assert_int_equal(check_dir(tmp, &unused), QY_OK);
     assert_int_equal(unused, 0);
     write_model(tmp, qwen2, "model.layers.1.self_attn.k_proj.bias", NULL, NULL, NULL);
-    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND, "model.safetensors: tensor 'model.layers.1.self_attn.k_proj.bias' is missing",
-                 NULL);
+    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND,
+                 "model.safetensors: tensor 'model.layers.1.self_attn.k_proj.bias' is missing", NULL);
     write_model(tmp, qwen2, "lm_head.weight", NULL, NULL, NULL);
-    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND, "'lm_head.weight' is missing (a qwen2 untied-head checkpoint",
-                 NULL);
+    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND,
+                 "'lm_head.weight' is missing (a qwen2 untied-head checkpoint", NULL);
     write_model(tmp, qwen2, NULL, "model.layers.0.self_attn.v_proj.weight", NULL, NULL);
-    expect_error(check_dir(tmp, &unused), QY_ERR_SHAPE,
-                 "tensor 'model.layers.0.self_attn.v_proj.weight' has shape [9, 16], the config implies [8, 16]", NULL);
+    expect_error(
+        check_dir(tmp, &unused), QY_ERR_SHAPE,
+        "tensor 'model.layers.0.self_attn.v_proj.weight' has shape [9, 16], the config implies [8, 16]",
+        NULL);
 
     /* GPT-2 checkpoints of GPT2Model keep names without "transformer." and attention buffers */
-    const char *gpt2 = "{\"model_type\":\"gpt2\",\"n_embd\":8,\"n_layer\":1,\"n_head\":2,\"vocab_size\":20,\"n_positions\":16}";
+    const char *gpt2 = "{\"model_type\":\"gpt2\",\"n_embd\":8,\"n_layer\":1,\"n_head\":2,\"vocab_size\":20,"
+                       "\"n_positions\":16}";
     write_model(tmp, gpt2, NULL, NULL, "transformer.h.0.attn.c_attn.weight", "h.0.attn.c_attn.weight");
     assert_int_equal(check_dir(tmp, &unused), QY_OK);
     write_model(tmp, gpt2, NULL, "transformer.h.0.mlp.c_fc.weight", NULL, NULL);
-    expect_error(check_dir(tmp, &unused), QY_ERR_SHAPE, "'transformer.h.0.mlp.c_fc.weight' has shape [9, 32], the config implies [8, 32]",
-                 NULL);
+    expect_error(check_dir(tmp, &unused), QY_ERR_SHAPE,
+                 "'transformer.h.0.mlp.c_fc.weight' has shape [9, 32], the config implies [8, 32]", NULL);
     /* BERT from BertForMaskedLM with the old gamma/beta names */
-    const char *bert = "{\"model_type\":\"bert\",\"hidden_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":2,"
-                       "\"vocab_size\":20,\"intermediate_size\":12,\"max_position_embeddings\":16}";
+    const char *bert =
+        "{\"model_type\":\"bert\",\"hidden_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":2,"
+        "\"vocab_size\":20,\"intermediate_size\":12,\"max_position_embeddings\":16}";
     write_model(tmp, bert, NULL, NULL, "embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.gamma");
     assert_int_equal(check_dir(tmp, &unused), QY_OK);
     assert_int_equal(unused, 0);
     /* the pooler may be absent, but not half of it */
     write_model(tmp, bert, "pooler.dense.weight", NULL, NULL, NULL);
-    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND, "tensor 'pooler.dense.weight' is missing (the file has the rest of the pooler)",
-                 NULL);
+    expect_error(check_dir(tmp, &unused), QY_ERR_NOT_FOUND,
+                 "tensor 'pooler.dense.weight' is missing (the file has the rest of the pooler)", NULL);
     rm_rf(tmp);
     assert_int_equal(live_blocks(), blocks);
 }
 
 static void test_config_alloc_failures(void **state) {
     (void)state;
-    const char *json = "{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"rope_theta\":5e5,\"factor\":8,"
-                       "\"low_freq_factor\":1,\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}";
+    const char *json =
+        "{" LLAMA_BASE ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"rope_theta\":5e5,\"factor\":8,"
+        "\"low_freq_factor\":1,\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}";
     int ok = 0;
     for (long n = 0; n < 200 && !ok; n++) {
         uint64_t blocks = live_blocks();
@@ -365,8 +394,10 @@ static void test_config_alloc_failures(void **state) {
         int st = parse(json, &c);
         if (!st) st = qy_lm_spec_new(&c, &spec);
         qy_alloc_fail_after(-1, 0);
-        if (!st) ok = 1;
-        else assert_int_equal(st, QY_ERR_NOMEM);
+        if (!st)
+            ok = 1;
+        else
+            assert_int_equal(st, QY_ERR_NOMEM);
         qy_lm_spec_free(spec);
         assert_int_equal(live_blocks(), blocks);
     }
@@ -375,9 +406,9 @@ static void test_config_alloc_failures(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixture_configs),      cmocka_unit_test(test_fixture_specs),
-        cmocka_unit_test(test_rope_styles),          cmocka_unit_test(test_families_and_defaults),
-        cmocka_unit_test(test_config_errors),        cmocka_unit_test(test_spec_mismatches),
+        cmocka_unit_test(test_fixture_configs),       cmocka_unit_test(test_fixture_specs),
+        cmocka_unit_test(test_rope_styles),           cmocka_unit_test(test_families_and_defaults),
+        cmocka_unit_test(test_config_errors),         cmocka_unit_test(test_spec_mismatches),
         cmocka_unit_test(test_config_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

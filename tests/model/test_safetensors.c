@@ -24,14 +24,14 @@ static void test_f16_known_values(void **state) {
     assert_true(isnan(qy_f16_to_f32(0x7e00)));
     assert_true(qy_bf16_to_f32(0x3f80) == 1.0f);
     assert_true(qy_bf16_to_f32(0xc049) == -3.140625f);
-    assert_int_equal(qy_f32_to_f16(65519.99f), 0x7bff); /* below the rounding boundary */
-    assert_int_equal(qy_f32_to_f16(65520.0f), 0x7c00);  /* halfway to 2^16 rounds to inf */
+    assert_int_equal(qy_f32_to_f16(65519.99f), 0x7bff);      /* below the rounding boundary */
+    assert_int_equal(qy_f32_to_f16(65520.0f), 0x7c00);       /* halfway to 2^16 rounds to inf */
     assert_int_equal(qy_f32_to_f16(ldexpf(1, -25)), 0x0000); /* tie with 0: even */
     assert_int_equal(qy_f32_to_f16(ldexpf(3, -26)), 0x0001);
     assert_int_equal(qy_f32_to_f16(-0.0f), 0x8000);
-    assert_int_equal(qy_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);            /* tie: even */
-    assert_int_equal(qy_f32_to_bf16(1.0f + ldexpf(3, -8)), 0x3f82);            /* tie: even up */
-    assert_int_equal(qy_f32_to_bf16(3.4028235e38f), 0x7f80);                   /* overflow to inf */
+    assert_int_equal(qy_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80); /* tie: even */
+    assert_int_equal(qy_f32_to_bf16(1.0f + ldexpf(3, -8)), 0x3f82); /* tie: even up */
+    assert_int_equal(qy_f32_to_bf16(3.4028235e38f), 0x7f80);        /* overflow to inf */
 }
 
 /* every half value survives f16 -> f32 -> f16 (NaN stays NaN) */
@@ -165,8 +165,8 @@ static void test_writer_layout_and_readback(void **state) {
     build_small(w, wdata, hdata, ids);
     int64_t s1[1] = {1};
     expect_error(qy_st_writer_add_f32(w, "w", QY_ST_F32, 1, s1, wdata), QY_ERR_ARG, "'w' added twice", NULL);
-    expect_error(qy_st_writer_add(w, "x", QY_ST_F32, 1, s1, wdata, 3), QY_ERR_ARG, "3 bytes given, its shape needs 4",
-                 NULL);
+    expect_error(qy_st_writer_add(w, "x", QY_ST_F32, 1, s1, wdata, 3), QY_ERR_ARG,
+                 "3 bytes given, its shape needs 4", NULL);
     expect_error(qy_st_writer_add_f32(w, "y", QY_ST_I32, 1, s1, wdata), QY_ERR_ARG, "F32, F16 or BF16", NULL);
     uint8_t *buf;
     size_t len;
@@ -246,8 +246,8 @@ static void expect_parse_error(const char *header, size_t data_len, int status, 
     uint64_t blocks = live_blocks();
     int st = qy_st_parse(b, len, "bad.safetensors", &f);
     if (st != status || !strstr(qy_errmsg(), needle) || !strstr(qy_errmsg(), "bad.safetensors")) {
-        print_error("header %s\n  status %d message '%s'\n  wanted %d with '%s'\n", header, st, qy_errmsg(), status,
-                    needle);
+        print_error("header %s\n  status %d message '%s'\n  wanted %d with '%s'\n", header, st, qy_errmsg(),
+                    status, needle);
         fail();
     }
     assert_null(f);
@@ -266,12 +266,13 @@ static void test_bad_headers(void **state) {
     assert_int_equal(qy_st_parse(base, blen, "ok", &f), QY_OK); /* the base case parses */
     qy_st_close(f);
     free(base);
-    expect_parse_error("{\"t\":{\"dtype\":\"Q4_K\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, QY_ERR_UNSUPPORTED,
-                       "tensor 't': dtype 'Q4_K' is not one quarry reads (known: BOOL");
+    expect_parse_error("{\"t\":{\"dtype\":\"Q4_K\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                       QY_ERR_UNSUPPORTED, "tensor 't': dtype 'Q4_K' is not one quarry reads (known: BOOL");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, QY_ERR_FORMAT,
                        "tensor 't': shape[0]: expected a non-negative integer");
-    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}",
-                       8, QY_ERR_RANGE, "absurd number of elements");
+    expect_parse_error(
+        "{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
+        QY_ERR_RANGE, "absurd number of elements");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[1,2,3,4,5,6,7,8,9],\"data_offsets\":[0,8]}}", 8,
                        QY_ERR_RANGE, "9 dimensions");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, QY_ERR_FORMAT,
@@ -282,8 +283,10 @@ static void test_bad_headers(void **state) {
                        "end before they begin");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", 8, QY_ERR_FORMAT,
                        "data_offsets: expected [begin, end]");
-    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, QY_ERR_FORMAT, "data_offsets: expected");
-    expect_parse_error("{\"t\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, QY_ERR_FORMAT, "dtype: expected a string");
+    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, QY_ERR_FORMAT,
+                       "data_offsets: expected");
+    expect_parse_error("{\"t\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, QY_ERR_FORMAT,
+                       "dtype: expected a string");
     expect_parse_error("{\"t\":[1]}", 8, QY_ERR_FORMAT, "expected an object {dtype, shape, data_offsets}");
     expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                        "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
@@ -294,30 +297,33 @@ static void test_bad_headers(void **state) {
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                        "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                        8, QY_ERR_FORMAT, "tensor 't' appears twice");
-    expect_parse_error("{\"__metadata__\":{\"format\":1}}", 0, QY_ERR_FORMAT, "__metadata__.format: expected a string");
+    expect_parse_error("{\"__metadata__\":{\"format\":1}}", 0, QY_ERR_FORMAT,
+                       "__metadata__.format: expected a string");
     expect_parse_error("{\"__metadata__\":[]}", 0, QY_ERR_FORMAT, "__metadata__: expected an object");
     expect_parse_error("{\"t\":", 0, QY_ERR_FORMAT, "invalid JSON");
     expect_parse_error("[1,2]", 0, QY_ERR_FORMAT, "starting with '{'");
-    expect_parse_error("{\"\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, QY_ERR_FORMAT, "empty name");
-    expect_parse_error("{\"t\xff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, QY_ERR_FORMAT,
-                       "not valid UTF-8");
-    expect_parse_error("{\"t\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, QY_ERR_FORMAT,
-                       "not valid UTF-8"); /* a UTF-16 surrogate */
-    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e16]}}", 8, QY_ERR_FORMAT,
-                       "data_offsets: expected");
+    expect_parse_error("{\"\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, QY_ERR_FORMAT,
+                       "empty name");
+    expect_parse_error("{\"t\xff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0,
+                       QY_ERR_FORMAT, "not valid UTF-8");
+    expect_parse_error("{\"t\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0,
+                       QY_ERR_FORMAT, "not valid UTF-8"); /* a UTF-16 surrogate */
+    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e16]}}", 8,
+                       QY_ERR_FORMAT, "data_offsets: expected");
 }
 
 static void test_bad_length_field(void **state) {
     (void)state;
     qy_st_file *f;
     uint8_t tiny[4] = {0};
-    expect_error(qy_st_parse(tiny, 4, "tiny.safetensors", &f), QY_ERR_FORMAT, "tiny.safetensors: 4 bytes is too short",
-                 NULL);
+    expect_error(qy_st_parse(tiny, 4, "tiny.safetensors", &f), QY_ERR_FORMAT,
+                 "tiny.safetensors: 4 bytes is too short", NULL);
     size_t len;
     uint8_t *b = image("{}", 0, &len);
     uint64_t huge = 1000000000000ull;
     for (int i = 0; i < 8; i++) b[i] = (uint8_t)(huge >> (8 * i));
-    expect_error(qy_st_parse(b, len, "x.safetensors", &f), QY_ERR_RANGE, "header length 1000000000000 is absurd", NULL);
+    expect_error(qy_st_parse(b, len, "x.safetensors", &f), QY_ERR_RANGE,
+                 "header length 1000000000000 is absurd", NULL);
     b[0] = 64;
     for (int i = 1; i < 8; i++) b[i] = 0;
     expect_error(qy_st_parse(b, len, "x.safetensors", &f), QY_ERR_FORMAT,
@@ -408,7 +414,8 @@ static void test_sharded_write_and_read(void **state) {
         int64_t shape[2] = {10, 10};
         for (int i = 0; i < 100; i++) data[t][i] = (float)(t * 1000 + i) / 7.0f;
         snprintf(name, sizeof name, "layer.%d.weight", t);
-        assert_int_equal(qy_st_writer_add_f32(w, name, t == 3 ? QY_ST_BF16 : QY_ST_F32, 2, shape, data[t]), QY_OK);
+        assert_int_equal(qy_st_writer_add_f32(w, name, t == 3 ? QY_ST_BF16 : QY_ST_F32, 2, shape, data[t]),
+                         QY_OK);
     }
     assert_int_equal(qy_st_writer_set_metadata(w, "format", "pt"), QY_OK);
     /* a single file first, then shards of at most 1000 bytes replace it */
@@ -418,7 +425,8 @@ static void test_sharded_write_and_read(void **state) {
     assert_int_equal(qy_st_writer_write_dir(w, tmp, 1000), QY_OK);
     assert_false(qy_file_exists(p));
     snprintf(p, sizeof p, "%s/model-00003-of-00003.safetensors", tmp);
-    assert_true(qy_file_exists(p)); /* six 400-byte F32 tensors pair up; the 200-byte BF16 one fits the last */
+    assert_true(
+        qy_file_exists(p)); /* six 400-byte F32 tensors pair up; the 200-byte BF16 one fits the last */
     qy_st_file *f;
     assert_int_equal(qy_st_open_dir(tmp, &f), QY_OK);
     assert_int_equal(qy_st_count(f), NT);
@@ -447,12 +455,15 @@ static void test_sharded_write_and_read(void **state) {
     assert_non_null(at);
     at[strlen("\"layer.0.weight\": \"model-0000")] = '9'; /* a shard that does not exist */
     assert_int_equal(qy_write_file_atomic(index, edit, len), QY_OK);
-    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_NOT_FOUND, "shard model-00009-of-00003.safetensors is listed", NULL);
+    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_NOT_FOUND,
+                 "shard model-00009-of-00003.safetensors is listed", NULL);
     strcpy(edit, text);
     at = strstr(edit, "\"layer.0.weight\": \"model-");
-    at[strlen("\"layer.0.weight\": \"model-0000")] = at[strlen("\"layer.0.weight\": \"model-0000")] == '1' ? '2' : '1';
+    at[strlen("\"layer.0.weight\": \"model-0000")] =
+        at[strlen("\"layer.0.weight\": \"model-0000")] == '1' ? '2' : '1';
     assert_int_equal(qy_write_file_atomic(index, edit, len), QY_OK);
-    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_FORMAT, "tensor 'layer.0.weight' is listed in model-0000", NULL);
+    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_FORMAT, "tensor 'layer.0.weight' is listed in model-0000",
+                 NULL);
     strcpy(edit, text);
     at = strstr(edit, "\"layer.0.weight\": \"model-");
     memcpy(at + strlen("\"layer.0.weight\": \""), "../x/", 5);
@@ -466,12 +477,12 @@ static void test_sharded_write_and_read(void **state) {
     free(edit);
     qy_free(text);
     unlink(index);
-    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_NOT_FOUND, "no model.safetensors or model.safetensors.index.json",
-                 NULL);
+    expect_error(qy_st_open_dir(tmp, &f), QY_ERR_NOT_FOUND,
+                 "no model.safetensors or model.safetensors.index.json", NULL);
     qy_st_writer_free(w);
     rm_rf(tmp);
-    expect_error(qy_st_open("/nonexistent/model.safetensors", &f), QY_ERR_NOT_FOUND, "/nonexistent/model.safetensors",
-                 NULL);
+    expect_error(qy_st_open("/nonexistent/model.safetensors", &f), QY_ERR_NOT_FOUND,
+                 "/nonexistent/model.safetensors", NULL);
     assert_int_equal(live_blocks(), blocks);
 }
 
@@ -483,8 +494,11 @@ static void test_index_parse(void **state) {
     (void)state;
     uint64_t blocks = live_blocks();
     qy_st_index *ix;
-    assert_int_equal(index_parse("{\"metadata\":{\"total_size\":12},\"weight_map\":{\"b\":\"s2\",\"a\":\"s1\",\"c\":\"s2\"}}", &ix),
-                     QY_OK);
+    assert_int_equal(
+        index_parse(
+            "{\"metadata\":{\"total_size\":12},\"weight_map\":{\"b\":\"s2\",\"a\":\"s1\",\"c\":\"s2\"}}",
+            &ix),
+        QY_OK);
     assert_int_equal(qy_st_index_count(ix), 3);
     assert_int_equal(qy_st_index_shard_count(ix), 2);
     assert_string_equal(qy_st_index_shard(ix, 0), "s2");
@@ -498,11 +512,15 @@ static void test_index_parse(void **state) {
                  "index.json: .weight_map lists tensor 'a' twice", NULL);
     expect_error(index_parse("{\"weight_map\":{\"a\":\"../s1\"}}", &ix), QY_ERR_FORMAT,
                  ".weight_map.a: '../s1' is not a file name in the model folder", NULL);
-    expect_error(index_parse("{\"weight_map\":{\"a\":\"/etc/passwd\"}}", &ix), QY_ERR_FORMAT, "is not a file name", NULL);
-    expect_error(index_parse("{\"weight_map\":{\"a\":3}}", &ix), QY_ERR_FORMAT, ".weight_map.a: expected a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":\"/etc/passwd\"}}", &ix), QY_ERR_FORMAT,
+                 "is not a file name", NULL);
+    expect_error(index_parse("{\"weight_map\":{\"a\":3}}", &ix), QY_ERR_FORMAT,
+                 ".weight_map.a: expected a file name", NULL);
     expect_error(index_parse("{\"weight_map\":{}}", &ix), QY_ERR_FORMAT, ".weight_map: is empty", NULL);
-    expect_error(index_parse("{\"metadata\":{}}", &ix), QY_ERR_NOT_FOUND, "index.json: .weight_map: missing", NULL);
-    expect_error(index_parse("{\"weight_map\":[]}", &ix), QY_ERR_FORMAT, ".weight_map: expected object", NULL);
+    expect_error(index_parse("{\"metadata\":{}}", &ix), QY_ERR_NOT_FOUND, "index.json: .weight_map: missing",
+                 NULL);
+    expect_error(index_parse("{\"weight_map\":[]}", &ix), QY_ERR_FORMAT, ".weight_map: expected object",
+                 NULL);
     assert_int_equal(live_blocks(), blocks);
 }
 
@@ -545,8 +563,10 @@ static void test_alloc_failures(void **state) {
         if (!st) st = qy_st_writer_set_metadata(w, "format", "pt");
         if (!st) st = qy_st_writer_serialize(w, &buf, &blen);
         qy_alloc_fail_after(-1, 0);
-        if (st == QY_OK) ok_write = 1;
-        else assert_int_equal(st, QY_ERR_NOMEM);
+        if (st == QY_OK)
+            ok_write = 1;
+        else
+            assert_int_equal(st, QY_ERR_NOMEM);
         qy_free(buf);
         qy_st_writer_free(w);
         assert_int_equal(live_blocks(), blocks);

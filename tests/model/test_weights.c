@@ -20,8 +20,10 @@ static void expect_same_config(const qy_lm_config *a, const qy_lm_config *b) {
     assert_int_equal(a->intermediate_size, b->intermediate_size);
     assert_int_equal(a->max_positions, b->max_positions);
     assert_int_equal(a->type_vocab_size, b->type_vocab_size);
-    assert_true(a->norm_eps == b->norm_eps && a->rope_theta == b->rope_theta && a->rope_factor == b->rope_factor);
-    assert_true(a->rope_low_freq_factor == b->rope_low_freq_factor && a->rope_high_freq_factor == b->rope_high_freq_factor);
+    assert_true(a->norm_eps == b->norm_eps && a->rope_theta == b->rope_theta &&
+                a->rope_factor == b->rope_factor);
+    assert_true(a->rope_low_freq_factor == b->rope_low_freq_factor &&
+                a->rope_high_freq_factor == b->rope_high_freq_factor);
     assert_int_equal(a->rope_original_max_positions, b->rope_original_max_positions);
     assert_int_equal(a->rope_scaling, b->rope_scaling);
     assert_int_equal(a->act, b->act);
@@ -84,7 +86,8 @@ static void test_fixture_load_save_identical(void **state) {
         qy_lm_weights w2;
         assert_int_equal(qy_st_open_dir(out, &st2), QY_OK);
         assert_int_equal(qy_lm_weights_load(spec, st2, NULL, &w2), QY_OK);
-        for (size_t i = 0; i < w.numel; i++) assert_true(w2.data[i] == qy_bf16_to_f32(qy_f32_to_bf16(w.data[i])));
+        for (size_t i = 0; i < w.numel; i++)
+            assert_true(w2.data[i] == qy_bf16_to_f32(qy_f32_to_bf16(w.data[i])));
         assert_int_equal(qy_st_total_bytes(st2) * 2, qy_st_total_bytes(st));
         qy_lm_weights_free(&w2);
         qy_st_close(st2);
@@ -100,9 +103,11 @@ static void test_fixture_load_save_identical(void **state) {
 
 static const char *const synthetic_configs[] = {
     "{\"model_type\":\"llama\",\"hidden_size\":16,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-    "\"num_key_value_heads\":2,\"vocab_size\":40,\"intermediate_size\":24,\"attention_bias\":true,\"mlp_bias\":true,"
+    "\"num_key_value_heads\":2,\"vocab_size\":40,\"intermediate_size\":24,\"attention_bias\":true,\"mlp_"
+    "bias\":true,"
     "\"rope_theta\":500000,\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,"
-    "\"high_freq_factor\":4,\"original_max_position_embeddings\":64},\"eos_token_id\":[3,4],\"bos_token_id\":1,"
+    "\"high_freq_factor\":4,\"original_max_position_embeddings\":64},\"eos_token_id\":[3,4],\"bos_token_id\":"
+    "1,"
     "\"torch_dtype\":\"bfloat16\",\"initializer_range\":0.01}",
     "{\"model_type\":\"qwen2\",\"hidden_size\":16,\"num_hidden_layers\":1,\"num_attention_heads\":4,"
     "\"num_key_value_heads\":1,\"vocab_size\":40,\"intermediate_size\":24,\"tie_word_embeddings\":true,"
@@ -173,8 +178,9 @@ static void test_pool_load_bitwise(void **state) {
     (void)state;
     char tmp[256];
     make_tmpdir(tmp, sizeof tmp);
-    const char *json = "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":3,\"num_attention_heads\":4,"
-                       "\"vocab_size\":40001,\"intermediate_size\":176}";
+    const char *json =
+        "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":3,\"num_attention_heads\":4,"
+        "\"vocab_size\":40001,\"intermediate_size\":176}";
     qy_lm_config c;
     assert_int_equal(qy_lm_config_parse(json, strlen(json), "config.json", &c), QY_OK);
     qy_lm_spec *spec;
@@ -227,12 +233,14 @@ static void test_weights_errors_and_alloc_failures(void **state) {
     assert_int_equal(qy_lm_weights_new(spec, &w), QY_OK);
     c.intermediate_size = 25;
     assert_int_equal(qy_lm_spec_new(&c, &other), QY_OK);
-    expect_error(qy_lm_weights_save(other, &w, QY_ST_F32, tmp, 0), QY_ERR_ARG, "do not belong to this model spec", NULL);
+    expect_error(qy_lm_weights_save(other, &w, QY_ST_F32, tmp, 0), QY_ERR_ARG,
+                 "do not belong to this model spec", NULL);
     assert_int_equal(qy_lm_weights_save(spec, &w, QY_ST_F16, tmp, 0), QY_OK);
     qy_st_file *st;
     qy_lm_weights w2;
     assert_int_equal(qy_st_open_dir(tmp, &st), QY_OK);
-    expect_error(qy_lm_weights_load(other, st, NULL, &w2), QY_ERR_SHAPE, "has shape [24, 16], the config implies [25, 16]", NULL);
+    expect_error(qy_lm_weights_load(other, st, NULL, &w2), QY_ERR_SHAPE,
+                 "has shape [24, 16], the config implies [25, 16]", NULL);
     assert_null(w2.data);
     int ok = 0;
     char path[512];
@@ -244,8 +252,10 @@ static void test_weights_errors_and_alloc_failures(void **state) {
         if (!s) s = qy_lm_weights_save(spec, &w2, QY_ST_BF16, tmp, 0); /* one file: one fsync per try */
         if (!s) s = qy_lm_config_write(&c, path);
         qy_alloc_fail_after(-1, 0);
-        if (!s) ok = 1;
-        else assert_int_equal(s, QY_ERR_NOMEM);
+        if (!s)
+            ok = 1;
+        else
+            assert_int_equal(s, QY_ERR_NOMEM);
         qy_lm_weights_free(&w2);
         assert_int_equal(live_blocks(), blocks);
     }

@@ -242,6 +242,10 @@ typedef struct hook_ctx {
     qy_tensor *delta;
 } hook_ctx;
 
+static int failing_hook(void *vctx, qy_graph *g, const char *name, qy_tensor **t) {
+    return qy_error(QY_ERR_NOT_FOUND, "no edit for %s", name);
+}
+
 static int hook(void *vctx, qy_graph *g, const char *name, qy_tensor **t) {
     hook_ctx *h = vctx;
     if (strcmp(name, "model.layers.0") == 0) {
@@ -278,6 +282,12 @@ static void test_hooks(void **st) {
     double s = 0;
     for (int i = 0; i < small.C; i++) s += fabsf(h.delta->grad[i]);
     assert_true(s > 0);
+    /* a hook's error stops the forward pass with its message and the tap's name */
+    qy_graph_reset(g);
+    qy_graph_set_hook(g, failing_hook, NULL);
+    assert_null(tl_loss(g, &m, ids, tg, 1, 8));
+    assert_int_equal(qy_graph_status(g), QY_ERR_NOT_FOUND);
+    assert_non_null(strstr(qy_errmsg(), "hook at model.layers.0: no edit for model.layers.0"));
     qy_graph_free(g);
     qy_params_free(ps);
 }
@@ -330,6 +340,94 @@ static void test_gemm_vs_reference(void **st) {
     qy_pool_free(pool);
 }
 
+/* resume: two AdamW steps in a row == one step, state copied into a new optimizer,
+ * one more step (bit for bit); same for SGD with momentum */
+static void test_optim_resume(void **st) {
+    for (int kind = 0; kind < 2; kind++) {
+        qy_params *ps;
+        tl_model m;
+        assert_int_equal(qy_params_new(&ps), QY_OK);
+        assert_int_equal(tl_build(ps, &small, 5, &m), QY_OK);
+        size_t n = qy_params_numel(ps), np = qy_params_count(ps);
+        qy_rng r;
+        qy_rng_seed(&r, 9);
+        for (size_t i = 0; i < np; i++) {
+            qy_tensor *p = qy_params_at(ps, i);
+            for (size_t k = 0; k < p->n; k++) p->grad[k] = (float)qy_rng_normal(&r);
+        }
+        float *p0 = qy_mallocn(n, sizeof(float)), *p2 = qy_mallocn(n, sizeof(float));
+        size_t off = 0;
+        for (size_t i = 0; i < np; i++) {
+            memcpy(p0 + off, qy_params_at(ps, i)->data, qy_params_at(ps, i)->n * sizeof(float));
+            off += qy_params_at(ps, i)->n;
+        }
+        qy_optim *a, *b;
+        if (kind == 0) {
+            qy_adamw_cfg cfg = {.lr = 1e-2f, .weight_decay = 0.1f};
+            assert_int_equal(qy_adamw_new(ps, &cfg, &a), QY_OK);
+        } else {
+            qy_sgd_cfg cfg = {.lr = 1e-2f, .momentum = 0.9f};
+            assert_int_equal(qy_sgd_new(ps, &cfg, &a), QY_OK);
+        }
+        assert_int_equal(qy_optim_step(a, 1e-2f), QY_OK);
+        /* the checkpoint after one step */
+        float *p1 = qy_mallocn(n, sizeof(float)), *sm = qy_mallocn(n, sizeof(float)),
+              *sv = qy_mallocn(n, sizeof(float));
+        off = 0;
+        for (size_t i = 0; i < np; i++) {
+            qy_tensor *p = qy_params_at(ps, i);
+            float *mm, *vv;
+            assert_int_equal(qy_optim_param_state(a, i, &mm, &vv), QY_OK);
+            memcpy(p1 + off, p->data, p->n * sizeof(float));
+            memcpy(sm + off, mm, p->n * sizeof(float));
+            if (vv) memcpy(sv + off, vv, p->n * sizeof(float));
+            off += p->n;
+        }
+        assert_int_equal(qy_optim_step(a, 1e-2f), QY_OK);
+        off = 0;
+        for (size_t i = 0; i < np; i++) {
+            qy_tensor *p = qy_params_at(ps, i);
+            memcpy(p2 + off, p->data, p->n * sizeof(float));
+            memcpy(p->data, p1 + off, p->n * sizeof(float)); /* restore the checkpoint */
+            off += p->n;
+        }
+        if (kind == 0) {
+            qy_adamw_cfg cfg = {.lr = 1e-2f, .weight_decay = 0.1f};
+            assert_int_equal(qy_adamw_new(ps, &cfg, &b), QY_OK);
+        } else {
+            qy_sgd_cfg cfg = {.lr = 1e-2f, .momentum = 0.9f};
+            assert_int_equal(qy_sgd_new(ps, &cfg, &b), QY_OK);
+        }
+        off = 0;
+        for (size_t i = 0; i < np; i++) {
+            float *mm, *vv;
+            assert_int_equal(qy_optim_param_state(b, i, &mm, &vv), QY_OK);
+            memcpy(mm, sm + off, qy_params_at(ps, i)->n * sizeof(float));
+            if (vv) memcpy(vv, sv + off, qy_params_at(ps, i)->n * sizeof(float));
+            off += qy_params_at(ps, i)->n;
+        }
+        qy_optim_set_steps(b, qy_optim_steps(a) - 1);
+        assert_int_equal(qy_optim_step(b, 1e-2f), QY_OK);
+        off = 0;
+        for (size_t i = 0; i < np; i++) {
+            qy_tensor *p = qy_params_at(ps, i);
+            assert_memory_equal(p->data, p2 + off, p->n * sizeof(float));
+            off += p->n;
+        }
+        float *mm, *vv;
+        assert_int_equal(qy_optim_param_state(b, np, &mm, &vv), QY_ERR_RANGE);
+        assert_true(memcmp(p0, p2, n * sizeof(float)) != 0);
+        qy_free(p0);
+        qy_free(p1);
+        qy_free(p2);
+        qy_free(sm);
+        qy_free(sv);
+        qy_optim_free(a);
+        qy_optim_free(b);
+        qy_params_free(ps);
+    }
+}
+
 /* the vectorisable exp used by softmax/attention/CE/SiLU: within 2 ulp of exp */
 static void test_fast_exp(void **st) {
     double worst = 0;
@@ -362,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_topk_schedule),
         cmocka_unit_test(test_gemm_vs_reference),
         cmocka_unit_test(test_fast_exp),
+        cmocka_unit_test(test_optim_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,9 @@ typedef qy_tensor *(*unary_fn)(qy_graph *, qy_tensor *);
 static qy_tensor *b_unary(qy_graph *g, qy_tensor **in, const void *c) {
     return (*(const unary_fn *)c)(g, in[0]);
 }
+static qy_tensor *b_scale_rows(qy_graph *g, qy_tensor **in, const void *c) {
+    return qy_scale_rows(g, in[0], in[1]);
+}
 static qy_tensor *b_swiglu(qy_graph *g, qy_tensor **in, const void *c) { return qy_swiglu(g, in[0], in[1]); }
 static qy_tensor *b_reshape_t(qy_graph *g, qy_tensor **in, const void *c) {
     return qy_transpose(g, qy_reshape(g, in[0], 3, (int64_t[]){2, -1, 3}));
@@ -220,6 +223,8 @@ static void test_pointwise(void **st) {
     spec same[2] = {{2, {3, 4}}, {2, {3, 4}}};
     gradcheck("mul", 2, same, b_mul, NULL);
     gradcheck("swiglu", 2, same, b_swiglu, NULL);
+    spec rows[2] = {{3, {2, 3, 5}}, {2, {2, 3}}};
+    gradcheck("scale_rows", 2, rows, b_scale_rows, NULL);
     spec one = {3, {2, 3, 5}};
     gradcheck("scale+add_scalar", 1, &one, b_scale, NULL);
     static const unary_fn fns[] = {qy_gelu_tanh, qy_gelu_erf, qy_silu,    qy_relu,       qy_tanh,

@@ -57,6 +57,7 @@ static qy_tensor *c_tanh(qy_graph *g, qy_tensor **in) { return qy_tanh(g, in[0])
 static qy_tensor *c_sigmoid(qy_graph *g, qy_tensor **in) { return qy_sigmoid(g, in[0]); }
 static qy_tensor *c_softmax(qy_graph *g, qy_tensor **in) { return qy_softmax(g, in[0]); }
 static qy_tensor *c_log_softmax(qy_graph *g, qy_tensor **in) { return qy_log_softmax(g, in[0]); }
+static qy_tensor *c_scale_rows(qy_graph *g, qy_tensor **in) { return qy_scale_rows(g, in[0], in[1]); }
 static qy_tensor *c_swiglu(qy_graph *g, qy_tensor **in) { return qy_swiglu(g, in[0], in[1]); }
 static qy_tensor *c_layernorm(qy_graph *g, qy_tensor **in) {
     return qy_layernorm(g, in[0], in[1], in[2], 1e-5f);
@@ -123,6 +124,7 @@ static const tcase cases[] = {
     {"sigmoid", c_sigmoid, 1, {2}, {{6, 40}}},
     {"softmax", c_softmax, 1, {3}, {{2, 3, 50}}},
     {"log_softmax", c_log_softmax, 1, {3}, {{2, 3, 50}}},
+    {"scale_rows", c_scale_rows, 2, {3, 2}, {{2, 5, 16}, {2, 5}}},
     {"swiglu", c_swiglu, 2, {2, 2}, {{6, 40}, {6, 40}}},
     {"layernorm", c_layernorm, 3, {3, 1, 1}, {{2, 5, 64}, {64}, {64}}},
     {"rmsnorm", c_rmsnorm, 2, {3, 1}, {{2, 5, 64}, {64}}},
@@ -280,6 +282,31 @@ static void run_block(void) {
     for (size_t i = 0; i < np; i++) {
         qy_tensor *p = qy_params_at(ps, i);
         write_f32(p->name, "sgd", p->data, p->n);
+        memcpy(p->data, p0[i], p->n * sizeof(float));
+    }
+    /* six real training steps on the same graph (arena and gradient buffers reused
+     * across resets): forward, backward, clip to 1.0, AdamW */
+    enum { STEPS = 6 };
+    float losses[STEPS];
+    if (qy_adamw_new(ps, &(qy_adamw_cfg){.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f},
+                     &opt))
+        exit(1);
+    for (int s = 0; s < STEPS; s++) {
+        qy_graph_reset(g);
+        qy_params_zero_grad(ps);
+        qy_tensor *l = tl_loss(g, &m, ids, tg, B, T);
+        if (!l || qy_graph_backward(g, l) || qy_clip_grad_norm(ps, 1.0f, pool, NULL) ||
+            qy_optim_step(opt, 3e-3f)) {
+            fprintf(stderr, "block training: %s\n", qy_errmsg());
+            exit(1);
+        }
+        losses[s] = l->data[0];
+    }
+    qy_optim_free(opt);
+    write_f32("block", "train_losses", losses, STEPS);
+    for (size_t i = 0; i < np; i++) {
+        qy_tensor *p = qy_params_at(ps, i);
+        write_f32(p->name, "trained", p->data, p->n);
         qy_free(g0[i]);
         qy_free(p0[i]);
     }

@@ -111,6 +111,7 @@ OPS = {
     "softmax": lambda x: torch.softmax(x, -1),
     "log_softmax": lambda x: torch.log_softmax(x, -1),
     "swiglu": lambda g, u: F.silu(g) * u,
+    "scale_rows": lambda x, s: x * s[..., None],
     "layernorm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5),
     "rmsnorm": lambda x, w: rmsnorm(x, w, 1e-6),
     "l2_normalize": lambda x: F.normalize(x, dim=-1, eps=1e-12),
@@ -148,11 +149,7 @@ def run_op(name, nin, shapes, yshape):
         check(f"{name} grad x{k}", load(name, f"g{k}"), xs[k].grad, 2e-6 * scale(xs[k].grad), 2e-5)
 
 
-def run_block(V, C, L, NH, NKV, FF, B, T, params):
-    names = [n for n, _ in params]
-    P = {n: load(n, "init", s).requires_grad_(True) for n, s in params}
-    ids = load("block", "ids").long().reshape(B, T)
-    tg = load("block", "targets").long().reshape(-1)
+def block_loss(P, ids, tg, V, C, L, NH, NKV, B, T):
     HS = C // NH
     pos = torch.arange(T)[None, :].expand(B, T)
     x = F.embedding(ids, P["model.embed_tokens.weight"])
@@ -168,7 +165,15 @@ def run_block(V, C, L, NH, NKV, FF, B, T, params):
         x = x + m @ P[pre + "mlp.down_proj.weight"].T
     x = rmsnorm(x, P["model.norm.weight"], 1e-5)
     logits = (x @ P["lm_head.weight"].T).reshape(B * T, V)
-    loss = F.cross_entropy(logits, tg, ignore_index=-100)
+    return F.cross_entropy(logits, tg, ignore_index=-100)
+
+
+def run_block(V, C, L, NH, NKV, FF, B, T, params):
+    names = [n for n, _ in params]
+    P = {n: load(n, "init", s).requires_grad_(True) for n, s in params}
+    ids = load("block", "ids").long().reshape(B, T)
+    tg = load("block", "targets").long().reshape(-1)
+    loss = block_loss(P, ids, tg, V, C, L, NH, NKV, B, T)
     loss.backward()
     print(f"Llama block (V={V} C={C} L={L} NH={NH} NKV={NKV} FF={FF} B={B} T={T}):")
     check("block loss", load("block", "loss"), loss, 1e-6, 1e-6)
@@ -206,6 +211,25 @@ def run_block(V, C, L, NH, NKV, FF, B, T, params):
     check("clip_grad_norm_ total norms", load("block", "norms"), torch.tensor(norms), 1e-7, 1e-6)
     check("sgd parameters (all tensors)", torch.cat([load(n, "sgd") for n, _ in params]),
           torch.cat([p2[n].reshape(-1) for n, _ in params]), 1e-7, 1e-6)
+    # six training steps: forward, backward, clip_grad_norm_(1.0), AdamW(3e-3)
+    p3 = {n: load(n, "init", s).clone().requires_grad_(True) for n, s in params}
+    opt = torch.optim.AdamW([{"params": [p3[n] for n, s in params if len(s) == 2], "weight_decay": 0.1},
+                             {"params": [p3[n] for n, s in params if len(s) == 1], "weight_decay": 0.0}],
+                            lr=3e-3, betas=(0.9, 0.95))
+    losses = []
+    for _ in range(6):
+        opt.zero_grad(set_to_none=True)
+        loss = block_loss(p3, ids, tg, V, C, L, NH, NKV, B, T)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(p3.values()), 1.0)
+        opt.step()
+        losses.append(float(loss))
+    print("training, 6 steps (forward, backward, clip_grad_norm_(1.0), AdamW 3e-3) from the same init:")
+    print("  losses quarry " + " ".join(f"{v:.6f}" for v in load("block", "train_losses").tolist()))
+    print("  losses torch  " + " ".join(f"{v:.6f}" for v in losses))
+    check("training losses", load("block", "train_losses"), torch.tensor(losses), 1e-5, 1e-5)
+    check("parameters after training (all tensors)", torch.cat([load(n, "trained") for n, _ in params]),
+          torch.cat([p3[n].detach().reshape(-1) for n, _ in params]), 2e-5, 1e-4)
 
 
 def main():

@@ -34,7 +34,8 @@ static qy_tok_params plain(const qy_tokenizer *t) {
  * at its offsets. */
 static void test_bytelevel_offsets(void **state) {
     qy_tokenizer *t = load_fixture("gpt2");
-    const char *texts[] = {"Hello world", "  leading\n\nand trailing  ", "caf\xc3\xa9 \xe6\xa3\x80\xe7\xb4\xa2 \xf0\x9f\x99\x82!",
+    const char *texts[] = {"Hello world", "  leading\n\nand trailing  ",
+                           "caf\xc3\xa9 \xe6\xa3\x80\xe7\xb4\xa2 \xf0\x9f\x99\x82!",
                            "It's 2026-11-28, isn't it?", ""};
     qy_tok_params p = plain(t);
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
@@ -169,12 +170,14 @@ static void test_batch_threads(void **state) {
     static char buf[N][64];
     const char *texts[N];
     for (int i = 0; i < N; i++) {
-        snprintf(buf[i], sizeof buf[i], "text number %d, with %*s spaces and \xc3\xa9t\xc3\xa9", i * 7919 % 1000, i % 9, "");
+        snprintf(buf[i], sizeof buf[i], "text number %d, with %*s spaces and \xc3\xa9t\xc3\xa9",
+                 i * 7919 % 1000, i % 9, "");
         texts[i] = buf[i];
     }
     qy_tok_params p = plain(t);
     qy_encoding one[N], batch[N];
-    for (int i = 0; i < N; i++) assert_int_equal(qy_tokenizer_encode(t, texts[i], strlen(texts[i]), &p, &one[i]), QY_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(qy_tokenizer_encode(t, texts[i], strlen(texts[i]), &p, &one[i]), QY_OK);
     for (int threads = 1; threads <= 3; threads++) {
         qy_pool *pool;
         assert_int_equal(qy_pool_new(threads, &pool), QY_OK);
@@ -215,16 +218,48 @@ static void test_batch_threads(void **state) {
 
 /* A WordPiece model whose vocabulary holds every piece, so tokens == pre-tokens. */
 static qy_tokenizer *pieces_tokenizer(const char *pretok_json, const char *extra_added) {
-    static const char *words[] = {"the", "final", "countdown", "-", "--", "the-", "final-", "-final", "-countdown",
-                                  "[UNK]", "a", "b", "c", "1", "2", "3", "12", "123", "x", "y", "!", "?", "!?",
-                                  "hello", "world", ",", "it", "'", "s", "\xe2\x96\x81hello", "\xe2\x96\x81world",
-                                  "<tok>", "<tok> ", " <tok>", "ab"};
+    static const char *words[] = {"the",
+                                  "final",
+                                  "countdown",
+                                  "-",
+                                  "--",
+                                  "the-",
+                                  "final-",
+                                  "-final",
+                                  "-countdown",
+                                  "[UNK]",
+                                  "a",
+                                  "b",
+                                  "c",
+                                  "1",
+                                  "2",
+                                  "3",
+                                  "12",
+                                  "123",
+                                  "x",
+                                  "y",
+                                  "!",
+                                  "?",
+                                  "!?",
+                                  "hello",
+                                  "world",
+                                  ",",
+                                  "it",
+                                  "'",
+                                  "s",
+                                  "\xe2\x96\x81hello",
+                                  "\xe2\x96\x81world",
+                                  "<tok>",
+                                  "<tok> ",
+                                  " <tok>",
+                                  "ab"};
     cJSON *root = cJSON_CreateObject();
     cJSON *model = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(model, "type", "WordPiece");
     cJSON_AddStringToObject(model, "unk_token", "[UNK]");
     cJSON *v = cJSON_AddObjectToObject(model, "vocab");
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) cJSON_AddNumberToObject(v, words[i], (double)i);
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        cJSON_AddNumberToObject(v, words[i], (double)i);
     char *m = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     char json[8192];
@@ -262,44 +297,66 @@ static void test_split_behaviors(void **state) {
                  {"Contiguous", "the|-|final|--|countdown"}};
     for (size_t k = 0; k < 5; k++) {
         char pj[256];
-        snprintf(pj, sizeof pj, "{\"type\": \"Split\", \"pattern\": {\"String\": \"-\"}, \"behavior\": \"%s\", \"invert\": false}",
+        snprintf(pj, sizeof pj,
+                 "{\"type\": \"Split\", \"pattern\": {\"String\": \"-\"}, \"behavior\": \"%s\", \"invert\": "
+                 "false}",
                  cases[k].behavior);
         qy_tokenizer *t = pieces_tokenizer(pj, NULL);
         expect_tokens(t, "the-final--countdown", cases[k].want);
         qy_tokenizer_free(t);
         /* the same with a regex pattern */
-        snprintf(pj, sizeof pj, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"-\"}, \"behavior\": \"%s\"}", cases[k].behavior);
+        snprintf(pj, sizeof pj,
+                 "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"-\"}, \"behavior\": \"%s\"}",
+                 cases[k].behavior);
         t = pieces_tokenizer(pj, NULL);
         expect_tokens(t, "the-final--countdown", cases[k].want);
         qy_tokenizer_free(t);
     }
     /* invert, and the other splitting pre-tokenizers */
     static const char *more[][3] = {
-        {"{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[a-z]+\"}, \"behavior\": \"Removed\", \"invert\": true}",
+        {"{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[a-z]+\"}, \"behavior\": \"Removed\", \"invert\": "
+         "true}",
          "the--final", "the|final"},
-        {"{\"type\": \"Digits\", \"individual_digits\": true}",
-         "x123y", "x|1|2|3|y"},
-        {"{\"type\": \"Digits\", \"individual_digits\": false}",
-         "x123y", "x|123|y"},
-        {"{\"type\": \"Punctuation\"}",
-         "a!?b", "a|!|?|b"},
-        {"{\"type\": \"Punctuation\", \"behavior\": \"Contiguous\"}",
-         "a!?b", "a|!?|b"},
-        {"{\"type\": \"Whitespace\"}",
-         "hello, world!?", "hello|,|world|!?"},
-        {"{\"type\": \"WhitespaceSplit\"}",
-         " hello \t world ", "hello|world"},
-        {"{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"WhitespaceSplit\"}, {\"type\": \"Digits\", \"individual_digits\": true}]}",
+        {"{\"type\": \"Digits\", \"individual_digits\": true}", "x123y", "x|1|2|3|y"},
+        {"{\"type\": \"Digits\", \"individual_digits\": false}", "x123y", "x|123|y"},
+        {"{\"type\": \"Punctuation\"}", "a!?b", "a|!|?|b"},
+        {"{\"type\": \"Punctuation\", \"behavior\": \"Contiguous\"}", "a!?b", "a|!?|b"},
+        {"{\"type\": \"Whitespace\"}", "hello, world!?", "hello|,|world|!?"},
+        {"{\"type\": \"WhitespaceSplit\"}", " hello \t world ", "hello|world"},
+        {"{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"WhitespaceSplit\"}, {\"type\": "
+         "\"Digits\", \"individual_digits\": true}]}",
          "a12 b3", "a|1|2|b|3"},
-        {"{\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": \"always\", \"split\": true}",
+        {"{\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": \"always\", "
+         "\"split\": true}",
          "hello world", "\xe2\x96\x81hello|\xe2\x96\x81world"},
-        {"{\"type\": \"CharDelimiterSplit\", \"delimiter\": \"x\"}",
-         "axbxxc", "a|b|c"}};
+        {"{\"type\": \"CharDelimiterSplit\", \"delimiter\": \"x\"}", "axbxxc", "a|b|c"}};
     for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
         qy_tokenizer *t = pieces_tokenizer(more[k][0], NULL);
         expect_tokens(t, more[k][1], more[k][2]);
         qy_tokenizer_free(t);
     }
+}
+
+/* BPE with continuing_subword_prefix: as in the Rust tokenizers BPE model
+ * (merge_word), every char after the first is looked up as "##" + char, and a
+ * merge (a, ##b) makes a + b. Merges here: (h,##e) (##l,##l) (he,##ll) (w,##o)
+ * (##r,##l) (wo,##rl). */
+static void test_bpe_prefix(void **state) {
+    char path[4096];
+    const char *src = getenv("QUARRY_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/data/tokenizers/synthetic/bpe_prefix.json", src ? src : "..");
+    qy_tokenizer *t;
+    if (qy_tokenizer_load(path, &t)) fail_msg("%s", qy_errmsg());
+    expect_tokens(t, "hello world wor", "hell|##o|worl|##d|wo|##r");
+    expect_tokens(t, "hex", "he|<unk>"); /* x is not in the vocabulary: unk */
+    char *d;
+    int32_t ids[2];
+    assert_int_equal(qy_tokenizer_token_to_id(t, "hell", &ids[0]), QY_OK);
+    assert_int_equal(qy_tokenizer_token_to_id(t, "##o", &ids[1]), QY_OK);
+    assert_int_equal(qy_tokenizer_decode(t, ids, 2, 0, &d, NULL), QY_OK);
+    assert_string_equal(d, "hello");
+    qy_free(d);
+    qy_tokenizer_free(t);
 }
 
 /* Added tokens: matched before normalisation, never split; lstrip/rstrip take
@@ -313,9 +370,12 @@ static void test_added_token_options(void **state) {
     t = pieces_tokenizer(ws, "{\"id\": 34, \"content\": \"ab\", \"single_word\": true, \"special\": true}");
     expect_tokens(t, "ab", "ab");
     expect_tokens(t, "x ab y", "x|ab|y");
-    expect_tokens(t, "cab", "[UNK]"); /* "cab" is no word of the vocabulary, and "ab" inside it is not matched */
+    expect_tokens(t, "cab",
+                  "[UNK]"); /* "cab" is no word of the vocabulary, and "ab" inside it is not matched */
     qy_tokenizer_free(t);
-    t = pieces_tokenizer("null", "{\"id\": 31, \"content\": \"<tok>\", \"lstrip\": true, \"rstrip\": true, \"special\": true}");
+    t = pieces_tokenizer(
+        "null",
+        "{\"id\": 31, \"content\": \"<tok>\", \"lstrip\": true, \"rstrip\": true, \"special\": true}");
     qy_tok_params p = plain(t);
     qy_encoding e;
     assert_int_equal(qy_tokenizer_encode(t, "a  <tok>  b", 11, &p, &e), QY_OK);
@@ -359,7 +419,8 @@ static void test_metaspace_matches_fixture(void **state) {
         qy_encoding e;
         assert_int_equal(qy_tokenizer_encode(t, text, strlen(text), &p, &e), QY_OK);
         assert_int_equal(e.n, (size_t)cJSON_GetArraySize(ids));
-        for (size_t i = 0; i < e.n; i++) assert_int_equal(e.ids[i], (int32_t)cJSON_GetArrayItem(ids, (int)i)->valuedouble);
+        for (size_t i = 0; i < e.n; i++)
+            assert_int_equal(e.ids[i], (int32_t)cJSON_GetArrayItem(ids, (int)i)->valuedouble);
         qy_encoding_free(&e);
         n++;
     }
@@ -387,17 +448,30 @@ static int collect(void *ctx, size_t b, size_t e) {
 /* The hand-written GPT-2 scanner gives PCRE2's pieces of the GPT-2 pattern. */
 static void test_gpt2_scanner_vs_pcre2(void **state) {
     tok_regex re;
-    assert_int_equal(tok_regex_compile(&re, "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", "test"), QY_OK);
+    assert_int_equal(tok_regex_compile(
+                         &re,
+                         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+                         "test"),
+                     QY_OK);
     tok_work w;
     qy_arena_init(&w.arena, 4096);
     w.md = pcre2_match_data_create(1, NULL);
     const char *texts[] = {
-        "Hello world", "hello  world   with   runs of spaces", " leading space and trailing space ",
-        "Newlines\nand\ttabs\r\n\n\nmixed", "It's a dog's life, isn't it? We'll see; they've gone, I'd say.",
+        "Hello world",
+        "hello  world   with   runs of spaces",
+        " leading space and trailing space ",
+        "Newlines\nand\ttabs\r\n\n\nmixed",
+        "It's a dog's life, isn't it? We'll see; they've gone, I'd say.",
         "Numbers: 3.14159, 1,000,000 and 2026-11-28 12345678901234567890",
         "Unicode: caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xe2\x80\x9cquotes\xe2\x80\x9d \xe2\x80\xa6",
-        "\xc2\xa0non-breaking\xe2\x80\x89thin\xe2\x80\x8bzero-width", "' 's 'S ''s '' x'", "   ", "\n \n", "a  \n\tb",
-        "\xf0\x9f\x99\x82\xf0\x9f\x9a\x80 \xf0\x9f\x87\xb3\xf0\x9f\x87\xb1", "x\xe3\x80\x80 y", "\xe6\xa3\x80\xe7\xb4\xa2 \xe5\xa2\x9e"};
+        "\xc2\xa0non-breaking\xe2\x80\x89thin\xe2\x80\x8bzero-width",
+        "' 's 'S ''s '' x'",
+        "   ",
+        "\n \n",
+        "a  \n\tb",
+        "\xf0\x9f\x99\x82\xf0\x9f\x9a\x80 \xf0\x9f\x87\xb3\xf0\x9f\x87\xb1",
+        "x\xe3\x80\x80 y",
+        "\xe6\xa3\x80\xe7\xb4\xa2 \xe5\xa2\x9e"};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
         const char *s = texts[k];
         size_t len = strlen(s);
@@ -445,8 +519,19 @@ static void test_fast_paths_match_reference(void **state) {
     size_t n = 0;
     qy_rng r;
     qy_rng_seed(&r, 11);
-    const char *parts[] = {"the", " cat", "'s", " \u00e9t\u00e9", "<|endoftext|>", "  ", "\n\n", " 1234567", ",",
-                           "\xe6\xa3\x80\xe7\xb4\xa2", " antidisestablishmentarianism", "\xf0\x9f\x99\x82", "\t"};
+    const char *parts[] = {"the",
+                           " cat",
+                           "'s",
+                           " \u00e9t\u00e9",
+                           "<|endoftext|>",
+                           "  ",
+                           "\n\n",
+                           " 1234567",
+                           ",",
+                           "\xe6\xa3\x80\xe7\xb4\xa2",
+                           " antidisestablishmentarianism",
+                           "\xf0\x9f\x99\x82",
+                           "\t"};
     while (n < sizeof text - 512) {
         const char *p = parts[qy_rng_below(&r, sizeof parts / sizeof parts[0])];
         if (qy_rng_below(&r, 50) == 0) { /* a long run of one letter: beyond the small-word path */
@@ -499,7 +584,8 @@ static void test_errors(void **state) {
     /* decoding half of a multi-byte char gives U+FFFD, as from_utf8_lossy */
     int32_t half[1];
     qy_encoding c;
-    assert_int_equal(qy_tokenizer_encode(t, "\xf0\x9f\x99\x82", 4, &p, &c), QY_OK); /* an emoji: several tokens */
+    assert_int_equal(qy_tokenizer_encode(t, "\xf0\x9f\x99\x82", 4, &p, &c),
+                     QY_OK); /* an emoji: several tokens */
     assert_true(c.n >= 2);
     half[0] = c.ids[0];
     assert_int_equal(qy_tokenizer_decode(t, half, 1, 0, &out, NULL), QY_OK);
@@ -512,27 +598,36 @@ static void test_errors(void **state) {
         const char *json, *msg;
         int st;
     } cases[] = {
-        {"{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model \"Unigram\" is not supported", QY_ERR_UNSUPPORTED},
-        {"{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+        {"{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model \"Unigram\" is not supported",
+         QY_ERR_UNSUPPORTED},
+        {"{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"}, \"model\": "
+         "{\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
          ".normalizer.type: normalizer \"Precompiled\" is not supported", QY_ERR_UNSUPPORTED},
-        {"{\"pre_tokenizer\": {\"type\": \"UnicodeScripts\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+        {"{\"pre_tokenizer\": {\"type\": \"UnicodeScripts\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, "
+         "\"merges\": []}}",
          "pre_tokenizer \"UnicodeScripts\" is not supported", QY_ERR_UNSUPPORTED},
         {"{\"decoder\": {\"type\": \"CTC\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
          "decoder \"CTC\" is not supported", QY_ERR_UNSUPPORTED},
-        {"{\"model\": {\"type\": \"BPE\", \"dropout\": 0.1, \"vocab\": {}, \"merges\": []}}", "dropout", QY_ERR_UNSUPPORTED},
-        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}", "token \"b\" is not in the vocabulary", QY_ERR_FORMAT},
-        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}, \"merges\": []}}", "expected an id", QY_ERR_FORMAT},
-        {"{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": \"Isolated\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+        {"{\"model\": {\"type\": \"BPE\", \"dropout\": 0.1, \"vocab\": {}, \"merges\": []}}", "dropout",
+         QY_ERR_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}",
+         "token \"b\" is not in the vocabulary", QY_ERR_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}, \"merges\": []}}", "expected an id",
+         QY_ERR_FORMAT},
+        {"{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": "
+         "\"Isolated\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
          "does not compile", QY_ERR_FORMAT},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}", "invalid JSON", QY_ERR_FORMAT},
-        {"{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\"}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+        {"{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, "
+         "{\"type\": \"Digits\"}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
          "ByteLevel must come last", QY_ERR_UNSUPPORTED},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         qy_tokenizer *x = (qy_tokenizer *)1;
         int st = qy_tokenizer_from_json(cases[k].json, strlen(cases[k].json), "bad.json", &x);
         if (st != cases[k].st || !strstr(qy_errmsg(), cases[k].msg))
-            fail_msg("case %zu: status %d, message \"%s\"; want %d and \"%s\"", k, st, qy_errmsg(), cases[k].st, cases[k].msg);
+            fail_msg("case %zu: status %d, message \"%s\"; want %d and \"%s\"", k, st, qy_errmsg(),
+                     cases[k].st, cases[k].msg);
         assert_null(x);
     }
 }
@@ -558,7 +653,8 @@ static void test_out_of_memory(void **state) {
             for (long m = 0; m < 100000; m++) {
                 qy_encoding e;
                 qy_alloc_fail_after(m, 0);
-                int st2 = qy_tokenizer_encode_pair(t, "Caf\xc3\xa9 is fine", 13, "\xe6\xa3\x80 ok!", 8, &p, &e);
+                int st2 =
+                    qy_tokenizer_encode_pair(t, "Caf\xc3\xa9 is fine", 13, "\xe6\xa3\x80 ok!", 8, &p, &e);
                 char *d = NULL;
                 if (st2 == QY_OK) st2 = qy_tokenizer_decode(t, e.ids, e.n, 0, &d, NULL);
                 qy_alloc_fail_after(-1, 0);
@@ -569,7 +665,8 @@ static void test_out_of_memory(void **state) {
             }
             qy_tokenizer_free(t);
             ok = 1;
-        } else assert_int_equal(st, QY_ERR_NOMEM);
+        } else
+            assert_int_equal(st, QY_ERR_NOMEM);
     }
     assert_true(ok);
     qy_alloc_get_stats(&after);
@@ -578,15 +675,17 @@ static void test_out_of_memory(void **state) {
 }
 
 int main(void) {
-    /* cJSON trees are built directly below: install quarry's allocator hooks first */
-    qy_json *hooks;
-    if (qy_json_parse("{}", 2, "hooks", &hooks) == QY_OK) qy_json_free(hooks);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytelevel_offsets),    cmocka_unit_test(test_bert_offsets_and_template),
-        cmocka_unit_test(test_batch_threads),        cmocka_unit_test(test_split_behaviors),
-        cmocka_unit_test(test_added_token_options),  cmocka_unit_test(test_metaspace_matches_fixture),
-        cmocka_unit_test(test_gpt2_scanner_vs_pcre2), cmocka_unit_test(test_fast_paths_match_reference),
+        cmocka_unit_test(test_bytelevel_offsets),
+        cmocka_unit_test(test_bert_offsets_and_template),
+        cmocka_unit_test(test_batch_threads),
+        cmocka_unit_test(test_split_behaviors),
+        cmocka_unit_test(test_added_token_options),
+        cmocka_unit_test(test_metaspace_matches_fixture),
+        cmocka_unit_test(test_gpt2_scanner_vs_pcre2),
+        cmocka_unit_test(test_fast_paths_match_reference),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bpe_prefix),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

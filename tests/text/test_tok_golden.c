@@ -55,7 +55,11 @@ static int run_golden(const char *tok_path, const char *golden_path, int *ncases
         }
         if (bad) {
             print_error("%s: case \"%s\": %s differ (got %zu tokens, want %d):", tok_path, text,
-                        bad == 1 ? "ids" : bad == 2 ? "tokens" : bad == 3 ? "offsets" : "counts", e.n, n);
+                        bad == 1   ? "ids"
+                        : bad == 2 ? "tokens"
+                        : bad == 3 ? "offsets"
+                                   : "counts",
+                        e.n, n);
             for (size_t i = 0; i < e.n; i++) print_error(" %d", e.ids[i]);
             print_error("\n");
             failures++;

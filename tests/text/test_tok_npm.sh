@@ -47,5 +47,29 @@ for f in "$SHARED/data/wikitext-2/valid.txt" "$SHARED/data/tinyshakespeare/input
     fi
   done
 done
+# BPE options the fixtures do not use (end_of_word_suffix, fuse_unk, ignore_merges)
+for tj in "$SRC"/tests/data/tokenizers/synthetic/bpe_suffix*.json; do
+  f=$SRC/tests/data/tokenizers/synthetic/words.txt
+  "$Q" tok encode --no-special -q --file "$f" "$tj" > "$T/q.txt" || exit 1
+  node "$NODE_DIR/hf_ids.mjs" "$tj" "$f" > "$T/p.txt" || exit 1
+  if cmp -s "$T/q.txt" "$T/p.txt"; then
+    echo "ok: $(basename "$tj"): ids equal to @huggingface/tokenizers"
+  else
+    echo "FAIL: $(basename "$tj"): ids differ from @huggingface/tokenizers"; fail=1
+  fi
+done
+# tokenizers trained here load in Tokenizers.js and give the same ids there
+"$Q" tok train -q --vocab-size 3000 --out "$T/bpe.json" "$SHARED/data/tinyshakespeare/input_train.txt" || exit 1
+"$Q" tok train -q -m wordpiece --vocab-size 3000 --out "$T/wp.json" "$SHARED/data/tinyshakespeare/input_train.txt" || exit 1
+for tj in "$T/bpe.json" "$T/wp.json"; do
+  f=$SHARED/data/wikitext-2/valid.txt
+  "$Q" tok encode --no-special -q --file "$f" "$tj" > "$T/q.txt" || exit 1
+  node "$NODE_DIR/hf_ids.mjs" "$tj" "$f" > "$T/p.txt" || { echo "FAIL: Tokenizers.js cannot use $(basename "$tj")"; exit 1; }
+  if cmp -s "$T/q.txt" "$T/p.txt"; then
+    echo "ok: trained $(basename "$tj"): $(wc -w < "$T/p.txt") ids on wikitext-2 equal to @huggingface/tokenizers"
+  else
+    echo "FAIL: trained $(basename "$tj"): ids differ from @huggingface/tokenizers"; fail=1
+  fi
+done
 [ $fail = 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
 exit $fail

@@ -212,7 +212,8 @@ typedef struct qy_rec_params {
 
 qy_rec_params qy_rec_params_default(void);
 
-/* The names of the models quarry knows ("pop", "itemknn", "bprmf"), NULL-terminated. */
+/* The names of the models quarry knows ("pop", "itemknn", "bprmf", "sasrec",
+ * "gru4rec", "lightgcn"), NULL-terminated. */
 const char *const *qy_rec_model_names(void);
 
 /* Create an untrained model by name. params may be NULL (defaults).
@@ -233,6 +234,13 @@ int qy_rec_model_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, qy_re
 /* One more training epoch (models without epochs: QY_ERR_UNSUPPORTED). */
 int qy_rec_model_train_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss);
 int qy_rec_model_has_epochs(const qy_rec_model *m);
+
+/* The item embedding table of a fitted model: *emb points at n_items x *dim
+ * floats owned by the model (row 0 = padding), valid until the model changes.
+ * sasrec, gru4rec: the item embedding (also the output layer); lightgcn: the
+ * propagated (final, layer-mean) item embeddings, the ones it scores with.
+ * Errors: QY_ERR_UNSUPPORTED (pop, itemknn, bprmf), QY_ERR_ARG (not fitted). */
+int qy_rec_model_item_embeddings(const qy_rec_model *m, const float **emb, int *dim);
 
 /* Scores of every item (n_items per query, id 0 included: its value is
  * ignored) for n queries: scores is n x d->n_items. Threaded over queries. */

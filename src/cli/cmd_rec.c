@@ -27,6 +27,7 @@ typedef struct rec_args {
     long epochs, patience, dim, knn;
     double lr, reg, shrink;
     const char *out;
+    const char *export_items;
     const char *phase;
     const char *per_user;
     const char *users;
@@ -49,12 +50,12 @@ typedef struct rec_args {
         {"ks", 0, QY_OPT_STRING, "LIST", "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks}
 
 #define MODEL_OPTS(a)                                                                                                  \
-    {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn or bprmf (default pop)", &(a).model},                            \
-        {"epochs", 0, QY_OPT_INT, "N", "bprmf: at most N epochs (default 300)", &(a).epochs},                            \
+    {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)", &(a).model},                            \
+        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs},                            \
         {"patience", 0, QY_OPT_INT, "N", "stop after N epochs without a better valid NDCG@10 (default 10)", &(a).patience}, \
-        {"dim", 0, QY_OPT_INT, "N", "bprmf: embedding size (default 64)", &(a).dim},                                     \
-        {"lr", 0, QY_OPT_DOUBLE, "X", "bprmf: Adam learning rate (default 0.001)", &(a).lr},                             \
-        {"reg", 0, QY_OPT_DOUBLE, "X", "bprmf: L2 weight decay (default 0)", &(a).reg},                                  \
+        {"dim", 0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)", &(a).dim},                                     \
+        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},                             \
+        {"reg", 0, QY_OPT_DOUBLE, "X", "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)", &(a).reg},                                  \
         {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn},                             \
         {"shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink}
 
@@ -262,6 +263,25 @@ static int run_split(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- train */
 
+/* one line per item (padding skipped): token, a tab, dim space-separated values */
+static int export_items(const qy_rec_model *m, const qy_rec_data *d, const char *path) {
+    const float *emb;
+    int dim;
+    int st = qy_rec_model_item_embeddings(m, &emb, &dim);
+    qy_afile *f = NULL;
+    if (!st) st = qy_afile_open(path, &f);
+    for (uint32_t i = 1; i < d->n_items && !st; i++) {
+        st = qy_afile_printf(f, "%s\t", d->item_token[i]);
+        for (int c = 0; c < dim && !st; c++) st = qy_afile_printf(f, c ? " %.9g" : "%.9g", emb[(size_t)i * dim + c]);
+        if (!st) st = qy_afile_printf(f, "\n");
+    }
+    if (st) {
+        if (f) qy_afile_abort(f);
+        return st;
+    }
+    return qy_afile_commit(f);
+}
+
 typedef struct train_ctx {
     const qy_rec_data *d;
     qy_rec_model *m;
@@ -312,6 +332,9 @@ static int run_train(int argc, char **argv) {
     args_init(&a);
     qy_opt opts[] = {DATA_OPTS(a), EVAL_OPTS(a), MODEL_OPTS(a),
                      {"out", 'o', QY_OPT_STRING, "FILE", "checkpoint to write (default: not kept for pop/itemknn)", &a.out},
+                     {"export-items", 0, QY_OPT_STRING, "FILE",
+                      "write the best model's item embeddings: a line per item, token TAB values (sasrec, gru4rec, lightgcn)",
+                      &a.export_items},
                      {0}};
     qy_cli_spec spec = {
         .usage = "quarry rec train [options] DATA",
@@ -366,6 +389,7 @@ static int run_train(int argc, char **argv) {
     } else if (!st && a.out) {
         st = qy_rec_model_save(m, a.out);
     }
+    if (!st && a.export_items) st = export_items(m, d, a.export_items);
     qy_rec_eval_result rv = {0}, rt = {0};
     if (!st) st = qy_rec_evaluate(d, QY_PHASE_VALID, &eo, m, pool, &rv);
     if (!st) st = qy_rec_evaluate(d, QY_PHASE_TEST, &eo, m, pool, &rt);

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "eval/rec_metrics.h"
+#include "eval/rec_neural.h"
 #include "eval/recbole.h"
 
 qy_rec_params qy_rec_params_default(void) {
@@ -546,14 +547,20 @@ static int bpr_load(qy_rec_model *m, const uint8_t *blob, size_t len) {
 /* ------------------------------------------------------------ registry */
 
 static const qy_rec_model_ops model_ops[] = {
-    {"pop", 0, pop_fit, NULL, pop_score, pop_save, pop_load, pop_free},
-    {"itemknn", 0, knn_fit, NULL, knn_score, knn_save, knn_load, knn_free},
-    {"bprmf", 1, bpr_fit, bpr_epoch, bpr_score, bpr_save, bpr_load, bpr_free},
+    {"pop", 0, pop_fit, NULL, pop_score, pop_save, pop_load, pop_free, NULL},
+    {"itemknn", 0, knn_fit, NULL, knn_score, knn_save, knn_load, knn_free, NULL},
+    {"bprmf", 1, bpr_fit, bpr_epoch, bpr_score, bpr_save, bpr_load, bpr_free, NULL},
+    {"sasrec", 1, qy_rec_sasrec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load, qy_rec_seq_free,
+     qy_rec_seq_item_emb},
+    {"gru4rec", 1, qy_rec_gru4rec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load,
+     qy_rec_seq_free, qy_rec_seq_item_emb},
+    {"lightgcn", 1, qy_rec_lightgcn_fit, qy_rec_lightgcn_epoch, qy_rec_lightgcn_score, qy_rec_lightgcn_save,
+     qy_rec_lightgcn_load, qy_rec_lightgcn_free, qy_rec_lightgcn_item_emb},
 };
 enum { N_MODELS = sizeof model_ops / sizeof model_ops[0] };
 
 const char *const *qy_rec_model_names(void) {
-    static const char *const names[] = {"pop", "itemknn", "bprmf", NULL};
+    static const char *const names[] = {"pop", "itemknn", "bprmf", "sasrec", "gru4rec", "lightgcn", NULL};
     return names;
 }
 
@@ -568,7 +575,7 @@ int qy_rec_model_new(const char *name, const qy_rec_params *params, qy_rec_model
         *out = m;
         return QY_OK;
     }
-    return qy_error(QY_ERR_ARG, "unknown model '%s' (known: pop, itemknn, bprmf; sasrec, gru4rec and lightgcn need the tensor engine)", name);
+    return qy_error(QY_ERR_ARG, "unknown model '%s' (known: pop, itemknn, bprmf, sasrec, gru4rec, lightgcn)", name);
 }
 
 void qy_rec_model_free(qy_rec_model *m) {
@@ -578,6 +585,14 @@ void qy_rec_model_free(qy_rec_model *m) {
 }
 
 const char *qy_rec_model_name(const qy_rec_model *m) { return m->ops->name; }
+
+int qy_rec_model_item_embeddings(const qy_rec_model *m, const float **emb, int *dim) {
+    *emb = NULL;
+    *dim = 0;
+    if (!m->ops->item_emb) return qy_error(QY_ERR_UNSUPPORTED, "model %s has no item embeddings to export", m->ops->name);
+    if (!m->state) return qy_error(QY_ERR_ARG, "model %s is not fitted", m->ops->name);
+    return m->ops->item_emb(m, emb, dim);
+}
 int qy_rec_model_has_epochs(const qy_rec_model *m) { return m->ops->has_epochs; }
 
 int qy_rec_model_train_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss) {

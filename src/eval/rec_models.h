@@ -24,6 +24,8 @@ typedef struct qy_rec_model_ops {
     int (*save)(const qy_rec_model *m, void **blob, size_t *len);
     int (*load)(qy_rec_model *m, const uint8_t *blob, size_t len);
     void (*free_state)(qy_rec_model *m);
+    /* the item embedding table (n_items x dim), NULL: the model has none */
+    int (*item_emb)(const qy_rec_model *m, const float **emb, int *dim);
 } qy_rec_model_ops;
 
 struct qy_rec_model {

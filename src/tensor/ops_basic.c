@@ -974,7 +974,7 @@ qy_tensor *qy_sum_last(qy_graph *g, qy_tensor *x) {
 
 /* keep element i with probability 1-p: a SplitMix64 hash of (seed, i), so the
  * mask needs no storage and no sequential RNG */
-static int dropout_keep(uint64_t seed, size_t i, uint32_t threshold) {
+static inline int dropout_keep(uint64_t seed, size_t i, uint32_t threshold) {
     uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -991,14 +991,18 @@ typedef struct drop_job {
     int accumulate;
 } drop_job;
 
-static void drop_range(void *vctx, size_t b, size_t e, int tid) {
+/* branch-free so that the hash vectorises (same bits as the scalar form) */
+QY_VEC static void drop_range(void *vctx, size_t b, size_t e, int tid) {
     const drop_job *j = vctx;
-    for (size_t i = b; i < e; i++) {
-        float v = dropout_keep(j->seed, i, j->threshold) ? j->x[i] * j->scale : 0.0f;
-        if (j->accumulate)
-            j->y[i] += v;
-        else
-            j->y[i] = v;
+    const float *x = j->x;
+    float *y = j->y;
+    const uint64_t seed = j->seed;
+    const uint32_t th = j->threshold;
+    const float scale = j->scale;
+    if (j->accumulate) {
+        for (size_t i = b; i < e; i++) y[i] += dropout_keep(seed, i, th) ? x[i] * scale : 0.0f;
+    } else {
+        for (size_t i = b; i < e; i++) y[i] = dropout_keep(seed, i, th) ? x[i] * scale : 0.0f;
     }
 }
 

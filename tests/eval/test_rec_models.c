@@ -168,7 +168,7 @@ static void test_checkpoints(void **state) {
     assert_non_null(strstr(qy_errmsg(), "this dataset has"));
     qy_rec_data_free(d2);
     unlink(path);
-    assert_int_equal(qy_rec_model_new("sasrec", NULL, &m), QY_ERR_ARG);
+    assert_int_equal(qy_rec_model_new("transformer", NULL, &m), QY_ERR_ARG);
     assert_non_null(strstr(qy_errmsg(), "known: pop, itemknn, bprmf"));
     qy_rec_data_free(d);
 }

@@ -44,9 +44,9 @@ static int check_cfg(const qy_seqnet_cfg *c) {
     if (c->kind == QY_SEQNET_SASREC) {
         if (c->n_layers < 1 || c->n_layers > 64)
             return qy_error(QY_ERR_ARG, "sasrec: n_layers %d not in [1, 64]", c->n_layers);
-        if (c->n_heads < 1 || c->hidden % c->n_heads)
-            return qy_error(QY_ERR_ARG, "sasrec: hidden size %d is not a multiple of n_heads %d", c->hidden,
-                            c->n_heads);
+        if (c->n_heads < 1 || c->n_heads > 64 || c->hidden % c->n_heads)
+            return qy_error(QY_ERR_ARG, "sasrec: hidden size %d is not a multiple of n_heads %d (1..64)",
+                            c->hidden, c->n_heads);
     } else if (c->n_layers != 1) {
         return qy_error(QY_ERR_ARG, "gru4rec: only 1 GRU layer is supported (got %d)", c->n_layers);
     }

@@ -1,5 +1,6 @@
 /* cmd_lm.c — `quarry lm VERB`: language models from Hugging Face folders.
- * Verbs: info (architecture, parameter count, memory, tensors). */
+ * Verbs: info (architecture, parameter count, memory, tensors), convert; forward, embed and
+ * train, generate, score, chat live in their own files (lm_verbs.h, lm_cli.h). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/lm_cli.h"
 #include "cli/lm_verbs.h"
 #include "quarry/base.h"
 #include "quarry/model.h"
@@ -66,7 +68,8 @@ static void dtypes_text(const qy_st_file *st, char *buf, size_t cap) {
     buf[0] = '\0';
     size_t l = 0;
     for (int d = 0; d < QY_ST_DTYPE_COUNT; d++)
-        if (seen[d] && l < cap) l += (size_t)snprintf(buf + l, cap - l, "%s%s", l ? "+" : "", qy_st_dtype_name((qy_st_dtype)d));
+        if (seen[d] && l < cap)
+            l += (size_t)snprintf(buf + l, cap - l, "%s%s", l ? "+" : "", qy_st_dtype_name((qy_st_dtype)d));
 }
 
 static cJSON *ids_json(const int64_t *ids, int n) {
@@ -99,9 +102,10 @@ static void print_json(const char *dir, const qy_lm_config *c, const qy_lm_spec 
     if (c->use_rope) {
         cJSON *r = cJSON_AddObjectToObject(o, "rope");
         cJSON_AddNumberToObject(r, "theta", c->rope_theta);
-        cJSON_AddStringToObject(r, "scaling", c->rope_scaling == QY_ROPE_LINEAR   ? "linear"
-                                              : c->rope_scaling == QY_ROPE_LLAMA3 ? "llama3"
-                                                                                  : "default");
+        cJSON_AddStringToObject(r, "scaling",
+                                c->rope_scaling == QY_ROPE_LINEAR   ? "linear"
+                                : c->rope_scaling == QY_ROPE_LLAMA3 ? "llama3"
+                                                                    : "default");
         if (c->rope_scaling != QY_ROPE_DEFAULT) cJSON_AddNumberToObject(r, "factor", c->rope_factor);
     }
     cJSON_AddNumberToObject(o, "bos_token_id", (double)c->bos_token_id);
@@ -123,9 +127,11 @@ static void print_json(const char *dir, const qy_lm_config *c, const qy_lm_spec 
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", p->name);
             cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-            for (int d = 0; d < p->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)p->shape[d]));
+            for (int d = 0; d < p->ndim; d++)
+                cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)p->shape[d]));
             cJSON_AddStringToObject(e, "dtype", found[i] ? qy_st_dtype_name(found[i]->dtype) : "absent");
-            if (found[i] && strcmp(found[i]->name, p->name)) cJSON_AddStringToObject(e, "stored_as", found[i]->name);
+            if (found[i] && strcmp(found[i]->name, p->name))
+                cJSON_AddStringToObject(e, "stored_as", found[i]->name);
             cJSON_AddNumberToObject(e, "numel", (double)p->numel);
             cJSON_AddItemToArray(arr, e);
         }
@@ -140,7 +146,8 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
                        const qy_st_tensor **found, size_t unused, const qy_lm_memory *m, int verbose) {
     char b1[64], b2[64], b3[64], b4[64], line[256];
     printf("%-13s %s\n", "model", dir);
-    printf("%-13s %s (model_type %s)\n", "architecture", c->architecture[0] ? c->architecture : "-", c->model_type);
+    printf("%-13s %s (model_type %s)\n", "architecture", c->architecture[0] ? c->architecture : "-",
+           c->model_type);
     if (c->num_kv_heads != c->num_heads)
         snprintf(line, sizeof line, ", %lld key/value heads (grouped-query)", (long long)c->num_kv_heads);
     else
@@ -149,27 +156,30 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
            (long long)c->hidden_size, (long long)c->num_heads, (long long)c->head_dim, line);
     printf("%-13s %lld wide, %s%s\n", "mlp", (long long)c->intermediate_size, qy_lm_act_name(c->act),
            c->is_decoder && c->rms_norm ? " gated (SwiGLU)" : "");
-    printf("%-13s %lld tokens, %lld positions%s", "vocabulary", (long long)c->vocab_size, (long long)c->max_positions,
-           c->family == QY_LM_BERT ? "" : "\n");
+    printf("%-13s %lld tokens, %lld positions%s", "vocabulary", (long long)c->vocab_size,
+           (long long)c->max_positions, c->family == QY_LM_BERT ? "" : "\n");
     if (c->family == QY_LM_BERT) printf(", %lld token types\n", (long long)c->type_vocab_size);
     printf("%-13s %s, eps %g%s\n", "norm", c->rms_norm ? "RMSNorm" : "LayerNorm", c->norm_eps,
            c->qk_norm ? " (+ per-head q/k RMSNorm)" : "");
     printf("%-13s %s\n", "positions", rope_text(c, line, sizeof line));
     printf("%-13s q/k/v %s, output %s\n", "biases", c->qkv_bias ? "yes" : "no", c->o_bias ? "yes" : "no");
     if (c->is_decoder)
-        printf("%-13s %s\n", "lm head", c->tie_word_embeddings ? "tied to the token embedding" : "untied (lm_head.weight)");
+        printf("%-13s %s\n", "lm head",
+               c->tie_word_embeddings ? "tied to the token embedding" : "untied (lm_head.weight)");
     dtypes_text(st, b1, sizeof b1);
     printf("%-13s %s: %zu tensors, %s, %s", "weights", qy_st_source(st), qy_st_count(st), b1,
            human_bytes(qy_st_total_bytes(st), b2, sizeof b2));
     if (unused) printf(" (%zu not used by the model)", unused);
     printf("\n%-13s %s\n", "parameters", grouped(qy_lm_spec_numel(spec), b1, sizeof b1));
-    printf("%-13s weights %s, grads %s, AdamW %s, training total %s (f32)\n", "memory", human_bytes(m->weights, b1, sizeof b1),
-           human_bytes(m->grads, b2, sizeof b2), human_bytes(m->adamw, b3, sizeof b3), human_bytes(m->total, b4, sizeof b4));
+    printf("%-13s weights %s, grads %s, AdamW %s, training total %s (f32)\n", "memory",
+           human_bytes(m->weights, b1, sizeof b1), human_bytes(m->grads, b2, sizeof b2),
+           human_bytes(m->adamw, b3, sizeof b3), human_bytes(m->total, b4, sizeof b4));
     if (c->is_decoder) {
         char ids[128] = "";
         size_t l = 0;
         for (int i = 0; i < c->n_eos && l < sizeof ids; i++)
-            l += (size_t)snprintf(ids + l, sizeof ids - l, "%s%lld", i ? "," : "", (long long)c->eos_token_ids[i]);
+            l += (size_t)snprintf(ids + l, sizeof ids - l, "%s%lld", i ? "," : "",
+                                  (long long)c->eos_token_ids[i]);
         printf("%-13s bos %s, eos %s, pad %s\n", "tokens", token_text(c->bos_token_id, b1, sizeof b1),
                c->n_eos ? ids : "none", token_text(c->pad_token_id, b2, sizeof b2));
     }
@@ -178,8 +188,9 @@ static void print_text(const char *dir, const qy_lm_config *c, const qy_lm_spec 
     for (size_t i = 0; i < qy_lm_spec_count(spec); i++) {
         const qy_lm_param *p = qy_lm_spec_at(spec, i);
         qy_shape_text(p->shape, p->ndim, line, sizeof line);
-        printf("%-56s %-14s %-6s %s%s%s\n", p->name, line, found[i] ? qy_st_dtype_name(found[i]->dtype) : "absent",
-               grouped(p->numel, b1, sizeof b1), found[i] && strcmp(found[i]->name, p->name) ? "  stored as " : "",
+        printf("%-56s %-14s %-6s %s%s%s\n", p->name, line,
+               found[i] ? qy_st_dtype_name(found[i]->dtype) : "absent", grouped(p->numel, b1, sizeof b1),
+               found[i] && strcmp(found[i]->name, p->name) ? "  stored as " : "",
                found[i] && strcmp(found[i]->name, p->name) ? found[i]->name : "");
     }
     for (size_t i = 0; i < qy_st_count(st); i++) {
@@ -221,7 +232,8 @@ static int info_file(const char *path, const qy_cli_common *c) {
                 cJSON_AddStringToObject(e, "name", t->name);
                 cJSON_AddStringToObject(e, "dtype", qy_st_dtype_name(t->dtype));
                 cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-                for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+                for (int d = 0; d < t->ndim; d++)
+                    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
                 cJSON_AddItemToArray(arr, e);
             }
         }
@@ -231,8 +243,9 @@ static int info_file(const char *path, const qy_cli_common *c) {
         cJSON_Delete(o);
     } else {
         dtypes_text(st, b1, sizeof b1);
-        printf("%-13s %s\n%-13s %zu tensors, %s, %s elements, %s\n", "file", path, "contents", qy_st_count(st), b1,
-               grouped(numel, line, sizeof line), human_bytes(qy_st_total_bytes(st), b2, sizeof b2));
+        printf("%-13s %s\n%-13s %zu tensors, %s, %s elements, %s\n", "file", path, "contents",
+               qy_st_count(st), b1, grouped(numel, line, sizeof line),
+               human_bytes(qy_st_total_bytes(st), b2, sizeof b2));
         for (size_t i = 0; i < qy_st_metadata_count(st); i++) {
             const char *k, *v;
             qy_st_metadata_at(st, i, &k, &v);
@@ -259,7 +272,8 @@ static int run_info(int argc, char **argv) {
                        "lists its contents (tensors, dtypes, metadata).",
         .min_pos = 1,
         .max_pos = 1,
-        .examples = "  quarry lm info models/llama-tiny\n  quarry lm info --verbose --json models/bert-tiny\n"};
+        .examples =
+            "  quarry lm info models/llama-tiny\n  quarry lm info --verbose --json models/bert-tiny\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -301,8 +315,8 @@ static int parse_size(const char *text, size_t *out) {
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"", 1},         {"B", 1},           {"KB", 1e3},          {"MB", 1e6},          {"GB", 1e9},
-                 {"TB", 1e12},    {"KiB", 1024.0},    {"MiB", 1048576.0},   {"GiB", 1073741824.0}};
+    } units[] = {{"", 1},      {"B", 1},        {"KB", 1e3},        {"MB", 1e6},          {"GB", 1e9},
+                 {"TB", 1e12}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
     if (end == text || !(v >= 0)) return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcmp(end, units[i].unit)) {
@@ -330,10 +344,11 @@ static int copy_if_present(const char *dir, const char *out, const char *name) {
 
 static int run_convert(int argc, char **argv) {
     const char *dtype_name = "f32", *shard = NULL;
-    qy_opt opts[] = {{"dtype", 0, QY_OPT_STRING, "TYPE", "weights stored as f32 (default), f16 or bf16", &dtype_name},
-                     {"max-shard-size", 0, QY_OPT_STRING, "SIZE",
-                      "split the weights into shards of at most SIZE (5GB, 500MB, bytes) with an index", &shard},
-                     {NULL, 0, QY_OPT_FLAG, NULL, NULL, NULL}};
+    qy_opt opts[] = {
+        {"dtype", 0, QY_OPT_STRING, "TYPE", "weights stored as f32 (default), f16 or bf16", &dtype_name},
+        {"max-shard-size", 0, QY_OPT_STRING, "SIZE",
+         "split the weights into shards of at most SIZE (5GB, 500MB, bytes) with an index", &shard},
+        {NULL, 0, QY_OPT_FLAG, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm convert [options] DIR OUT",
         .description = "Load the model folder DIR (checked as `lm info` does) and write it to OUT as\n"
@@ -368,7 +383,8 @@ static int run_convert(int argc, char **argv) {
     }
     size_t max_shard = 0;
     if (shard && parse_size(shard, &max_shard)) {
-        fprintf(stderr, "quarry lm convert: --max-shard-size: '%s' is not a size (5GB, 500MB, 1048576)\n", shard);
+        fprintf(stderr, "quarry lm convert: --max-shard-size: '%s' is not a size (5GB, 500MB, 1048576)\n",
+                shard);
         return 2;
     }
     const char *dir = pos[0], *out = pos[1];
@@ -398,7 +414,8 @@ static int run_convert(int argc, char **argv) {
         char b1[64];
         double sec = qy_seconds_since(t0);
         printf("converted %s -> %s: %zu parameters as %s (%s) in %.2f s (%.1f M parameters/s)\n", dir, out,
-               w.numel, qy_st_dtype_name(dtype), human_bytes(w.numel * qy_st_dtype_size(dtype), b1, sizeof b1), sec,
+               w.numel, qy_st_dtype_name(dtype),
+               human_bytes(w.numel * qy_st_dtype_size(dtype), b1, sizeof b1), sec,
                sec > 0 ? (double)w.numel / sec / 1e6 : 0.0);
     }
     qy_lm_weights_free(&w);
@@ -411,12 +428,19 @@ static int run_convert(int argc, char **argv) {
 static int run(int argc, char **argv) {
     static const qy_subcommand subs[] = {
         {"info", "architecture, parameter count, memory and tensors of a model folder", run_info},
-        {"convert", "write a model folder again (f32/f16/bf16, sharded or not) as transformers saves it", run_convert},
+        {"train", "train or fine-tune a causal LM on text/JSONL (checkpoints, --resume, loss plot)",
+         qy_lm_cmd_train},
+        {"generate", "continue a prompt: greedy, sampling, beam search, stop strings", qy_lm_cmd_generate},
+        {"score", "per-token log-probabilities of continuations, batched, as JSON", qy_lm_cmd_score},
+        {"chat", "interactive chat loop with the model's chat template", qy_lm_cmd_chat},
+        {"convert", "write a model folder again (f32/f16/bf16, sharded or not) as transformers saves it",
+         run_convert},
         {"forward", "next-token probabilities, loss and hidden states for a text", qy_lm_cmd_forward},
         {"embed", "embeddings of texts (CLS, mean or last-token pooling)", qy_lm_cmd_embed},
         {NULL, NULL, NULL}};
-    return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).", argc,
-                           argv, subs);
+    return qy_cli_dispatch("lm", "Language models from Hugging Face folders (config.json + safetensors).",
+                           argc, argv, subs);
 }
 
-const qy_command qy_command_lm = {"lm", "language models from Hugging Face folders: info, convert, forward, embed", run};
+const qy_command qy_command_lm = {
+    "lm", "language models: info, convert, forward, embed, train, generate, score, chat", run};

@@ -231,7 +231,7 @@ static int decode_rows(const qy_gen_model *m, const int32_t *prompt, int prompt_
             qy_logits_log_softmax(lg, V);
             sq->score += lg[next];
             sq->tokens[sq->len++] = next;
-            if (!is_eos(c, next) && t + 1 < T) {
+            if (!is_eos(c, next) && t + 1 < T && !(c->stop && c->stop(c->stop_ctx, sq->tokens, sq->len))) {
                 parent[nnext] = j;
                 tok[nnext] = next;
                 alive[nnext] = r;

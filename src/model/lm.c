@@ -554,6 +554,31 @@ static int cache_reserve(lm_cache *c, const qy_lm_config *cfg, int rows, int max
     return cache_init(c, cfg, rows, max_len);
 }
 
+/* make room for need positions per row, keeping what is cached (doubling) */
+static int cache_grow(lm_cache *c, const qy_lm_config *cfg, int need) {
+    if (need <= c->max_len) return QY_OK;
+    int cap = c->max_len;
+    while (cap < need) cap *= 2;
+    if (cap > cfg->max_positions) cap = (int)cfg->max_positions;
+    if (need > cap)
+        return qy_error(QY_ERR_RANGE, "decode: %d positions exceed max_position_embeddings %lld", need,
+                        (long long)cfg->max_positions);
+    lm_cache n;
+    int st = cache_init(&n, cfg, c->rows, cap);
+    if (st) return st;
+    for (int r = 0; r < c->rows; r++) {
+        size_t used = (size_t)c->len[r] * (size_t)c->kvc;
+        for (int l = 0; l < c->layers; l++) {
+            memcpy(cache_at(&n, n.k, r, l, 0), cache_at(c, c->k, r, l, 0), used * sizeof(float));
+            memcpy(cache_at(&n, n.v, r, l, 0), cache_at(c, c->v, r, l, 0), used * sizeof(float));
+        }
+        n.len[r] = c->len[r];
+    }
+    cache_free(c);
+    *c = n;
+    return QY_OK;
+}
+
 /* run T new tokens for R rows through the model with the cache; logits of each
  * row's last new token into out (R x V) */
 static int decode_forward(lm_decoder *d, int R, int T, const int32_t *ids, float *out) {
@@ -561,10 +586,11 @@ static int decode_forward(lm_decoder *d, int R, int T, const int32_t *ids, float
     size_t V = (size_t)lm->cfg.vocab_size;
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) d->pos[r * T + t] = d->cache.len[r] + t;
+    int need = 0;
     for (int r = 0; r < R; r++)
-        if (d->cache.len[r] + T > d->cache.max_len)
-            return qy_error(QY_ERR_RANGE, "decode: %d positions exceed the cache of %d", d->cache.len[r] + T,
-                            d->cache.max_len);
+        if (d->cache.len[r] + T > need) need = d->cache.len[r] + T;
+    int st0 = cache_grow(&d->cache, &lm->cfg, need);
+    if (st0) return st0;
     qy_graph_reset(d->g);
     qy_lm_batch b = {.B = R, .T = T, .ids = ids, .positions = d->pos};
     qy_tensor *hidden;
@@ -587,23 +613,30 @@ static int decode_forward(lm_decoder *d, int R, int T, const int32_t *ids, float
 
 static int decoder_begin(void *ctx, const int32_t *prompt, int n, int nrows, float *logits) {
     lm_decoder *d = ctx;
-    int max_len = (int)(d->lm->cfg.max_positions < 4096 ? d->lm->cfg.max_positions : 4096);
-    if (n >= max_len)
-        return qy_error(QY_ERR_RANGE, "decode: prompt of %d tokens leaves no room in %d positions", n,
-                        max_len);
-    int st = cache_reserve(&d->cache, &d->lm->cfg, nrows, max_len);
+    const qy_lm_config *cfg = &d->lm->cfg;
+    if (n >= cfg->max_positions)
+        return qy_error(QY_ERR_RANGE, "decode: prompt of %d tokens leaves no room in %lld positions", n,
+                        (long long)cfg->max_positions);
+    /* start small and double as decoding goes (cache_grow) */
+    int cap = n + 64 > 256 ? n + 64 : 256;
+    if (cap > cfg->max_positions) cap = (int)cfg->max_positions;
+    int st = cache_reserve(&d->cache, cfg, nrows, cap);
     if (st) return st;
     qy_free(d->pos);
     d->pos = qy_mallocn((size_t)(nrows > n ? nrows : n), sizeof(int32_t));
     if (!d->pos) return QY_ERR_NOMEM;
     memset(d->cache.len, 0, sizeof(int) * (size_t)d->cache.rows);
     if ((st = decode_forward(d, 1, n, prompt, logits))) return st;
-    /* every row starts as a copy of row 0 */
-    size_t row = (size_t)d->cache.layers * (size_t)max_len * (size_t)d->cache.kvc;
+    /* every row starts as a copy of row 0's prompt */
+    lm_cache *c = &d->cache;
     for (int r = 1; r < nrows; r++) {
-        memcpy(d->cache.k + (size_t)r * row, d->cache.k, row * sizeof(float));
-        memcpy(d->cache.v + (size_t)r * row, d->cache.v, row * sizeof(float));
-        d->cache.len[r] = n;
+        for (int l = 0; l < c->layers; l++) {
+            memcpy(cache_at(c, c->k, r, l, 0), cache_at(c, c->k, 0, l, 0),
+                   (size_t)n * (size_t)c->kvc * sizeof(float));
+            memcpy(cache_at(c, c->v, r, l, 0), cache_at(c, c->v, 0, l, 0),
+                   (size_t)n * (size_t)c->kvc * sizeof(float));
+        }
+        c->len[r] = n;
     }
     return QY_OK;
 }
@@ -611,22 +644,31 @@ static int decoder_begin(void *ctx, const int32_t *prompt, int n, int nrows, flo
 static int decoder_step(void *ctx, int nrows, const int *parent, const int32_t *tokens, float *logits) {
     lm_decoder *d = ctx;
     lm_cache *c = &d->cache;
-    int st = cache_reserve(&d->spare, &d->lm->cfg, nrows > c->rows ? nrows : c->rows, c->max_len);
-    if (st) return st;
-    size_t row = (size_t)c->layers * (size_t)c->max_len * (size_t)c->kvc;
+    int identity = nrows <= c->rows;
     for (int i = 0; i < nrows; i++) {
-        int p = parent[i];
-        if (p < 0 || p >= c->rows) return qy_error(QY_ERR_ARG, "decode: parent row %d of %d", p, c->rows);
-        size_t used =
-            (size_t)c->layers * (size_t)c->max_len * (size_t)c->kvc; /* whole row (layers interleave) */
-        memcpy(d->spare.k + (size_t)i * row, c->k + (size_t)p * row, used * sizeof(float));
-        memcpy(d->spare.v + (size_t)i * row, c->v + (size_t)p * row, used * sizeof(float));
-        d->spare.len[i] = c->len[p];
+        if (parent[i] < 0 || parent[i] >= c->rows)
+            return qy_error(QY_ERR_ARG, "decode: parent row %d of %d", parent[i], c->rows);
+        identity &= parent[i] == i;
     }
-    lm_cache tmp = *c;
-    *c = d->spare;
-    d->spare = tmp;
-    if (c->rows < nrows) return qy_error(QY_ERR_INTERNAL, "decode: cache rows");
+    if (!identity) {
+        /* new row i continues old row parent[i]: copy the filled prefix of every layer */
+        int st = cache_reserve(&d->spare, &d->lm->cfg, nrows > c->rows ? nrows : c->rows, c->max_len);
+        if (st) return st;
+        for (int i = 0; i < nrows; i++) {
+            int p = parent[i];
+            size_t used = (size_t)c->len[p] * (size_t)c->kvc;
+            for (int l = 0; l < c->layers; l++) {
+                memcpy(cache_at(&d->spare, d->spare.k, i, l, 0), cache_at(c, c->k, p, l, 0),
+                       used * sizeof(float));
+                memcpy(cache_at(&d->spare, d->spare.v, i, l, 0), cache_at(c, c->v, p, l, 0),
+                       used * sizeof(float));
+            }
+            d->spare.len[i] = c->len[p];
+        }
+        lm_cache tmp = *c;
+        *c = d->spare;
+        d->spare = tmp;
+    }
     return decode_forward(d, nrows, 1, tokens, logits);
 }
 

@@ -109,8 +109,8 @@ typedef enum qy_split_tag {
  * by time: ties keep file order, as RecBole's numpy stable argsort). User u's
  * interactions are [user_off[u], user_off[u+1]); user 0 (padding) has none. */
 typedef struct qy_rec_data {
-    uint32_t n_users; /* including the padding id 0 */
-    uint32_t n_items; /* including the padding id 0 */
+    uint32_t n_users;  /* including the padding id 0 */
+    uint32_t n_items;  /* including the padding id 0 */
     char **user_token; /* [n_users], [0] = "[PAD]" */
     char **item_token; /* [n_items], [0] = "[PAD]" */
     size_t n_inter;
@@ -153,9 +153,10 @@ uint32_t qy_rec_item_id(const qy_rec_data *d, const char *token);
 /* ------------------------------------------------------------- splits */
 
 typedef enum qy_split_kind {
-    QY_SPLIT_LOO = 0,         /* leave-one-out: last positive test, second-to-last valid */
-    QY_SPLIT_RATIO_USER = 1,  /* each user's positives cut by ratio in time order (RecBole RS, group_by user) */
-    QY_SPLIT_RATIO_TIME = 2   /* all positives sorted by time and cut by ratio (a global time split) */
+    QY_SPLIT_LOO = 0, /* leave-one-out: last positive test, second-to-last valid */
+    QY_SPLIT_RATIO_USER =
+        1,                  /* each user's positives cut by ratio in time order (RecBole RS, group_by user) */
+    QY_SPLIT_RATIO_TIME = 2 /* all positives sorted by time and cut by ratio (a global time split) */
 } qy_split_kind;
 
 typedef struct qy_rec_split_opts {
@@ -201,12 +202,12 @@ typedef struct qy_rec_model qy_rec_model;
 
 /* Model hyper-parameters (unused fields are ignored by each model). */
 typedef struct qy_rec_params {
-    int dim;          /* embedding size (bprmf: 64) */
-    double lr;        /* learning rate (bprmf: 0.01... see docs) */
-    double reg;       /* L2 weight (bprmf: 1e-4) */
-    int epochs;       /* max epochs for trained models */
-    int knn;          /* itemknn: neighbours kept per item (RecBole default 100) */
-    double shrink;    /* itemknn: similarity shrinkage (RecBole default 0) */
+    int dim;       /* embedding size (bprmf: 64) */
+    double lr;     /* learning rate (bprmf: 0.01... see docs) */
+    double reg;    /* L2 weight (bprmf: 1e-4) */
+    int epochs;    /* max epochs for trained models */
+    int knn;       /* itemknn: neighbours kept per item (RecBole default 100) */
+    double shrink; /* itemknn: similarity shrinkage (RecBole default 0) */
     uint64_t seed;
 } qy_rec_params;
 
@@ -244,8 +245,7 @@ int qy_rec_model_item_embeddings(const qy_rec_model *m, const float **emb, int *
 
 /* Scores of every item (n_items per query, id 0 included: its value is
  * ignored) for n queries: scores is n x d->n_items. Threaded over queries. */
-int qy_rec_model_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores,
-                       qy_pool *pool);
+int qy_rec_model_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores, qy_pool *pool);
 
 /* Checkpoint: a versioned binary file ("QYRECM01", model name, sizes, state,
  * xxh64 checksum) written atomically. load needs the dataset the model was
@@ -278,9 +278,9 @@ typedef enum qy_rec_phase { QY_PHASE_VALID = 1, QY_PHASE_TEST = 2 } qy_rec_phase
 
 typedef struct qy_rec_eval_opts {
     qy_rec_protocol protocol;
-    int n_neg;          /* sampled: negatives per user (default 100) */
-    uint64_t seed;      /* sampled: seed of the negatives */
-    int mask_history;   /* full: drop the user's earlier items from the ranking (default 1) */
+    int n_neg;        /* sampled: negatives per user (default 100) */
+    uint64_t seed;    /* sampled: seed of the negatives */
+    int mask_history; /* full: drop the user's earlier items from the ranking (default 1) */
     int ks[QY_REC_MAX_K];
     int n_ks;           /* default 3: 5, 10, 20 */
     size_t batch_users; /* users scored at once (default 256) */
@@ -292,11 +292,11 @@ qy_rec_eval_opts qy_rec_eval_opts_default(void);
 int qy_rec_protocol_parse(const char *text, qy_rec_eval_opts *o);
 
 typedef struct qy_rec_eval_result {
-    size_t n_users;                           /* users evaluated (those with a positive in the phase) */
-    uint32_t *users;                          /* [n_users] */
-    float *per_user;                          /* [n_users][QY_METRIC_COUNT][n_ks] */
+    size_t n_users;  /* users evaluated (those with a positive in the phase) */
+    uint32_t *users; /* [n_users] */
+    float *per_user; /* [n_users][QY_METRIC_COUNT][n_ks] */
     double mean[QY_METRIC_COUNT][QY_REC_MAX_K];
-    double coverage[QY_REC_MAX_K];            /* distinct items in all top-k lists / n_items (RecBole: pad counted) */
+    double coverage[QY_REC_MAX_K]; /* distinct items in all top-k lists / n_items (RecBole: pad counted) */
     int ks[QY_REC_MAX_K];
     int n_ks;
     double seconds;

@@ -35,29 +35,59 @@ typedef struct rec_args {
     int include_seen;
 } rec_args;
 
-#define DATA_OPTS(a)                                                                                                   \
-    {"min-user", 0, QY_OPT_INT, "N", "k-core: drop users with fewer than N interactions (default 0)", &(a).min_user},    \
-        {"min-item", 0, QY_OPT_INT, "N", "k-core: drop items with fewer than N interactions (default 0)", &(a).min_item}, \
-        {"split", 0, QY_OPT_STRING, "S", "loo (default), ratio[:0.8,0.1,0.1] per user, time[:...] global", &(a).split},  \
-        {"format", 0, QY_OPT_STRING, "F", "recbole (a folder with NAME.inter) or obd (Open Bandit CSV); default: guess",  \
-         &(a).format}
+#define DATA_OPTS(a)                                                                                         \
+    {"min-user",   0, QY_OPT_INT, "N", "k-core: drop users with fewer than N interactions (default 0)",      \
+     &(a).min_user},                                                                                         \
+        {"min-item",   0, QY_OPT_INT, "N", "k-core: drop items with fewer than N interactions (default 0)",  \
+         &(a).min_item},                                                                                     \
+        {"split",   0, QY_OPT_STRING, "S", "loo (default), ratio[:0.8,0.1,0.1] per user, time[:...] global", \
+         &(a).split},                                                                                        \
+    {                                                                                                        \
+        "format", 0, QY_OPT_STRING, "F",                                                                     \
+            "recbole (a folder with NAME.inter) or obd (Open Bandit CSV); default: guess", &(a).format       \
+    }
 
-#define EVAL_OPTS(a)                                                                                                   \
-    {"protocol", 0, QY_OPT_STRING, "P", "full (default: rank all items) or sampled[:N] (1 positive + N negatives, 100)", \
-     &(a).protocol},                                                                                                   \
-        {"no-mask-history", 0, QY_OPT_FLAG, NULL, "full ranking keeps the user's earlier items (RecBole's sequential mode)", \
-         &(a).no_mask},                                                                                                \
-        {"ks", 0, QY_OPT_STRING, "LIST", "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks}
+#define EVAL_OPTS(a)                                                                          \
+    {"protocol",                                                                              \
+     0,                                                                                       \
+     QY_OPT_STRING,                                                                           \
+     "P",                                                                                     \
+     "full (default: rank all items) or sampled[:N] (1 positive + N negatives, 100)",         \
+     &(a).protocol},                                                                          \
+        {"no-mask-history",                                                                   \
+         0,                                                                                   \
+         QY_OPT_FLAG,                                                                         \
+         NULL,                                                                                \
+         "full ranking keeps the user's earlier items (RecBole's sequential mode)",           \
+         &(a).no_mask},                                                                       \
+    {                                                                                         \
+        "ks", 0, QY_OPT_STRING, "LIST",                                                       \
+            "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks \
+    }
 
-#define MODEL_OPTS(a)                                                                                                  \
-    {"model", 'm', QY_OPT_STRING, "NAME", "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)", &(a).model},                            \
-        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs},                            \
-        {"patience", 0, QY_OPT_INT, "N", "stop after N epochs without a better valid NDCG@10 (default 10)", &(a).patience}, \
-        {"dim", 0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)", &(a).dim},                                     \
-        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},                             \
-        {"reg", 0, QY_OPT_DOUBLE, "X", "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)", &(a).reg},                                  \
-        {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn},                             \
-        {"shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink}
+#define MODEL_OPTS(a)                                                                                         \
+    {                                                                                                         \
+        "model",                                                                                              \
+        'm',                                                                                                  \
+        QY_OPT_STRING,                                                                                        \
+        "NAME",                                                                                               \
+        "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)",                                     \
+        &(a).model},                                                                                          \
+        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs},        \
+        {"patience",   0, QY_OPT_INT, "N", "stop after N epochs without a better valid NDCG@10 (default 10)", \
+         &(a).patience},                                                                                      \
+        {"dim",   0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)",        \
+         &(a).dim},                                                                                           \
+        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},         \
+        {"reg",                                                                                               \
+         0,                                                                                                   \
+         QY_OPT_DOUBLE,                                                                                       \
+         "X",                                                                                                 \
+         "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)",                  \
+         &(a).reg},                                                                                           \
+        {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn}, {                \
+        "shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink             \
+    }
 
 static void args_init(rec_args *a) {
     memset(a, 0, sizeof *a);
@@ -121,7 +151,9 @@ static int eval_opts(const rec_args *a, const qy_cli_common *c, qy_rec_eval_opts
             char *end;
             long k = strtol(p, &end, 10);
             if (end == p || k < 1 || k > 64 || o->n_ks == QY_REC_MAX_K || (*end && *end != ','))
-                return qy_error(QY_ERR_ARG, "--ks '%s': expected up to %d comma-separated cut-offs in [1, 64]", a->ks, QY_REC_MAX_K);
+                return qy_error(QY_ERR_ARG,
+                                "--ks '%s': expected up to %d comma-separated cut-offs in [1, 64]", a->ks,
+                                QY_REC_MAX_K);
             o->ks[o->n_ks++] = (int)k;
             if (!*end) break;
             p = end + 1;
@@ -142,8 +174,9 @@ static void params_from(const rec_args *a, const qy_cli_common *c, qy_rec_params
 }
 
 static void data_summary(const qy_rec_data *d) {
-    qy_info("data: %u users, %u items (padding 0 included), %zu interactions%s, %zu dropped by k-core; split %s",
-            d->n_users, d->n_items, d->n_inter, d->click ? " (exposure log)" : "", d->n_dropped, d->split_desc);
+    qy_info(
+        "data: %u users, %u items (padding 0 included), %zu interactions%s, %zu dropped by k-core; split %s",
+        d->n_users, d->n_items, d->n_inter, d->click ? " (exposure log)" : "", d->n_dropped, d->split_desc);
 }
 
 /* print a JSON document on stdout and free it */
@@ -190,7 +223,8 @@ static int write_per_user(const char *path, const qy_rec_data *d, const qy_rec_e
     if (st) return st;
     st = qy_afile_printf(f, "user");
     for (int m = 0; m < QY_METRIC_COUNT && !st; m++)
-        for (int kk = 0; kk < r->n_ks && !st; kk++) st = qy_afile_printf(f, "\t%s@%d", qy_rec_metric_name((qy_rec_metric)m), r->ks[kk]);
+        for (int kk = 0; kk < r->n_ks && !st; kk++)
+            st = qy_afile_printf(f, "\t%s@%d", qy_rec_metric_name((qy_rec_metric)m), r->ks[kk]);
     if (!st) st = qy_afile_printf(f, "\n");
     for (size_t i = 0; i < r->n_users && !st; i++) {
         st = qy_afile_printf(f, "%s", d->user_token[r->users[i]]);
@@ -210,16 +244,20 @@ static int write_per_user(const char *path, const qy_rec_data *d, const qy_rec_e
 static int run_split(int argc, char **argv) {
     rec_args a;
     args_init(&a);
-    qy_opt opts[] = {DATA_OPTS(a), {"out", 'o', QY_OPT_STRING, "DIR", "folder to write (required)", &a.out}, {0}};
-    qy_cli_spec spec = {
-        .usage = "quarry rec split [options] DATA --out DIR",
-        .description = "Load a RecBole dataset folder (or an Open Bandit CSV), filter and split it,\n"
-                       "and write the split so other tools see identical data: DIR/sequences.tsv\n"
-                       "(dense ids, items in time order, one tag T/V/X per item), DIR/items.tsv,\n"
-                       "DIR/users.tsv, and RecBole benchmark files DIR/NAME.{train,valid,test}.inter.",
-        .opts = opts, .min_pos = 1, .max_pos = 1,
-        .examples = "  quarry rec split ../shared/data/ml-100k --out /tmp/ml100k-loo\n"
-                    "  quarry rec split ../shared/data/ml-100k --split ratio:0.8,0.1,0.1 --min-user 5 --out split/\n"};
+    qy_opt opts[] = {
+        DATA_OPTS(a), {"out", 'o', QY_OPT_STRING, "DIR", "folder to write (required)", &a.out}, {0}};
+    qy_cli_spec spec = {.usage = "quarry rec split [options] DATA --out DIR",
+                        .description =
+                            "Load a RecBole dataset folder (or an Open Bandit CSV), filter and split it,\n"
+                            "and write the split so other tools see identical data: DIR/sequences.tsv\n"
+                            "(dense ids, items in time order, one tag T/V/X per item), DIR/items.tsv,\n"
+                            "DIR/users.tsv, and RecBole benchmark files DIR/NAME.{train,valid,test}.inter.",
+                        .opts = opts,
+                        .min_pos = 1,
+                        .max_pos = 1,
+                        .examples = "  quarry rec split ../shared/data/ml-100k --out /tmp/ml100k-loo\n"
+                                    "  quarry rec split ../shared/data/ml-100k --split ratio:0.8,0.1,0.1 "
+                                    "--min-user 5 --out split/\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -253,8 +291,8 @@ static int run_split(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "test", (double)nt[2]);
             print_json(o);
         } else {
-            printf("wrote %s: %u users, %u items; train %zu, valid %zu, test %zu interactions (split %s)\n", a.out,
-                   d->n_users - 1, d->n_items - 1, nt[0], nt[1], nt[2], d->split_desc);
+            printf("wrote %s: %u users, %u items; train %zu, valid %zu, test %zu interactions (split %s)\n",
+                   a.out, d->n_users - 1, d->n_items - 1, nt[0], nt[1], nt[2], d->split_desc);
         }
     }
     qy_rec_data_free(d);
@@ -272,7 +310,8 @@ static int export_items(const qy_rec_model *m, const qy_rec_data *d, const char 
     if (!st) st = qy_afile_open(path, &f);
     for (uint32_t i = 1; i < d->n_items && !st; i++) {
         st = qy_afile_printf(f, "%s\t", d->item_token[i]);
-        for (int c = 0; c < dim && !st; c++) st = qy_afile_printf(f, c ? " %.9g" : "%.9g", emb[(size_t)i * dim + c]);
+        for (int c = 0; c < dim && !st; c++)
+            st = qy_afile_printf(f, c ? " %.9g" : "%.9g", emb[(size_t)i * dim + c]);
         if (!st) st = qy_afile_printf(f, "\n");
     }
     if (st) {
@@ -311,8 +350,9 @@ static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
         t->best_epoch = epoch;
         t->st = qy_rec_model_save(t->m, t->ckpt);
     }
-    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid ndcg@10 %.4f hit@10 %.4f%s", epoch, loss, seconds,
-            seconds > 0 ? (double)t->d->n_inter / seconds : 0, ndcg, hr, improved ? "  *" : "");
+    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid ndcg@10 %.4f hit@10 %.4f%s", epoch,
+            loss, seconds, seconds > 0 ? (double)t->d->n_inter / seconds : 0, ndcg, hr,
+            improved ? "  *" : "");
     if (t->log) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "epoch", epoch);
@@ -330,10 +370,14 @@ static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
 static int run_train(int argc, char **argv) {
     rec_args a;
     args_init(&a);
-    qy_opt opts[] = {DATA_OPTS(a), EVAL_OPTS(a), MODEL_OPTS(a),
-                     {"out", 'o', QY_OPT_STRING, "FILE", "checkpoint to write (default: not kept for pop/itemknn)", &a.out},
+    qy_opt opts[] = {DATA_OPTS(a),
+                     EVAL_OPTS(a),
+                     MODEL_OPTS(a),
+                     {"out", 'o', QY_OPT_STRING, "FILE",
+                      "checkpoint to write (default: not kept for pop/itemknn)", &a.out},
                      {"export-items", 0, QY_OPT_STRING, "FILE",
-                      "write the best model's item embeddings: a line per item, token TAB values (sasrec, gru4rec, lightgcn)",
+                      "write the best model's item embeddings: a line per item, token TAB values (sasrec, "
+                      "gru4rec, lightgcn)",
                       &a.export_items},
                      {0}};
     qy_cli_spec spec = {
@@ -342,9 +386,12 @@ static int run_train(int argc, char **argv) {
                        "validation NDCG@10 for iterative models (the best epoch's checkpoint is kept),\n"
                        "then report validation and test metrics (HR, Recall, NDCG, MRR, Precision, item\n"
                        "coverage at 5, 10, 20). Each epoch prints its loss, time and validation metrics.",
-        .opts = opts, .min_pos = 1, .max_pos = 1,
-        .examples = "  quarry rec train ../shared/data/ml-100k --model pop\n"
-                    "  quarry rec train ../shared/data/ml-100k --model bprmf --epochs 50 --out bpr.qyrec --json\n"};
+        .opts = opts,
+        .min_pos = 1,
+        .max_pos = 1,
+        .examples =
+            "  quarry rec train ../shared/data/ml-100k --model pop\n"
+            "  quarry rec train ../shared/data/ml-100k --model bprmf --epochs 50 --out bpr.qyrec --json\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -408,7 +455,8 @@ static int run_train(int argc, char **argv) {
             if (a.out) cJSON_AddStringToObject(o, "checkpoint", a.out);
             print_json(o);
         } else {
-            printf("model %s, split %s, protocol %s, fit %.2f s\n", a.model, d->split_desc, a.protocol, fit_s);
+            printf("model %s, split %s, protocol %s, fit %.2f s\n", a.model, d->split_desc, a.protocol,
+                   fit_s);
             print_result("valid", &rv);
             print_result("test", &rt);
         }
@@ -425,7 +473,8 @@ done:
 }
 
 /* a fitted model: from --checkpoint, or --model fitted now (closed-form models) */
-static int get_model(const rec_args *a, const qy_cli_common *c, const qy_rec_data *d, qy_pool *pool, qy_rec_model **m) {
+static int get_model(const rec_args *a, const qy_cli_common *c, const qy_rec_data *d, qy_pool *pool,
+                     qy_rec_model **m) {
     if (a->checkpoint) return qy_rec_model_load(a->checkpoint, d, m);
     qy_rec_params p;
     params_from(a, c, &p);
@@ -434,7 +483,10 @@ static int get_model(const rec_args *a, const qy_cli_common *c, const qy_rec_dat
     if (qy_rec_model_has_epochs(*m)) {
         qy_rec_model_free(*m);
         *m = NULL;
-        return qy_error(QY_ERR_ARG, "model %s must be trained first: quarry rec train ... --out FILE, then --checkpoint FILE", a->model);
+        return qy_error(
+            QY_ERR_ARG,
+            "model %s must be trained first: quarry rec train ... --out FILE, then --checkpoint FILE",
+            a->model);
     }
     return qy_rec_model_fit(*m, d, pool, NULL, NULL);
 }
@@ -444,8 +496,11 @@ static int get_model(const rec_args *a, const qy_cli_common *c, const qy_rec_dat
 static int run_eval(int argc, char **argv) {
     rec_args a;
     args_init(&a);
-    qy_opt opts[] = {DATA_OPTS(a), EVAL_OPTS(a), MODEL_OPTS(a),
-                     {"checkpoint", 'c', QY_OPT_STRING, "FILE", "a checkpoint written by 'quarry rec train --out'", &a.checkpoint},
+    qy_opt opts[] = {DATA_OPTS(a),
+                     EVAL_OPTS(a),
+                     MODEL_OPTS(a),
+                     {"checkpoint", 'c', QY_OPT_STRING, "FILE",
+                      "a checkpoint written by 'quarry rec train --out'", &a.checkpoint},
                      {"phase", 0, QY_OPT_STRING, "P", "test (default) or valid", &a.phase},
                      {"per-user", 0, QY_OPT_STRING, "FILE", "write every user's metrics as TSV", &a.per_user},
                      {0}};
@@ -454,17 +509,22 @@ static int run_eval(int argc, char **argv) {
         .description = "Evaluate a trained checkpoint (or fit a closed-form baseline now) on the\n"
                        "validation or test part of DATA: HR, Recall, NDCG, MRR, Precision at 5/10/20 and\n"
                        "item coverage, full ranking or sampled (docs/recommendation.md).",
-        .opts = opts, .min_pos = 1, .max_pos = 1,
-        .examples = "  quarry rec eval ../shared/data/ml-100k --model pop --protocol sampled:100\n"
-                    "  quarry rec eval ../shared/data/ml-100k --checkpoint bpr.qyrec --per-user users.tsv --json\n"};
+        .opts = opts,
+        .min_pos = 1,
+        .max_pos = 1,
+        .examples =
+            "  quarry rec eval ../shared/data/ml-100k --model pop --protocol sampled:100\n"
+            "  quarry rec eval ../shared/data/ml-100k --checkpoint bpr.qyrec --per-user users.tsv --json\n"};
     qy_cli_common c;
     int npos;
     char **pos;
     int rc = qy_cli_parse(&spec, argc, argv, &c, &npos, &pos);
     if (rc != QY_CLI_CONTINUE) return rc;
     qy_rec_phase phase;
-    if (!strcmp(a.phase, "test")) phase = QY_PHASE_TEST;
-    else if (!strcmp(a.phase, "valid")) phase = QY_PHASE_VALID;
+    if (!strcmp(a.phase, "test"))
+        phase = QY_PHASE_TEST;
+    else if (!strcmp(a.phase, "valid"))
+        phase = QY_PHASE_VALID;
     else {
         fprintf(stderr, "quarry rec eval: --phase must be test or valid, not '%s'\n", a.phase);
         return 2;
@@ -491,7 +551,8 @@ static int run_eval(int argc, char **argv) {
             print_json(o);
         } else {
             char title[128];
-            snprintf(title, sizeof title, "%s %s, split %s, protocol %s", qy_rec_model_name(m), a.phase, d->split_desc, a.protocol);
+            snprintf(title, sizeof title, "%s %s, split %s, protocol %s", qy_rec_model_name(m), a.phase,
+                     d->split_desc, a.protocol);
             print_result(title, &r);
         }
     }
@@ -512,17 +573,23 @@ static int cmp_u32(const void *x, const void *y) {
 static int run_recommend(int argc, char **argv) {
     rec_args a;
     args_init(&a);
-    qy_opt opts[] = {DATA_OPTS(a), MODEL_OPTS(a),
-                     {"checkpoint", 'c', QY_OPT_STRING, "FILE", "a checkpoint written by 'quarry rec train --out'", &a.checkpoint},
-                     {"users", 'u', QY_OPT_STRING, "LIST", "comma-separated user tokens (default: every user)", &a.users},
-                     {"k", 'k', QY_OPT_INT, "N", "items per user (default 10)", &a.k},
-                     {"include-seen", 0, QY_OPT_FLAG, NULL, "allow items the user already interacted with", &a.include_seen},
-                     {0}};
+    qy_opt opts[] = {
+        DATA_OPTS(a),
+        MODEL_OPTS(a),
+        {"checkpoint", 'c', QY_OPT_STRING, "FILE", "a checkpoint written by 'quarry rec train --out'",
+         &a.checkpoint},
+        {"users", 'u', QY_OPT_STRING, "LIST", "comma-separated user tokens (default: every user)", &a.users},
+        {"k", 'k', QY_OPT_INT, "N", "items per user (default 10)", &a.k},
+        {"include-seen", 0, QY_OPT_FLAG, NULL, "allow items the user already interacted with",
+         &a.include_seen},
+        {0}};
     qy_cli_spec spec = {
         .usage = "quarry rec recommend [options] DATA (--checkpoint FILE | --model pop|itemknn)",
         .description = "Top-k items for many users at once, given everything each user did in DATA\n"
                        "(all splits). Prints 'user<TAB>item:score ...' per user, or JSON.",
-        .opts = opts, .min_pos = 1, .max_pos = 1,
+        .opts = opts,
+        .min_pos = 1,
+        .max_pos = 1,
         .examples = "  quarry rec recommend ../shared/data/ml-100k --model itemknn --users 1,2,3 -k 5\n"};
     qy_cli_common c;
     int npos;
@@ -558,8 +625,10 @@ static int run_recommend(int argc, char **argv) {
             char tok[256];
             snprintf(tok, sizeof tok, "%.*s", (int)l, s);
             uint32_t u = qy_rec_user_id(d, tok);
-            if (!u) st = qy_error(QY_ERR_NOT_FOUND, "unknown user '%s' in %s", tok, pos[0]);
-            else if (nu < d->n_users) uids[nu++] = u;
+            if (!u)
+                st = qy_error(QY_ERR_NOT_FOUND, "unknown user '%s' in %s", tok, pos[0]);
+            else if (nu < d->n_users)
+                uids[nu++] = u;
             s += l + (s[l] == ',');
         }
     } else {
@@ -595,7 +664,9 @@ static int run_recommend(int argc, char **argv) {
             }
         }
         if (!st) st = qy_rec_model_score(m, q, nb, scores, pool);
-        if (!st) st = qy_rec_topk(scores, nb, d->n_items, (int)K, a.include_seen ? NULL : (const uint32_t *const *)ex, nex, top, tops, pool);
+        if (!st)
+            st = qy_rec_topk(scores, nb, d->n_items, (int)K,
+                             a.include_seen ? NULL : (const uint32_t *const *)ex, nex, top, tops, pool);
         for (size_t i = 0; i < nb && !st; i++) {
             const char *ut = d->user_token[q[i].user];
             if (arr) {
@@ -611,7 +682,8 @@ static int run_recommend(int argc, char **argv) {
                 cJSON_AddItemToArray(arr, o);
             } else {
                 printf("%s\t", ut);
-                for (size_t j = 0; j < K && top[i * K + j]; j++) printf("%s%s:%.6g", j ? " " : "", d->item_token[top[i * K + j]], tops[i * K + j]);
+                for (size_t j = 0; j < K && top[i * K + j]; j++)
+                    printf("%s%s:%.6g", j ? " " : "", d->item_token[top[i * K + j]], tops[i * K + j]);
                 printf("\n");
             }
         }
@@ -620,8 +692,10 @@ static int run_recommend(int argc, char **argv) {
             ex[i] = NULL;
         }
     }
-    if (arr && !st) print_json(arr);
-    else cJSON_Delete(arr);
+    if (arr && !st)
+        print_json(arr);
+    else
+        cJSON_Delete(arr);
 done:
     if (ex)
         for (size_t i = 0; i < B; i++) qy_free(ex[i]);
@@ -645,8 +719,10 @@ static int run(int argc, char **argv) {
         {"eval", "evaluate a checkpoint or baseline: full or sampled ranking", run_eval},
         {"recommend", "top-k items for many users at once", run_recommend},
         {NULL, NULL, NULL}};
-    return qy_cli_dispatch("rec", "Sequential and general recommendation on RecBole atomic files (docs/recommendation.md).", argc,
-                           argv, subs);
+    return qy_cli_dispatch(
+        "rec", "Sequential and general recommendation on RecBole atomic files (docs/recommendation.md).",
+        argc, argv, subs);
 }
 
-const qy_command qy_command_rec = {"rec", "recommendation: split, train, eval, recommend (RecBole data)", run};
+const qy_command qy_command_rec = {"rec", "recommendation: split, train, eval, recommend (RecBole data)",
+                                   run};

@@ -92,7 +92,9 @@ static int pop_save(const qy_rec_model *m, void **blob, size_t *len) {
 }
 
 static int pop_load(qy_rec_model *m, const uint8_t *blob, size_t len) {
-    if (len != m->n_items * sizeof(float)) return qy_error(QY_ERR_FORMAT, "pop checkpoint: payload of %zu bytes, expected %zu", len, m->n_items * sizeof(float));
+    if (len != m->n_items * sizeof(float))
+        return qy_error(QY_ERR_FORMAT, "pop checkpoint: payload of %zu bytes, expected %zu", len,
+                        m->n_items * sizeof(float));
     pop_state *s = qy_calloc(1, sizeof *s);
     if (!s) return QY_ERR_NOMEM;
     s->count = qy_malloc(len);
@@ -122,12 +124,12 @@ typedef struct knn_state {
 
 typedef struct knn_fit_ctx {
     const qy_rec_data *d;
-    const size_t *item_off;  /* n_items + 1: users of each item */
+    const size_t *item_off; /* n_items + 1: users of each item */
     const uint32_t *item_user;
-    const size_t *user_off;  /* n_users + 1: distinct training items of each user */
+    const size_t *user_off; /* n_users + 1: distinct training items of each user */
     const uint32_t *user_item;
     const float *norm;
-    float *acc;              /* threads x n_items */
+    float *acc; /* threads x n_items */
     knn_state *s;
     double shrink;
 } knn_fit_ctx;
@@ -301,7 +303,8 @@ static int knn_load(qy_rec_model *m, const uint8_t *blob, size_t len) {
     memcpy(&k, blob, sizeof k);
     size_t per = (size_t)m->n_items * (size_t)(k > 0 ? k : 0);
     if (k < 1 || len != sizeof k + per * (sizeof(uint32_t) + sizeof(float)))
-        return qy_error(QY_ERR_FORMAT, "itemknn checkpoint: payload of %zu bytes does not fit k = %d", len, k);
+        return qy_error(QY_ERR_FORMAT, "itemknn checkpoint: payload of %zu bytes does not fit k = %d", len,
+                        k);
     knn_state *s = qy_calloc(1, sizeof *s);
     if (!s) return QY_ERR_NOMEM;
     s->k = k;
@@ -340,15 +343,15 @@ static void knn_free(qy_rec_model *m) {
 
 typedef struct bpr_state {
     int dim;
-    float *w;      /* parameters: users (n_users x dim) then items (n_items x dim) */
+    float *w;           /* parameters: users (n_users x dim) then items (n_items x dim) */
     float *g, *m1, *m2; /* gradient, Adam moments (same layout) */
     long step;
     size_t n_params;
     /* training data */
     uint32_t *ex_user, *ex_item; /* training positives */
     size_t n_ex;
-    size_t *seen_off;  /* n_users + 1 */
-    uint32_t *seen;    /* sorted training items per user */
+    size_t *seen_off; /* n_users + 1 */
+    uint32_t *seen;   /* sorted training items per user */
     qy_rng rng;
 } bpr_state;
 
@@ -373,9 +376,11 @@ static int bpr_alloc(qy_rec_model *m) {
     if (!s) return QY_ERR_NOMEM;
     m->state = s;
     s->dim = m->p.dim;
-    if (s->dim < 1 || s->dim > 4096) return qy_error(QY_ERR_ARG, "bprmf: dim must be in [1, 4096] (got %d)", s->dim);
+    if (s->dim < 1 || s->dim > 4096)
+        return qy_error(QY_ERR_ARG, "bprmf: dim must be in [1, 4096] (got %d)", s->dim);
     size_t rows = (size_t)m->n_users + m->n_items;
-    if (qy_size_mul(rows, (size_t)s->dim, &s->n_params)) return qy_error(QY_ERR_RANGE, "bprmf: too many parameters");
+    if (qy_size_mul(rows, (size_t)s->dim, &s->n_params))
+        return qy_error(QY_ERR_RANGE, "bprmf: too many parameters");
     s->w = qy_mallocn(s->n_params, sizeof(float));
     if (!s->w) return QY_ERR_NOMEM;
     return QY_OK;
@@ -426,8 +431,10 @@ static int in_sorted(const uint32_t *a, size_t n, uint32_t x) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (a[mid] < x) lo = mid + 1;
-        else hi = mid;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < n && a[lo] == x;
 }
@@ -539,7 +546,8 @@ static int bpr_load(qy_rec_model *m, const uint8_t *blob, size_t len) {
     if (st) return st;
     bpr_state *s = m->state;
     if (len != sizeof dim + s->n_params * sizeof(float))
-        return qy_error(QY_ERR_FORMAT, "bprmf checkpoint: payload of %zu bytes does not fit dim %d", len, dim);
+        return qy_error(QY_ERR_FORMAT, "bprmf checkpoint: payload of %zu bytes does not fit dim %d", len,
+                        dim);
     memcpy(s->w, blob + sizeof dim, s->n_params * sizeof(float));
     return QY_OK;
 }
@@ -550,8 +558,8 @@ static const qy_rec_model_ops model_ops[] = {
     {"pop", 0, pop_fit, NULL, pop_score, pop_save, pop_load, pop_free, NULL},
     {"itemknn", 0, knn_fit, NULL, knn_score, knn_save, knn_load, knn_free, NULL},
     {"bprmf", 1, bpr_fit, bpr_epoch, bpr_score, bpr_save, bpr_load, bpr_free, NULL},
-    {"sasrec", 1, qy_rec_sasrec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load, qy_rec_seq_free,
-     qy_rec_seq_item_emb},
+    {"sasrec", 1, qy_rec_sasrec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load,
+     qy_rec_seq_free, qy_rec_seq_item_emb},
     {"gru4rec", 1, qy_rec_gru4rec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load,
      qy_rec_seq_free, qy_rec_seq_item_emb},
     {"lightgcn", 1, qy_rec_lightgcn_fit, qy_rec_lightgcn_epoch, qy_rec_lightgcn_score, qy_rec_lightgcn_save,
@@ -575,7 +583,8 @@ int qy_rec_model_new(const char *name, const qy_rec_params *params, qy_rec_model
         *out = m;
         return QY_OK;
     }
-    return qy_error(QY_ERR_ARG, "unknown model '%s' (known: pop, itemknn, bprmf, sasrec, gru4rec, lightgcn)", name);
+    return qy_error(QY_ERR_ARG, "unknown model '%s' (known: pop, itemknn, bprmf, sasrec, gru4rec, lightgcn)",
+                    name);
 }
 
 void qy_rec_model_free(qy_rec_model *m) {
@@ -589,7 +598,8 @@ const char *qy_rec_model_name(const qy_rec_model *m) { return m->ops->name; }
 int qy_rec_model_item_embeddings(const qy_rec_model *m, const float **emb, int *dim) {
     *emb = NULL;
     *dim = 0;
-    if (!m->ops->item_emb) return qy_error(QY_ERR_UNSUPPORTED, "model %s has no item embeddings to export", m->ops->name);
+    if (!m->ops->item_emb)
+        return qy_error(QY_ERR_UNSUPPORTED, "model %s has no item embeddings to export", m->ops->name);
     if (!m->state) return qy_error(QY_ERR_ARG, "model %s is not fitted", m->ops->name);
     return m->ops->item_emb(m, emb, dim);
 }
@@ -597,15 +607,21 @@ int qy_rec_model_has_epochs(const qy_rec_model *m) { return m->ops->has_epochs; 
 
 int qy_rec_model_train_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss) {
     if (!m->ops->epoch) return qy_error(QY_ERR_UNSUPPORTED, "model %s has no training epochs", m->ops->name);
-    if (!m->state) return qy_error(QY_ERR_ARG, "model %s: fit it (qy_rec_model_fit) before training epochs", m->ops->name);
-    if (d->n_items != m->n_items || d->n_users != m->n_users) return qy_error(QY_ERR_ARG, "model %s: dataset differs from the one it was fitted on", m->ops->name);
+    if (!m->state)
+        return qy_error(QY_ERR_ARG, "model %s: fit it (qy_rec_model_fit) before training epochs",
+                        m->ops->name);
+    if (d->n_items != m->n_items || d->n_users != m->n_users)
+        return qy_error(QY_ERR_ARG, "model %s: dataset differs from the one it was fitted on", m->ops->name);
     int st = m->ops->epoch(m, d, pool, loss);
     if (!st) m->epochs_done++;
     return st;
 }
 
-int qy_rec_model_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, qy_rec_epoch_fn on_epoch, void *ctx) {
-    if (!d->split) return qy_error(QY_ERR_ARG, "model %s: fitting needs a split dataset (qy_rec_data_split)", m->ops->name);
+int qy_rec_model_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, qy_rec_epoch_fn on_epoch,
+                     void *ctx) {
+    if (!d->split)
+        return qy_error(QY_ERR_ARG, "model %s: fitting needs a split dataset (qy_rec_data_split)",
+                        m->ops->name);
     if (m->ops->free_state) m->ops->free_state(m);
     m->n_users = d->n_users;
     m->n_items = d->n_items;
@@ -629,7 +645,8 @@ int qy_rec_model_fit(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, qy_re
 int qy_rec_model_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, float *scores, qy_pool *pool) {
     if (!m->state) return qy_error(QY_ERR_ARG, "model %s is not fitted", m->ops->name);
     for (size_t i = 0; i < n; i++)
-        if (q[i].user >= m->n_users) return qy_error(QY_ERR_ARG, "user id %u out of range (%u users)", q[i].user, m->n_users);
+        if (q[i].user >= m->n_users)
+            return qy_error(QY_ERR_ARG, "user id %u out of range (%u users)", q[i].user, m->n_users);
     return m->ops->score(m, q, n, scores, pool);
 }
 
@@ -703,15 +720,19 @@ int qy_rec_model_load(const char *path, const qy_rec_data *d, qy_rec_model **out
         return qy_error(QY_ERR_FORMAT, "%s: not a quarry recommender checkpoint (too short)", path);
     }
     memcpy(&h, mm.data, sizeof h);
-    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0) st = qy_error(QY_ERR_FORMAT, "%s: bad magic (expected %s)", path, CKPT_MAGIC);
-    else if (h.payload != mm.size - sizeof h - sizeof sum) st = qy_error(QY_ERR_FORMAT, "%s: truncated (payload %llu bytes, file %zu)", path, (unsigned long long)h.payload, mm.size);
+    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0)
+        st = qy_error(QY_ERR_FORMAT, "%s: bad magic (expected %s)", path, CKPT_MAGIC);
+    else if (h.payload != mm.size - sizeof h - sizeof sum)
+        st = qy_error(QY_ERR_FORMAT, "%s: truncated (payload %llu bytes, file %zu)", path,
+                      (unsigned long long)h.payload, mm.size);
     if (!st) {
         memcpy(&sum, mm.data + sizeof h + h.payload, sizeof sum);
-        if (XXH64(mm.data, sizeof h + h.payload, 0) != sum) st = qy_error(QY_ERR_FORMAT, "%s: checksum mismatch (file damaged)", path);
+        if (XXH64(mm.data, sizeof h + h.payload, 0) != sum)
+            st = qy_error(QY_ERR_FORMAT, "%s: checksum mismatch (file damaged)", path);
     }
     if (!st && (h.n_users != d->n_users || h.n_items != d->n_items))
-        st = qy_error(QY_ERR_ARG, "%s: fitted on %u users and %u items, this dataset has %u and %u", path, h.n_users, h.n_items,
-                      d->n_users, d->n_items);
+        st = qy_error(QY_ERR_ARG, "%s: fitted on %u users and %u items, this dataset has %u and %u", path,
+                      h.n_users, h.n_items, d->n_users, d->n_items);
     h.model[sizeof h.model - 1] = '\0';
     qy_rec_params p = qy_rec_params_default();
     p.dim = h.dim;

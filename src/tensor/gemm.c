@@ -74,6 +74,18 @@ void qy_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alph
         return;
     }
 #ifdef QY_HAVE_OPENBLAS
+    if (M == 1) {
+        /* one row (batch-1 decoding): a matrix-vector product reads B once, where
+         * sgemm would first pack it, doubling the memory traffic that bounds decoding */
+        blasint incx = ta ? (blasint)lda : 1;
+        if (tb)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, incx,
+                        beta, C, 1);
+        else
+            cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, incx,
+                        beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
                 (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 #else

@@ -118,8 +118,13 @@ static double median(double *v, int n) {
 
 static double run_torch(const opts *o, double *torch_rss_mb, double *torch_best, double *torch_cpu_tps) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --threads %d --steps %d --warmup %d --batch %d --seq %d",
-             o->torch_script, o->threads, o->steps, o->warmup, o->B, o->T);
+    /* torch.set_num_threads does not reach Debian's OpenBLAS: pin it to the same
+     * thread count, or PyTorch runs its matrix products on every core */
+    snprintf(
+        cmd, sizeof cmd,
+        "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d /usr/bin/python3 %s --threads %d --steps %d --warmup %d "
+        "--batch %d --seq %d",
+        o->threads, o->threads, o->torch_script, o->threads, o->steps, o->warmup, o->B, o->T);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[512];

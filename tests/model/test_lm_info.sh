@@ -5,6 +5,8 @@
 set -u
 Q="$QUARRY_BIN"
 FIX="${QUARRY_SHARED:-}/fixtures/models"
+# fall back to the fixture models vendored for fresh clones
+[ -d "$FIX" ] || FIX="${QUARRY_SOURCE_DIR:-.}/tests/data/fixtures/models"
 fail() { echo "FAIL: $*"; exit 1; }
 
 # usage and help work without fixtures

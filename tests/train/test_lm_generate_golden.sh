@@ -6,6 +6,8 @@
 set -u
 Q="$QUARRY_BIN"
 FIX="${QUARRY_SHARED:-}/fixtures/models"
+# fall back to the fixture models vendored for fresh clones
+[ -d "$FIX" ] || FIX="${QUARRY_SOURCE_DIR:-.}/tests/data/fixtures/models"
 fail() { echo "FAIL: $*"; exit 1; }
 if [ ! -d "$FIX" ]; then
     echo "skipped: $FIX not found (../shared is absent)"

@@ -1,6 +1,6 @@
 /* cmd_lm.c — `quarry lm VERB`: language models from Hugging Face folders.
  * Verbs: info (architecture, parameter count, memory, tensors), convert; forward, embed and
- * train, generate, score, chat live in their own files (lm_verbs.h, lm_cli.h). */
+ * train, generate, score, chat live in their own files (declared in lm_cli.h). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,6 @@
 
 #include "cli/cli.h"
 #include "cli/lm_cli.h"
-#include "cli/lm_verbs.h"
 #include "quarry/base.h"
 #include "quarry/model.h"
 

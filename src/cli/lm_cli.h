@@ -11,6 +11,8 @@ int qy_lm_cmd_train(int argc, char **argv);
 int qy_lm_cmd_generate(int argc, char **argv);
 int qy_lm_cmd_score(int argc, char **argv);
 int qy_lm_cmd_chat(int argc, char **argv);
+int qy_lm_cmd_forward(int argc, char **argv);
+int qy_lm_cmd_embed(int argc, char **argv);
 
 /* A tokenizer for the CLI. "bytes": ids 0..255 are the UTF-8 bytes, 256 is
  * <|endoftext|> (vocabulary 257); otherwise a Hugging Face tokenizer.json (the
@@ -35,6 +37,10 @@ int lm_tok_encode_prompt(const lm_tok *t, const char *text, size_t len, int32_t 
 int lm_tok_decode(const lm_tok *t, const int32_t *ids, size_t n, char **out, size_t *len);
 /* Write the tokenizer's description into a model folder. */
 int lm_tok_save(const lm_tok *t, const char *dir);
+
+/* Append token ids "I,J,K" (commas or spaces) to (*ids, *n, *cap); each must lie in
+ * [0, vocab). QY_ERR_ARG names --ids and the accepted range. */
+int lm_parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap);
 
 /* Pull every "--NAME VALUE" / "--NAME=VALUE" out of argv (in place; argc updated),
  * storing up to cap values (pointers into argv). Returns the count or -1 when a

@@ -146,8 +146,6 @@ static void session_close(session *s) {
     qy_pool_free(s->pool);
 }
 
-static int parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap);
-
 /* generate from text (templated: 1 = chat-formatted text, -1 = the prompt is token ids); texts[i] new strings
  * (cut at stop strings), caller frees */
 static int generate_text(session *s, const char *prompt, int templated, const qy_gen_config *g,
@@ -157,7 +155,7 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
     *texts = NULL;
     *res = NULL;
     /* chat-templated text carries its own special tokens (apply_chat_template's rule) */
-    int st = templated < 0 ? parse_ids(prompt, qy_lm_get_config(s->lm)->vocab_size, &ids, &n, &cap)
+    int st = templated < 0 ? lm_parse_ids(prompt, qy_lm_get_config(s->lm)->vocab_size, &ids, &n, &cap)
              : templated   ? lm_tok_encode(s->tok, prompt, strlen(prompt), &ids, &n, &cap)
                            : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &ids, &n, &cap);
     if (!st && n == 0) st = qy_error(QY_ERR_ARG, "generate: the prompt is empty");
@@ -190,7 +188,7 @@ static int generate_text(session *s, const char *prompt, int templated, const qy
 }
 
 /* "1,2,3" (commas or spaces) appended to (*ids, *n, *cap) */
-static int parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap) {
+int lm_parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap) {
     const char *p = s;
     while (*p) {
         while (*p == ',' || *p == ' ') p++;
@@ -434,11 +432,11 @@ static int add_item(session *s, int ids_mode, const char *prompt, const char *co
     memset(it, 0, sizeof *it);
     size_t icap = 0;
     int64_t V = qy_lm_get_config(s->lm)->vocab_size;
-    int st = ids_mode ? parse_ids(prompt, V, &it->ids, &it->n, &icap)
+    int st = ids_mode ? lm_parse_ids(prompt, V, &it->ids, &it->n, &icap)
                       : lm_tok_encode_prompt(s->tok, prompt, strlen(prompt), &it->ids, &it->n, &icap);
     it->nprompt = it->n;
     if (!st)
-        st = ids_mode ? parse_ids(cont, V, &it->ids, &it->n, &icap)
+        st = ids_mode ? lm_parse_ids(cont, V, &it->ids, &it->n, &icap)
                       : lm_tok_encode(s->tok, cont, strlen(cont), &it->ids, &it->n, &icap);
     if (!st && it->nprompt == 0) st = qy_error(QY_ERR_ARG, "score: item %zu: the prompt is empty", *n);
     if (!st && it->n == it->nprompt)

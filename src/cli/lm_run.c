@@ -7,47 +7,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/lm_verbs.h"
+#include "cli/lm_cli.h"
 #include "quarry/lm.h"
 #include "quarry/text.h"
-
-/* "1,2,3" -> ids (qy_free) */
-static int parse_ids(const char *s, int32_t **out, size_t *n) {
-    size_t cap = 16, k = 0;
-    int32_t *ids = qy_mallocn(cap, sizeof *ids);
-    if (!ids) return QY_ERR_NOMEM;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > INT32_MAX) {
-            qy_free(ids);
-            return qy_error(QY_ERR_ARG, "--ids: expected comma-separated token ids, got '%s'", s);
-        }
-        if (k == cap) {
-            int32_t *g = qy_reallocn(ids, cap * 2, sizeof *ids);
-            if (!g) {
-                qy_free(ids);
-                return QY_ERR_NOMEM;
-            }
-            ids = g;
-            cap *= 2;
-        }
-        ids[k++] = (int32_t)v;
-        p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') {
-            qy_free(ids);
-            return qy_error(QY_ERR_ARG, "--ids: unexpected '%c' in '%s'", *end, s);
-        }
-    }
-    if (!k) {
-        qy_free(ids);
-        return qy_error(QY_ERR_ARG, "--ids: no ids given");
-    }
-    *out = ids;
-    *n = k;
-    return QY_OK;
-}
 
 static int load_tokenizer(const char *dir, qy_tokenizer **tok) {
     char path[4096];
@@ -103,7 +65,9 @@ int qy_lm_cmd_forward(int argc, char **argv) {
         if (!st) st = qy_tokenizer_encode_ids(tok, text, strlen(text), &ids, &n, &cap);
         if (!st && n == 0) st = qy_error(QY_ERR_ARG, "--text: the text encodes to no tokens");
     } else if (!st) {
-        st = parse_ids(ids_arg, &ids, &n);
+        /* the vocabulary is checked by the forward pass, which names the position */
+        st = lm_parse_ids(ids_arg, (int64_t)INT32_MAX + 1, &ids, &n, &cap);
+        if (!st && n == 0) st = qy_error(QY_ERR_ARG, "--ids: no ids given");
         if (!st) {
             char tpath[4096];
             snprintf(tpath, sizeof tpath, "%s/tokenizer.json", dir);

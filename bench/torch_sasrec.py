@@ -185,7 +185,7 @@ def run_seed(seed, data, args):
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     X, L, Y = (t.to(args.device) for t in build_examples(seqs, tags, args.max_len))
     valid_q, test_q = eval_queries(seqs, tags, "V"), eval_queries(seqs, tags, "X")
-    best, best_state, best_epoch, epoch_times = -1.0, None, 0, []
+    best, best_state, best_epoch, epoch_times, log = -1.0, None, 0, [], []
     key = f"{'masked' if not args.no_mask_history else 'unmasked'}_mrr@10"
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -205,6 +205,8 @@ def run_seed(seed, data, args):
         epoch_times.append(dt)
         v = evaluate(model, valid_q, args.max_len, n_items)
         improved = v[key] > best
+        log.append({"epoch": epoch, "loss": total / len(Y), "seconds": dt,
+                    **{f"valid_{m}@10": v[f"masked_{m}@10"] for m in ("ndcg", "hit", "mrr")}})
         if improved:
             best, best_epoch = v[key], epoch
             best_state = {name: w.clone() for name, w in model.state_dict().items()}
@@ -216,7 +218,7 @@ def run_seed(seed, data, args):
     model.load_state_dict(best_state)
     t = evaluate(model, test_q, args.max_len, n_items)
     t.update(seed=seed, best_epoch=best_epoch, epochs_run=len(epoch_times),
-             epoch_seconds=float(np.mean(epoch_times)), train_examples=len(Y))
+             epoch_seconds=float(np.mean(epoch_times)), train_examples=len(Y), epochs=log)
     return t
 
 

@@ -25,6 +25,7 @@ typedef struct rec_args {
     const char *model;
     const char *checkpoint;
     long epochs, patience, dim, knn;
+    const char *valid_metric;
     double lr, reg, shrink;
     const char *out;
     const char *export_items;
@@ -65,28 +66,32 @@ typedef struct rec_args {
             "cut-offs, comma-separated, up to 8 values in [1, 64] (default 5,10,20)", &(a).ks \
     }
 
-#define MODEL_OPTS(a)                                                                                         \
-    {                                                                                                         \
-        "model",                                                                                              \
-        'm',                                                                                                  \
-        QY_OPT_STRING,                                                                                        \
-        "NAME",                                                                                               \
-        "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)",                                     \
-        &(a).model},                                                                                          \
-        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs},        \
-        {"patience",   0, QY_OPT_INT, "N", "stop after N epochs without a better valid NDCG@10 (default 10)", \
-         &(a).patience},                                                                                      \
-        {"dim",   0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)",        \
-         &(a).dim},                                                                                           \
-        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},         \
-        {"reg",                                                                                               \
-         0,                                                                                                   \
-         QY_OPT_DOUBLE,                                                                                       \
-         "X",                                                                                                 \
-         "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)",                  \
-         &(a).reg},                                                                                           \
-        {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn}, {                \
-        "shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink             \
+#define MODEL_OPTS(a)                                                                                  \
+    {                                                                                                  \
+        "model",                                                                                       \
+        'm',                                                                                           \
+        QY_OPT_STRING,                                                                                 \
+        "NAME",                                                                                        \
+        "pop, itemknn, bprmf, sasrec, gru4rec or lightgcn (default pop)",                              \
+        &(a).model},                                                                                   \
+        {"epochs", 0, QY_OPT_INT, "N", "trained models: at most N epochs (default 300)", &(a).epochs}, \
+        {"patience",                                                                                   \
+         0,                                                                                            \
+         QY_OPT_INT,                                                                                   \
+         "N",                                                                                          \
+         "stop after N epochs without a better validation metric (default 10)",                        \
+         &(a).patience},                                                                               \
+        {"dim",   0, QY_OPT_INT, "N", "bprmf, sasrec, gru4rec, lightgcn: embedding size (default 64)", \
+         &(a).dim},                                                                                    \
+        {"lr", 0, QY_OPT_DOUBLE, "X", "trained models: Adam learning rate (default 0.001)", &(a).lr},  \
+        {"reg",                                                                                        \
+         0,                                                                                            \
+         QY_OPT_DOUBLE,                                                                                \
+         "X",                                                                                          \
+         "bprmf: L2 weight decay (default 0); lightgcn: EmbLoss weight (0: RecBole's 1e-5)",           \
+         &(a).reg},                                                                                    \
+        {"knn", 0, QY_OPT_INT, "N", "itemknn: neighbours per item (default 100)", &(a).knn}, {         \
+        "shrink", 0, QY_OPT_DOUBLE, "X", "itemknn: similarity shrinkage (default 0)", &(a).shrink      \
     }
 
 static void args_init(rec_args *a) {
@@ -97,6 +102,7 @@ static void args_init(rec_args *a) {
     a->model = "pop";
     a->epochs = p.epochs;
     a->patience = 10;
+    a->valid_metric = "mrr@10";
     a->dim = p.dim;
     a->knn = p.knn;
     a->lr = p.lr;
@@ -329,29 +335,56 @@ typedef struct train_ctx {
     const char *ckpt;
     long patience;
     int json;
+    int vm, vk;          /* early-stopping metric and its cut-off index in eo.ks */
+    const char *vm_name; /* e.g. "mrr@10" */
     double best;
     int best_epoch;
     int st;
     cJSON *log;
 } train_ctx;
 
-/* ndcg@10 index in the default cut-offs (5, 10, 20) */
+/* @10 index in the default cut-offs (5, 10, 20) */
 enum { K10 = 1 };
+
+/* "NAME@K" with NAME a metric and K one of the default cut-offs (5, 10, 20) */
+static int parse_valid_metric(const char *s, int *metric, int *kidx) {
+    const char *at = strchr(s, '@');
+    qy_rec_eval_opts def = qy_rec_eval_opts_default();
+    for (int m = 0; at && m < QY_METRIC_COUNT; m++) {
+        const char *name = qy_rec_metric_name((qy_rec_metric)m);
+        if (strlen(name) != (size_t)(at - s) || strncmp(s, name, strlen(name))) continue;
+        for (int k = 0; k < def.n_ks; k++) {
+            char want[16];
+            snprintf(want, sizeof want, "%d", def.ks[k]);
+            if (!strcmp(at + 1, want)) {
+                *metric = m;
+                *kidx = k;
+                return QY_OK;
+            }
+        }
+    }
+    return qy_error(QY_ERR_ARG,
+                    "--valid-metric '%s': expected hit, recall, ndcg, mrr or precision, then @5, @10 or @20 "
+                    "(e.g. mrr@10)",
+                    s);
+}
 
 static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
     train_ctx *t = vctx;
     qy_rec_eval_result r;
     t->st = qy_rec_evaluate(t->d, QY_PHASE_VALID, &t->eo, t->m, t->pool, &r);
     if (t->st) return 1;
-    double ndcg = r.mean[QY_METRIC_NDCG][K10], hr = r.mean[QY_METRIC_HIT][K10];
-    int improved = ndcg > t->best;
+    double v = r.mean[t->vm][t->vk];
+    double ndcg = r.mean[QY_METRIC_NDCG][K10], hr = r.mean[QY_METRIC_HIT][K10],
+           mrr = r.mean[QY_METRIC_MRR][K10];
+    int improved = v > t->best;
     if (improved) {
-        t->best = ndcg;
+        t->best = v;
         t->best_epoch = epoch;
         t->st = qy_rec_model_save(t->m, t->ckpt);
     }
-    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid ndcg@10 %.4f hit@10 %.4f%s", epoch,
-            loss, seconds, seconds > 0 ? (double)t->d->n_inter / seconds : 0, ndcg, hr,
+    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid %s %.4f  ndcg@10 %.4f hit@10 %.4f%s",
+            epoch, loss, seconds, seconds > 0 ? (double)t->d->n_inter / seconds : 0, t->vm_name, v, ndcg, hr,
             improved ? "  *" : "");
     if (t->log) {
         cJSON *e = cJSON_CreateObject();
@@ -360,6 +393,7 @@ static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
         cJSON_AddNumberToObject(e, "seconds", seconds);
         cJSON_AddNumberToObject(e, "valid_ndcg@10", ndcg);
         cJSON_AddNumberToObject(e, "valid_hit@10", hr);
+        cJSON_AddNumberToObject(e, "valid_mrr@10", mrr);
         cJSON_AddItemToArray(t->log, e);
     }
     qy_rec_eval_result_free(&r);
@@ -370,22 +404,28 @@ static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
 static int run_train(int argc, char **argv) {
     rec_args a;
     args_init(&a);
-    qy_opt opts[] = {DATA_OPTS(a),
-                     EVAL_OPTS(a),
-                     MODEL_OPTS(a),
-                     {"out", 'o', QY_OPT_STRING, "FILE",
-                      "checkpoint to write (default: not kept for pop/itemknn)", &a.out},
-                     {"export-items", 0, QY_OPT_STRING, "FILE",
-                      "write the best model's item embeddings: a line per item, token TAB values (sasrec, "
-                      "gru4rec, lightgcn)",
-                      &a.export_items},
-                     {0}};
+    qy_opt opts[] = {
+        DATA_OPTS(a),
+        EVAL_OPTS(a),
+        MODEL_OPTS(a),
+        {"out", 'o', QY_OPT_STRING, "FILE", "checkpoint to write (default: not kept for pop/itemknn)",
+         &a.out},
+        {"valid-metric", 0, QY_OPT_STRING, "M@K",
+         "early stopping keeps the epoch with the best validation M@K: hit, recall, ndcg, mrr or "
+         "precision at 5, 10 or 20 (default mrr@10, RecBole's valid_metric)",
+         &a.valid_metric},
+        {"export-items", 0, QY_OPT_STRING, "FILE",
+         "write the best model's item embeddings: a line per item, token TAB values (sasrec, "
+         "gru4rec, lightgcn)",
+         &a.export_items},
+        {0}};
     qy_cli_spec spec = {
         .usage = "quarry rec train [options] DATA",
-        .description = "Train a recommender on the training part of DATA, with early stopping on the\n"
-                       "validation NDCG@10 for iterative models (the best epoch's checkpoint is kept),\n"
-                       "then report validation and test metrics (HR, Recall, NDCG, MRR, Precision, item\n"
-                       "coverage at 5, 10, 20). Each epoch prints its loss, time and validation metrics.",
+        .description =
+            "Train a recommender on the training part of DATA, with early stopping on the\n"
+            "validation MRR@10 (--valid-metric) for iterative models (the best epoch's checkpoint is kept),\n"
+            "then report validation and test metrics (HR, Recall, NDCG, MRR, Precision, item\n"
+            "coverage at 5, 10, 20). Each epoch prints its loss, time and validation metrics.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = 1,
@@ -402,6 +442,11 @@ static int run_train(int argc, char **argv) {
     qy_rec_eval_opts eo;
     int st = eval_opts(&a, &c, &eo);
     if (st) return qy_cli_fail(st);
+    int vm = 0, vk = 0;
+    if (parse_valid_metric(a.valid_metric, &vm, &vk)) {
+        fprintf(stderr, "quarry rec train: %s\n", qy_errmsg());
+        return 2;
+    }
     qy_rec_data *d = NULL;
     qy_rec_model *m = NULL;
     qy_pool *pool = NULL;
@@ -417,10 +462,11 @@ static int run_train(int argc, char **argv) {
         snprintf(tmp, sizeof tmp, "/tmp/quarry-rec-%d.qyrec", (int)getpid());
         ckpt = tmp;
     }
-    qy_rec_eval_opts vo = eo; /* early stopping reads NDCG@10 at the default cut-offs */
+    qy_rec_eval_opts vo = eo; /* early stopping reads its metric at the default cut-offs */
     memcpy(vo.ks, qy_rec_eval_opts_default().ks, sizeof vo.ks);
     vo.n_ks = qy_rec_eval_opts_default().n_ks;
-    train_ctx t = {d, m, pool, vo, ckpt, a.patience > 0 ? a.patience : 10, c.json, -1, 0, 0, log};
+    train_ctx t = {d,  m, pool, vo, ckpt, a.patience > 0 ? a.patience : 10, c.json, vm, vk, a.valid_metric,
+                   -1, 0, 0,    log};
     uint64_t t0 = qy_now_ns();
     st = qy_rec_model_fit(m, d, pool, qy_rec_model_has_epochs(m) ? on_epoch : NULL, &t);
     if (!st) st = t.st;
@@ -431,7 +477,8 @@ static int run_train(int argc, char **argv) {
         if (!st) {
             qy_rec_model_free(m);
             m = best;
-            qy_info("best epoch %d (valid ndcg@10 %.4f), %.1f s training", t.best_epoch, t.best, fit_s);
+            qy_info("best epoch %d (valid %s %.4f), %.1f s training", t.best_epoch, a.valid_metric, t.best,
+                    fit_s);
         }
     } else if (!st && a.out) {
         st = qy_rec_model_save(m, a.out);
@@ -447,7 +494,10 @@ static int run_train(int argc, char **argv) {
             cJSON_AddStringToObject(o, "split", d->split_desc);
             cJSON_AddStringToObject(o, "protocol", a.protocol);
             cJSON_AddNumberToObject(o, "fit_seconds", fit_s);
-            if (qy_rec_model_has_epochs(m)) cJSON_AddNumberToObject(o, "best_epoch", t.best_epoch);
+            if (qy_rec_model_has_epochs(m)) {
+                cJSON_AddNumberToObject(o, "best_epoch", t.best_epoch);
+                cJSON_AddStringToObject(o, "valid_metric", a.valid_metric);
+            }
             cJSON_AddItemToObject(o, "epochs", log);
             log = NULL;
             cJSON_AddItemToObject(o, "valid", result_json(&rv));

@@ -33,6 +33,12 @@ grep -q '"ndcg@5":	0.73266' "$T/pop.json" || fail "pop ndcg@5: $(cat "$T/pop.jso
 "$Q" rec train "$TINY" --model bprmf --epochs 3 --patience 2 --out "$T/bpr.qyrec" --json > "$T/train.json" 2> "$T/train.err" \
   || fail "train bprmf: $(cat "$T/train.err")"
 grep -q '"best_epoch"' "$T/train.json" || fail "train json lacks best_epoch"
+grep -q '"valid_metric":	"mrr@10"' "$T/train.json" || fail "default early-stopping metric is RecBole's mrr@10"
+grep -q '"valid_mrr@10"' "$T/train.json" || fail "epoch log lacks valid_mrr@10"
+"$Q" rec train "$TINY" --model bprmf --epochs 2 --valid-metric ndcg@20 --json 2> /dev/null | grep -q '"valid_metric":	"ndcg@20"' \
+  || fail "--valid-metric ndcg@20"
+"$Q" rec train "$TINY" --model bprmf --valid-metric auc@10 > /dev/null 2> "$T/err.txt"; [ $? -eq 2 ] || fail "bad --valid-metric must exit 2"
+grep -q "valid-metric 'auc@10': expected" "$T/err.txt" || fail "bad --valid-metric message: $(cat "$T/err.txt")"
 [ -s "$T/bpr.qyrec" ] || fail "no checkpoint written"
 "$Q" rec eval "$TINY" --checkpoint "$T/bpr.qyrec" --protocol sampled:3 --per-user "$T/users.tsv" > /dev/null || fail "eval checkpoint"
 [ "$(wc -l < "$T/users.tsv")" -eq 5 ] || fail "per-user file: header + 4 users expected"

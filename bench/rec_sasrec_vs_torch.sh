@@ -6,6 +6,8 @@
 # mean ± std, mean epoch wall time, and each run's process CPU seconds.
 #   bench/rec_sasrec_vs_torch.sh [DATA] [THREADS] [EPOCHS] [PATIENCE] [MODEL]
 # Defaults: 1 thread, 300 epochs, patience 10 (RecBole's), model sasrec.
+# TORCH_ARGS adds options to bench/torch_sasrec.py (e.g. --trim for long accuracy
+# runs; its epoch times are then not RecBole's and the speed ratio is not reported).
 set -eu
 HERE="$(cd "$(dirname "$0")" && pwd)"
 Q="${QUARRY_BIN:-$HERE/../build/quarry}"
@@ -24,7 +26,7 @@ OUT=$(mktemp -d /tmp/quarry-sasrec-XXXXXX)
 QPID=$!
 for s in 1 2 3; do
   /usr/bin/time -f "%U %S" -o "$OUT/torch_$s.cpu" /usr/bin/python3 "$HERE/torch_sasrec.py" "$OUT/split" --seeds "$s" \
-    --threads "$T" --epochs "$E" --patience "$P" --json-out "$OUT/torch_$s.json" 2>> "$OUT/torch.log" > /dev/null
+    --threads "$T" --epochs "$E" --patience "$P" ${TORCH_ARGS:-} --json-out "$OUT/torch_$s.json" 2>> "$OUT/torch.log" > /dev/null
 done
 wait "$QPID"
 /usr/bin/python3 - "$OUT" <<'PY'

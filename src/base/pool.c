@@ -4,9 +4,22 @@
  * items. The cut depends only on n and grain, never on the thread count or on
  * timing; threads (the caller included) take ranges from an atomic counter. A
  * kernel whose ranges write disjoint outputs, or per-range partial results that
- * are combined in range order, gives the same bits at any thread count. */
+ * are combined in range order, gives the same bits at any thread count.
+ *
+ * Hand-off: a job is published in one atomic word, the ticket: the job's
+ * generation in the high 32 bits, the next unclaimed range in the low 32. A
+ * thread claims a range by compare-and-swap on the ticket, so a claim succeeds
+ * only while its job is current, and the job's fields are read only after a
+ * successful claim. The caller waits until every range is done, never for a
+ * worker that claimed nothing (a descheduled worker costs nothing). Idle
+ * workers spin on the ticket for a short while (QY_SPIN_NS) before sleeping on
+ * a condition variable, so a stream of small jobs (a decoding step is a few
+ * hundred) costs no futex wake-up per job; the seq_cst pair ticket/sleepers
+ * makes sure that a worker that decided to sleep is woken. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,21 +27,30 @@
 #include "quarry/base.h"
 
 #define QY_MAX_RANGES 256
+/* how long an idle worker (or a waiting caller) spins before it sleeps */
+#define QY_SPIN_NS 100000
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 struct qy_pool {
     int nthreads; /* including the caller */
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv_work;
-    pthread_cond_t cv_done;
-    uint64_t generation;
-    int stop;
-    int busy_workers;
-    /* current job */
+    _Atomic uint64_t ticket; /* generation << 32 | next unclaimed range */
+    _Atomic int stop;
+    _Atomic int sleepers;   /* workers waiting (or about to wait) on cv_work */
+    _Atomic size_t done;    /* ranges of the current job finished */
+    _Atomic size_t nchunks; /* read before a claim, so atomic (relaxed) */
+    /* current job: written before the ticket is published, read after a claim */
     qy_range_fn fn;
     void *ctx;
-    size_t n, chunk, nchunks;
-    _Atomic size_t next;
+    size_t n, chunk;
 };
 
 static _Thread_local int in_pool_job;
@@ -45,13 +67,19 @@ int qy_threads_default(void) {
     return c >= 1 ? (int)(c > 1024 ? 1024 : c) : 1;
 }
 
-static void run_chunks(qy_pool *p, int tid) {
+/* claim and run ranges of job generation gen until none is left */
+static void run_chunks(qy_pool *p, uint32_t gen, int tid) {
+    uint64_t t = atomic_load(&p->ticket);
     for (;;) {
-        size_t c = atomic_fetch_add(&p->next, 1);
-        if (c >= p->nchunks) break;
+        if ((uint32_t)(t >> 32) != gen) return;
+        size_t c = (size_t)(t & 0xffffffffu);
+        if (c >= atomic_load_explicit(&p->nchunks, memory_order_relaxed)) return;
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue; /* t reloaded */
         size_t b = c * p->chunk;
         size_t e = b + p->chunk < p->n ? b + p->chunk : p->n;
         p->fn(p->ctx, b, e, tid);
+        atomic_fetch_add(&p->done, 1);
+        t = atomic_load(&p->ticket);
     }
 }
 
@@ -60,24 +88,50 @@ typedef struct worker_arg {
     int tid;
 } worker_arg;
 
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t generation(qy_pool *p) { return (uint32_t)(atomic_load(&p->ticket) >> 32); }
+
+/* spin until the generation differs from seen or stop is set, for up to
+ * QY_SPIN_NS; 1 if it changed */
+static int spin_for_job(qy_pool *p, uint32_t seen) {
+    uint64_t t0 = 0;
+    for (unsigned i = 1;; i++) {
+        if (generation(p) != seen || atomic_load(&p->stop)) return 1;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            uint64_t t = mono_ns();
+            if (!t0)
+                t0 = t;
+            else if (t - t0 > QY_SPIN_NS)
+                return 0;
+        }
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     qy_pool *p = wa->pool;
     int tid = wa->tid;
     free(wa);
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     in_pool_job = 1;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-        run_chunks(p, tid);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy_workers == 0) pthread_cond_signal(&p->cv_done);
+        if (!spin_for_job(p, seen)) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (!atomic_load(&p->stop) && generation(p) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop)) break;
+        seen = generation(p);
+        run_chunks(p, seen, tid);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -90,7 +144,6 @@ int qy_pool_new(int nthreads, qy_pool **out) {
     p->nthreads = nthreads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
     if (nthreads > 1) {
         p->threads = qy_calloc((size_t)nthreads - 1, sizeof *p->threads);
         if (!p->threads) {
@@ -124,13 +177,12 @@ int qy_pool_new(int nthreads, qy_pool **out) {
 void qy_pool_free(qy_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->nthreads; i++) pthread_join(p->threads[i - 1], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
     qy_free(p->threads);
     qy_free(p);
 }
@@ -152,21 +204,31 @@ void qy_pool_for(qy_pool *p, size_t n, size_t grain, qy_range_fn fn, void *ctx) 
         }
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* every range of the previous job is done, so nobody reads these now */
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->chunk = chunk;
-    p->nchunks = nchunks;
-    atomic_store(&p->next, 0);
-    p->busy_workers = p->nthreads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->nchunks, nchunks, memory_order_relaxed);
+    atomic_store(&p->done, 0);
+    uint32_t gen = generation(p) + 1;
+    atomic_store(&p->ticket, (uint64_t)gen << 32); /* publishes the job (seq_cst) */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv_work);
+        pthread_mutex_unlock(&p->mu);
+    }
     in_pool_job = 1;
-    run_chunks(p, 0);
+    run_chunks(p, gen, 0);
     in_pool_job = 0;
-    pthread_mutex_lock(&p->mu);
-    while (p->busy_workers > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    /* what is left runs on workers that claimed it: spin, then yield */
+    uint64_t t0 = 0;
+    for (unsigned i = 1; atomic_load(&p->done) < nchunks; i++) {
+        if (t0 && mono_ns() - t0 > QY_SPIN_NS) {
+            sched_yield();
+            continue;
+        }
+        cpu_relax();
+        if ((i & 63) == 0 && !t0) t0 = mono_ns();
+    }
 }

@@ -137,7 +137,12 @@ void qy_sgemm(qy_pool *pool, int ta, int tb, int64_t M, int64_t N, int64_t K, fl
     j.block = block;
     size_t nblocks = (size_t)((dim + block - 1) / block);
     double flops = 2.0 * (double)M * (double)N * (double)K;
-    if (nblocks == 1 || flops < 2e6) {
+    /* a product of a few rows is bound by reading B, not by FLOPs: split it as
+     * soon as B outgrows the caches of one core (a 768 x 768 projection in
+     * batch-1 decoding reads 2.4 MB for 1.2 MFLOP) */
+    double bbytes = 4.0 * (double)N * (double)K;
+    int small = M <= 4 ? bbytes < 256.0 * 1024 : flops < 2e6;
+    if (nblocks == 1 || small) {
         /* the same single block whatever the thread count */
         j.block = dim;
         gemm_range(&j, 0, 1, 0);

@@ -340,6 +340,38 @@ static void test_gemm_vs_reference(void **st) {
     qy_pool_free(pool);
 }
 
+/* products of 1-4 rows with a large B (batch-1 decoding) are split across the
+ * pool: the same bits at 1 and 2 threads, and equal to the reference kernel */
+static void test_gemm_few_rows(void **st) {
+    qy_pool *p1, *p2;
+    assert_int_equal(qy_pool_new(1, &p1), QY_OK);
+    assert_int_equal(qy_pool_new(2, &p2), QY_OK);
+    qy_rng r;
+    qy_rng_seed(&r, 4);
+    enum { N = 700, K = 300 }; /* B is 820 KB: above the split threshold */
+    float *A = qy_mallocn(4 * K, sizeof(float)), *B = qy_mallocn(K * N, sizeof(float));
+    float *C1 = qy_mallocn(4 * N, sizeof(float)), *C2 = qy_mallocn(4 * N, sizeof(float)),
+          *C3 = qy_mallocn(4 * N, sizeof(float));
+    for (int i = 0; i < 4 * K; i++) A[i] = qy_rng_float(&r) - 0.5f;
+    for (int i = 0; i < K * N; i++) B[i] = qy_rng_float(&r) - 0.5f;
+    for (int M = 1; M <= 4; M += 3)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int i = 0; i < 4 * N; i++) C1[i] = C2[i] = C3[i] = 0.5f;
+            qy_sgemm(p1, 0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 1.0f, C1, N);
+            qy_sgemm(p2, 0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 1.0f, C2, N);
+            qy_sgemm_fallback(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 1.0f, C3, N);
+            assert_memory_equal(C1, C2, sizeof(float) * (size_t)(M * N));
+            for (int i = 0; i < M * N; i++) assert_true(fabsf(C1[i] - C3[i]) < 1e-4f);
+        }
+    qy_free(A);
+    qy_free(B);
+    qy_free(C1);
+    qy_free(C2);
+    qy_free(C3);
+    qy_pool_free(p1);
+    qy_pool_free(p2);
+}
+
 /* resume: two AdamW steps in a row == one step, state copied into a new optimizer,
  * one more step (bit for bit); same for SGD with momentum */
 static void test_optim_resume(void **st) {
@@ -451,15 +483,11 @@ static void test_fast_exp(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism_threads),
-        cmocka_unit_test(test_shape_errors),
-        cmocka_unit_test(test_alloc_failures),
-        cmocka_unit_test(test_nograd_frozen),
-        cmocka_unit_test(test_accumulation),
-        cmocka_unit_test(test_hooks),
-        cmocka_unit_test(test_topk_schedule),
-        cmocka_unit_test(test_gemm_vs_reference),
-        cmocka_unit_test(test_fast_exp),
+        cmocka_unit_test(test_determinism_threads), cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_alloc_failures),      cmocka_unit_test(test_nograd_frozen),
+        cmocka_unit_test(test_accumulation),        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_topk_schedule),       cmocka_unit_test(test_gemm_vs_reference),
+        cmocka_unit_test(test_gemm_few_rows),       cmocka_unit_test(test_fast_exp),
         cmocka_unit_test(test_optim_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,8 @@
 # same samples, same step (forward, backward, clip, AdamW). Reports the median
 # step's tokens/s and tokens per CPU-second (process CPU time, all threads), which
 # a shared machine's scheduling distorts less than wall time.
+# PyTorch's OpenBLAS is pinned to the same thread count (torch.set_num_threads alone
+# leaves it on every core).
 #
 # usage: bench/lm_train_speed.sh QUARRY_BIN OUT_DIR [STEPS]   (OUT_DIR/config.json from lm_train_demo.sh)
 set -eu
@@ -15,7 +17,7 @@ for th in 1 2; do
     rm -rf "$OUT/speed_q$th"
     "$Q" lm train --config "$OUT/config.json" --out "$OUT/speed_q$th" $FLAGS --log-samples --threads $th --seed 1 \
         --no-plot --quiet "$DATA"
-    /usr/bin/python3 "$SRC/bench/torch_lm_train.py" "$OUT/speed_q$th" $FLAGS --threads $th \
+    OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th /usr/bin/python3 "$SRC/bench/torch_lm_train.py" "$OUT/speed_q$th" $FLAGS --threads $th \
         --out "$OUT/speed_t$th.jsonl" > "$OUT/speed_t$th.log" 2>&1
 done
 /usr/bin/python3 - "$OUT" <<'PY'

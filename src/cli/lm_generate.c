@@ -266,10 +266,71 @@ static int chat_prompt(const char *chat, const char *system, const char *user, c
     return qy_chat_format(k, msgs, n, 1, out);
 }
 
+/* --constrain FILE: every output must be one of FILE's lines (text, or token ids
+ * with --ids) followed by the end token; a prefix trie of those sequences drives
+ * qy_trie_allowed. Returns the number of entries through *count. */
+static int load_constraint(const session *s, const char *path, int ids_mode, int32_t end, qy_trie **out,
+                           size_t *count) {
+    *out = NULL;
+    *count = 0;
+    char *text;
+    size_t len;
+    int st = qy_read_file(path, 0, &text, &len);
+    if (st) return st;
+    qy_trie *t = NULL;
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    st = qy_trie_new(&t);
+    long line = 0;
+    for (char *p = text; !st && p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        line++;
+        if (l && p[l - 1] == '\r') l--;
+        if (l) {
+            size_t n = 0;
+            char save = p[l];
+            p[l] = '\0';
+            st = ids_mode ? lm_parse_ids(p, qy_lm_get_config(s->lm)->vocab_size, &ids, &n, &cap)
+                          : lm_tok_encode(s->tok, p, l, &ids, &n, &cap);
+            p[l] = save;
+            if (!st && n + 1 > cap) {
+                int32_t *q = qy_reallocn(ids, n + 1, sizeof *q);
+                if (!q)
+                    st = QY_ERR_NOMEM;
+                else {
+                    ids = q;
+                    cap = n + 1;
+                }
+            }
+            if (!st && n + 1 > INT32_MAX) st = qy_error(QY_ERR_RANGE, "line too long");
+            if (!st) {
+                ids[n] = end;
+                st = qy_trie_insert(t, ids, (int)(n + 1));
+            }
+            if (st) st = qy_error_wrap(st, "--constrain %s: line %ld", path, line);
+        }
+        p = nl ? nl + 1 : text + len;
+    }
+    qy_free(ids);
+    qy_free(text);
+    if (!st && qy_trie_size(t) == 0)
+        st = qy_error(QY_ERR_FORMAT, "--constrain %s: no allowed output (the file has no non-empty line)",
+                      path);
+    if (st) {
+        qy_trie_free(t);
+        return st;
+    }
+    *count = qy_trie_size(t);
+    *out = t;
+    return QY_OK;
+}
+
 int qy_lm_cmd_generate(int argc, char **argv) {
     gen_opts o;
     gen_opts_default(&o);
     stop_ctx sc = {0};
+    const char *constrain = NULL;
     if (take_stops(&argc, argv, &sc)) return 2;
     const qy_opt opts[] = {
         GEN_OPTS(o),
@@ -280,6 +341,10 @@ int qy_lm_cmd_generate(int argc, char **argv) {
         {"system", 0, QY_OPT_STRING, "TEXT", "system message with --chat", &o.system},
         {"prompt-file", 0, QY_OPT_STRING, "FILE", "read the prompt from FILE ('-' = stdin)", &o.prompt_file},
         {"ids", 0, QY_OPT_FLAG, NULL, "PROMPT is token ids (\"1,2,3\"): no tokenizer involved", &o.ids_mode},
+        {"constrain", 0, QY_OPT_STRING, "FILE",
+         "the output must be one of FILE's lines (text; token ids with --ids), then EOS: prefix-trie "
+         "constrained decoding, e.g. with --num-beams for generative retrieval",
+         &constrain},
         {NULL, 0, 0, NULL, NULL, NULL}};
     qy_cli_spec spec = {
         .usage = "quarry lm generate [options] MODEL [PROMPT...]",
@@ -293,7 +358,9 @@ int qy_lm_cmd_generate(int argc, char **argv) {
         .max_pos = -1,
         .examples = "  quarry lm generate run/model \"ROMEO:\" -n 200 --sample --temperature 0.8 --top-k 40\n"
                     "  quarry lm generate run/model \"To be\" --num-beams 4 --num-return-sequences 2 --json\n"
-                    "  quarry lm generate run/model \"KING\" --stop '\\n\\n' --seed 7 --sample\n"};
+                    "  quarry lm generate run/model \"KING\" --stop '\\n\\n' --seed 7 --sample\n"
+                    "  quarry lm generate run/model \"Q: capital of France? A:\" --constrain titles.txt "
+                    "--num-beams 4\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -326,6 +393,21 @@ int qy_lm_cmd_generate(int argc, char **argv) {
     st = session_open(pos[0], o.tokenizer, c.threads, 1, &s);
     if (!st) st = fill_gen_config(&o, qy_lm_get_config(s.lm), c.seed, &sc, eos, &g);
     sc.tok = s.tok;
+    qy_trie *trie = NULL;
+    qy_trie_constraint con = {NULL, -1};
+    if (!st && constrain) {
+        size_t entries;
+        if (g.n_eos < 1)
+            st = qy_error(QY_ERR_ARG, "--constrain: the model has no end-of-sequence token to end an output "
+                                      "with (eos_token_id in config.json; not with --no-eos)");
+        if (!st) st = load_constraint(&s, constrain, o.ids_mode, g.eos_ids[0], &trie, &entries);
+        if (!st) {
+            con = (qy_trie_constraint){trie, g.eos_ids[0]};
+            g.allowed = qy_trie_allowed;
+            g.allowed_ctx = &con;
+            qy_info("generate: constrained to %zu outputs (%zu trie nodes)", entries, qy_trie_nodes(trie));
+        }
+    }
     uint64_t t0 = qy_now_ns();
     if (!st) st = generate_text(&s, prompt, o.ids_mode ? -1 : o.chat != NULL, &g, &sc, &res, &texts, &ptok);
     double secs = qy_seconds_since(t0);
@@ -366,6 +448,7 @@ int qy_lm_cmd_generate(int argc, char **argv) {
     }
     free_texts(texts, res ? res->n : 0);
     qy_gen_result_free(res);
+    qy_trie_free(trie);
     session_close(&s);
     qy_free(prompt);
     return st ? qy_cli_fail(st) : 0;

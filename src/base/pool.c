@@ -10,11 +10,11 @@
  * generation in the high 32 bits, the next unclaimed range in the low 32. A
  * thread claims a range by compare-and-swap on the ticket, so a claim succeeds
  * only while its job is current, and the job's fields are read only after a
- * successful claim. The caller waits until every range is done, never for a
- * worker that claimed nothing (a descheduled worker costs nothing). Idle
- * workers spin on the ticket for a short while (QY_SPIN_NS) before sleeping on
- * a condition variable, so a stream of small jobs (a decoding step is a few
- * hundred) costs no futex wake-up per job; the seq_cst pair ticket/sleepers
+ * successful claim. Before the fields of a new job are written, the old ticket
+ * is closed (range index 0xffffffff), so a claim cannot race with them. The caller waits until every range is
+ * done, never for a worker that claimed nothing (a descheduled worker costs nothing). Idle workers spin on
+ * the ticket for a short while (QY_SPIN_NS) before sleeping on a condition variable, so a stream of small
+ * jobs (a decoding step is a few hundred) costs no futex wake-up per job; the seq_cst pair ticket/sleepers
  * makes sure that a worker that decided to sleep is woken. */
 #include <pthread.h>
 #include <sched.h>
@@ -204,14 +204,17 @@ void qy_pool_for(qy_pool *p, size_t n, size_t grain, qy_range_fn fn, void *ctx) 
         }
         return;
     }
-    /* every range of the previous job is done, so nobody reads these now */
+    /* every range of the previous job is done. Close its ticket before the fields
+     * change: a worker that read the old ticket and the new nchunks must not be
+     * able to claim a range (its compare-and-swap now fails) */
+    uint32_t gen = generation(p) + 1;
+    atomic_store(&p->ticket, ((uint64_t)(gen - 1) << 32) | 0xffffffffu);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->chunk = chunk;
     atomic_store_explicit(&p->nchunks, nchunks, memory_order_relaxed);
     atomic_store(&p->done, 0);
-    uint32_t gen = generation(p) + 1;
     atomic_store(&p->ticket, (uint64_t)gen << 32); /* publishes the job (seq_cst) */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);

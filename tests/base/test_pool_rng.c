@@ -1,5 +1,7 @@
 /* Thread pool (coverage, determinism, thread count) and the RNG. */
 #include <math.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "qy_test.h"
 
@@ -31,6 +33,44 @@ static void test_ranges_cover_exactly_once(void **state) {
     }
     qy_pool_for(NULL, 10, 3, mark, &(cover_ctx){.hit = (unsigned char[10]){0}});
     qy_pool_free(NULL);
+}
+
+/* a stream of many small jobs (the decoding pattern: workers spin between
+ * them), with sleeps in between so that workers also go to sleep and wake:
+ * every range runs exactly once, and a job issued from inside a job runs inline */
+typedef struct stream_ctx {
+    _Atomic unsigned long hits;
+    qy_pool *pool;
+    int nested;
+} stream_ctx;
+
+static void count_range(void *v, size_t b, size_t e, int tid) {
+    stream_ctx *c = v;
+    assert_true(tid >= 0 && tid < qy_pool_threads(c->pool));
+    atomic_fetch_add(&c->hits, (unsigned long)(e - b));
+    if (c->nested && b == 0) {
+        stream_ctx inner = {.pool = c->pool};
+        qy_pool_for(c->pool, 37, 1, count_range, &inner); /* inline: same ranges */
+        assert_int_equal(atomic_load(&inner.hits), 37);
+    }
+}
+
+static void test_many_small_jobs(void **state) {
+    for (int threads = 2; threads <= 4; threads += 2) {
+        qy_pool *p;
+        assert_int_equal(qy_pool_new(threads, &p), QY_OK);
+        unsigned long want = 0;
+        stream_ctx c = {.pool = p};
+        for (int j = 0; j < 20000; j++) {
+            size_t n = 1 + (size_t)(j * 7919) % 300;
+            c.nested = j % 97 == 0;
+            qy_pool_for(p, n, 1, count_range, &c);
+            want += n;
+            assert_int_equal(atomic_load(&c.hits), want);
+            if (j % 5000 == 4999) usleep(300000); /* past the spin: workers sleep */
+        }
+        qy_pool_free(p);
+    }
 }
 
 static void partial_sums(void *v, size_t b, size_t e, int tid) {
@@ -157,6 +197,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges_cover_exactly_once),
         cmocka_unit_test(test_same_bits_at_any_thread_count),
+        cmocka_unit_test(test_many_small_jobs),
         cmocka_unit_test(test_threads_default_from_env),
         cmocka_unit_test(test_pool_oom),
         cmocka_unit_test(test_rng_reference_values),

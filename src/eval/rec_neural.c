@@ -129,7 +129,8 @@ int qy_rec_seq_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, doubl
         qy_tensor *h = qy_seqnet_forward(s->net, g, s->seq, s->len, (int64_t)B, T, qy_rng_u64(&s->rng));
         qy_tensor *loss =
             qy_cross_entropy(g, qy_matmul(g, h, s->net->item_emb, 0, 1), s->tgt, NULL, -1, QY_REDUCE_MEAN);
-        st = h ? qy_graph_backward(g, loss) : QY_ERR_ARG;
+        /* a NULL h is an out-of-memory graph (its status) or a bad batch */
+        st = h ? qy_graph_backward(g, loss) : qy_graph_status(g) ? qy_graph_status(g) : QY_ERR_ARG;
         if (!st) st = qy_optim_step(s->opt, (float)m->p.lr);
         if (!st) total += (double)loss->data[0] * (double)B;
     }

@@ -399,10 +399,10 @@ void qy_rec_train_result_free(qy_rec_train_result *r);
  * validation protocol and metric, else QY_ERR_ARG names what differs; epochs
  * and patience may change (to extend a run). A resume rewrites best_path from
  * the state's copy of the best checkpoint; nothing is written when the state
- * is refused. On return m holds the last epoch's model (load best_path for the
- * best one). Free *out with qy_rec_train_result_free whatever the status.
- * Errors: QY_ERR_UNSUPPORTED (a closed-form model), QY_ERR_ARG, QY_ERR_FORMAT
- * and QY_ERR_IO (state files), QY_ERR_NOMEM, and those of fitting/evaluation. */
+ * is refused (a resume logs a line with qy_info). On return m holds the last
+ * epoch's model (load best_path for the best one). Free *out with qy_rec_train_result_free whatever the
+ * status. Errors: QY_ERR_UNSUPPORTED (a closed-form model), QY_ERR_ARG, QY_ERR_FORMAT and QY_ERR_IO (state
+ * files), QY_ERR_NOMEM, and those of fitting/evaluation. */
 int qy_rec_train(qy_rec_model *m, const qy_rec_data *d, const qy_rec_train_opts *o, qy_pool *pool,
                  qy_rec_train_result *out);
 

@@ -377,9 +377,9 @@ static int train_iterative(const rec_args *a, const qy_rec_eval_opts *eo, qy_rec
     to.on_epoch = print_epoch;
     to.ctx = &t;
     st = qy_rec_train(*m, d, &to, pool, res);
-    if (!st && res->resumed_from)
-        qy_info("resumed from %s after epoch %d (best epoch %d, valid %s %.4f)", a->resume, res->resumed_from,
-                res->best_epoch, a->valid_metric, res->best_value);
+    if (!st && res->resumed_from && res->epochs_done == res->resumed_from)
+        qy_info("the run had finished (%d epochs, best %d): raise --epochs or --patience to train further",
+                res->epochs_done, res->best_epoch);
     if (!st && a->state) qy_info("training state: %s (continue with --resume %s)", a->state, a->state);
     qy_rec_model *best = NULL;
     if (!st) st = qy_rec_model_load(ckpt, d, &best);

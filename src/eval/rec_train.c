@@ -458,6 +458,9 @@ int qy_rec_train(qy_rec_model *m, const qy_rec_data *d, const qy_rec_train_opts 
         st = qy_rec_state_load(m, d, o, o->resume_path, out);
         if (!st && out->best_len) st = qy_write_file_atomic(o->best_path, out->best_image, out->best_len);
         if (st) return st;
+        qy_info("resumed from %s after epoch %d (best epoch %d, valid %s@%d %.4f)", o->resume_path,
+                out->resumed_from, out->best_epoch, qy_rec_metric_name(o->valid_metric), o->valid_k,
+                out->best_value);
     }
     out->finished = 1;
     while (m->epochs_done < m->p.epochs && m->epochs_done - out->best_epoch < o->patience) {

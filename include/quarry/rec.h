@@ -331,6 +331,103 @@ void qy_rec_eval_result_free(qy_rec_eval_result *r);
 int qy_rec_topk(const float *scores, size_t n, uint32_t n_items, int k, const uint32_t *const *exclude,
                 const size_t *n_exclude, uint32_t *out_items, float *out_scores, qy_pool *pool);
 
+/* --------------------------------- training with early stopping, resumable */
+
+/* Validation during training always uses the cut-offs 5, 10, 20. */
+enum { QY_REC_VALID_NKS = 3 };
+
+/* One epoch of qy_rec_train: a record of the per-epoch log. */
+typedef struct qy_rec_epoch_record {
+    int32_t epoch;    /* 1-based */
+    int32_t improved; /* 1: this epoch became the best (its checkpoint was written) */
+    double loss;      /* mean training loss */
+    double seconds;   /* the epoch's training time (validation not included) */
+    double valid;     /* the early-stopping metric */
+    double mean[QY_METRIC_COUNT][QY_REC_VALID_NKS]; /* validation metrics at 5, 10, 20 */
+} qy_rec_epoch_record;
+
+typedef int (*qy_rec_record_fn)(void *ctx, const qy_rec_epoch_record *r);
+
+typedef struct qy_rec_train_opts {
+    int patience;               /* stop after this many epochs without improvement (default 10) */
+    qy_rec_metric valid_metric; /* early-stopping metric (default QY_METRIC_MRR)... */
+    int valid_k;                /* ...at this cut-off: 5, 10 or 20 (default 10) */
+    qy_rec_eval_opts eval;      /* validation protocol; its ks are ignored (5, 10, 20) */
+    const char *best_path;      /* required: the best epoch's checkpoint (qy_rec_model_save's format) */
+    const char *state_path;     /* the training state, rewritten atomically after every epoch; NULL: none */
+    const char *resume_path;    /* continue the run saved in this state file; NULL: start afresh */
+    qy_rec_record_fn on_epoch;  /* after each epoch (may be NULL); non-zero stops the run there, as an
+                                   interruption would: the state written for that epoch resumes it */
+    void *ctx;
+} qy_rec_train_opts;
+
+qy_rec_train_opts qy_rec_train_opts_default(void);
+
+/* Parse an early-stopping metric "NAME@K" (NAME hit, recall, ndcg, mrr or
+ * precision; K 5, 10 or 20), e.g. "mrr@10". Errors: QY_ERR_ARG. */
+int qy_rec_valid_metric_parse(const char *text, qy_rec_metric *metric, int *k);
+
+typedef struct qy_rec_train_result {
+    int epochs_done;          /* epochs trained in all, resumed ones included */
+    int resumed_from;         /* the epoch a resumed run continued after (0: fresh start) */
+    int best_epoch;           /* 0: none yet */
+    double best_value;        /* the best epoch's early-stopping metric (-1: none yet) */
+    int finished;             /* 1: stopped by patience or the epoch limit; 0: by on_epoch */
+    size_t n_log;             /* log: every epoch from the first, restored ones included */
+    qy_rec_epoch_record *log; /* (restored records keep their original seconds) */
+    uint64_t digest;          /* xxh64 of the model's training state after the last epoch (parameters,
+                                 optimizer moments and steps, RNG): equal digests continue equally */
+    void *best_image;         /* the bytes of the best epoch's checkpoint (what best_path holds) */
+    size_t best_len;
+} qy_rec_train_result;
+
+/* Free what a result holds (it may be partly filled after an error). */
+void qy_rec_train_result_free(qy_rec_train_result *r);
+
+/* Train an iterative model (bprmf, sasrec, gru4rec, lightgcn) on d's training
+ * part with early stopping: fit (initialise), or restore the state file
+ * o->resume_path into the freshly initialised model, then run epochs until
+ * m's params.epochs are done or o->patience epochs in a row did not improve
+ * the validation metric. After each epoch: evaluate on the validation part,
+ * write the checkpoint to o->best_path when the metric improved, append the
+ * log record, write the state to o->state_path, call o->on_epoch.
+ *
+ * Resuming is exact: N epochs in one run and the same run stopped after any
+ * epoch and resumed give the same bits (weights, optimizer state, RNG, log
+ * except seconds), at any thread count. The state must come from the same
+ * dataset and split, model, hyper-parameters (dim, lr, reg, seed),
+ * validation protocol and metric, else QY_ERR_ARG names what differs; epochs
+ * and patience may change (to extend a run). A resume rewrites best_path from
+ * the state's copy of the best checkpoint; nothing is written when the state
+ * is refused (a resume logs a line with qy_info). On return m holds the last
+ * epoch's model (load best_path for the best one). Free *out with qy_rec_train_result_free whatever the
+ * status. Errors: QY_ERR_UNSUPPORTED (a closed-form model), QY_ERR_ARG, QY_ERR_FORMAT and QY_ERR_IO (state
+ * files), QY_ERR_NOMEM, and those of fitting/evaluation. */
+int qy_rec_train(qy_rec_model *m, const qy_rec_data *d, const qy_rec_train_opts *o, qy_pool *pool,
+                 qy_rec_train_result *out);
+
+/* The training-state file by itself (qy_rec_train uses these). The state of a
+ * model being trained (fitted on d, not loaded from a checkpoint) and the
+ * run's progress (epochs_done, best_epoch, best_value, log, best_image of r)
+ * go to `path` atomically: "QYRECS01" magic, version, the run's identity
+ * (dataset sizes, a hash of its interactions and split, split description,
+ * model, hyper-parameters, validation protocol and metric), progress, log,
+ * every span of training state (parameters, Adam moments and step count, RNG),
+ * the best checkpoint's bytes, xxh64 checksum.
+ * Errors: QY_ERR_ARG (a model that cannot train), QY_ERR_IO, QY_ERR_NOMEM. */
+int qy_rec_state_save(qy_rec_model *m, const qy_rec_data *d, const qy_rec_train_opts *o,
+                      const qy_rec_train_result *r, const char *path);
+
+/* Restore a state file into m, which must be freshly fitted on d with the
+ * same parameters (qy_rec_model_fit without epochs), and fill *out with the
+ * progress (log and best_image allocated: qy_rec_train_result_free). Nothing
+ * of m changes unless the whole file checks out.
+ * Errors: QY_ERR_IO (unreadable), QY_ERR_FORMAT (not a state file, another
+ * version, truncated, checksum), QY_ERR_ARG (another run: the message names
+ * the field and both values), QY_ERR_NOMEM. */
+int qy_rec_state_load(qy_rec_model *m, const qy_rec_data *d, const qy_rec_train_opts *o, const char *path,
+                      qy_rec_train_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,7 @@ typedef struct rec_args {
     const char *checkpoint;
     long epochs, patience, dim, knn;
     const char *valid_metric;
+    const char *state, *resume;
     double lr, reg, shrink;
     const char *out;
     const char *export_items;
@@ -327,78 +328,67 @@ static int export_items(const qy_rec_model *m, const qy_rec_data *d, const char 
     return qy_afile_commit(f);
 }
 
-typedef struct train_ctx {
-    const qy_rec_data *d;
-    qy_rec_model *m;
-    qy_pool *pool;
-    qy_rec_eval_opts eo;
-    const char *ckpt;
-    long patience;
-    int json;
-    int vm, vk;          /* early-stopping metric and its cut-off index in eo.ks */
-    const char *vm_name; /* e.g. "mrr@10" */
-    double best;
-    int best_epoch;
-    int st;
-    cJSON *log;
-} train_ctx;
-
-/* @10 index in the default cut-offs (5, 10, 20) */
+/* @10 index in the validation cut-offs (5, 10, 20) */
 enum { K10 = 1 };
 
-/* "NAME@K" with NAME a metric and K one of the default cut-offs (5, 10, 20) */
-static int parse_valid_metric(const char *s, int *metric, int *kidx) {
-    const char *at = strchr(s, '@');
-    qy_rec_eval_opts def = qy_rec_eval_opts_default();
-    for (int m = 0; at && m < QY_METRIC_COUNT; m++) {
-        const char *name = qy_rec_metric_name((qy_rec_metric)m);
-        if (strlen(name) != (size_t)(at - s) || strncmp(s, name, strlen(name))) continue;
-        for (int k = 0; k < def.n_ks; k++) {
-            char want[16];
-            snprintf(want, sizeof want, "%d", def.ks[k]);
-            if (!strcmp(at + 1, want)) {
-                *metric = m;
-                *kidx = k;
-                return QY_OK;
-            }
-        }
-    }
-    return qy_error(QY_ERR_ARG,
-                    "--valid-metric '%s': expected hit, recall, ndcg, mrr or precision, then @5, @10 or @20 "
-                    "(e.g. mrr@10)",
-                    s);
+typedef struct train_ctx {
+    const qy_rec_data *d;
+    const char *vm_name; /* e.g. "mrr@10" */
+} train_ctx;
+
+static int print_epoch(void *vctx, const qy_rec_epoch_record *r) {
+    const train_ctx *t = vctx;
+    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid %s %.4f  ndcg@10 %.4f hit@10 %.4f%s",
+            r->epoch, r->loss, r->seconds, r->seconds > 0 ? (double)t->d->n_inter / r->seconds : 0,
+            t->vm_name, r->valid, r->mean[QY_METRIC_NDCG][K10], r->mean[QY_METRIC_HIT][K10],
+            r->improved ? "  *" : "");
+    return 0;
 }
 
-static int on_epoch(void *vctx, int epoch, double loss, double seconds) {
-    train_ctx *t = vctx;
-    qy_rec_eval_result r;
-    t->st = qy_rec_evaluate(t->d, QY_PHASE_VALID, &t->eo, t->m, t->pool, &r);
-    if (t->st) return 1;
-    double v = r.mean[t->vm][t->vk];
-    double ndcg = r.mean[QY_METRIC_NDCG][K10], hr = r.mean[QY_METRIC_HIT][K10],
-           mrr = r.mean[QY_METRIC_MRR][K10];
-    int improved = v > t->best;
-    if (improved) {
-        t->best = v;
-        t->best_epoch = epoch;
-        t->st = qy_rec_model_save(t->m, t->ckpt);
-    }
-    qy_info("epoch %3d  loss %.5f  %.2f s (%.0f interactions/s)  valid %s %.4f  ndcg@10 %.4f hit@10 %.4f%s",
-            epoch, loss, seconds, seconds > 0 ? (double)t->d->n_inter / seconds : 0, t->vm_name, v, ndcg, hr,
-            improved ? "  *" : "");
-    if (t->log) {
+static cJSON *log_json(const qy_rec_train_result *r) {
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < r->n_log; i++) {
+        const qy_rec_epoch_record *x = &r->log[i];
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "epoch", epoch);
-        cJSON_AddNumberToObject(e, "loss", loss);
-        cJSON_AddNumberToObject(e, "seconds", seconds);
-        cJSON_AddNumberToObject(e, "valid_ndcg@10", ndcg);
-        cJSON_AddNumberToObject(e, "valid_hit@10", hr);
-        cJSON_AddNumberToObject(e, "valid_mrr@10", mrr);
-        cJSON_AddItemToArray(t->log, e);
+        cJSON_AddNumberToObject(e, "epoch", x->epoch);
+        cJSON_AddNumberToObject(e, "loss", x->loss);
+        cJSON_AddNumberToObject(e, "seconds", x->seconds);
+        cJSON_AddNumberToObject(e, "valid_ndcg@10", x->mean[QY_METRIC_NDCG][K10]);
+        cJSON_AddNumberToObject(e, "valid_hit@10", x->mean[QY_METRIC_HIT][K10]);
+        cJSON_AddNumberToObject(e, "valid_mrr@10", x->mean[QY_METRIC_MRR][K10]);
+        cJSON_AddNumberToObject(e, "valid", x->valid);
+        cJSON_AddItemToArray(arr, e);
     }
-    qy_rec_eval_result_free(&r);
-    if (t->st) return 1;
-    return epoch - t->best_epoch >= t->patience;
+    return arr;
+}
+
+/* the iterative models: early stopping, state file, resume; *m becomes the best epoch's model */
+static int train_iterative(const rec_args *a, const qy_rec_eval_opts *eo, qy_rec_data *d, qy_pool *pool,
+                           const char *ckpt, qy_rec_model **m, qy_rec_train_result *res) {
+    qy_rec_train_opts to = qy_rec_train_opts_default();
+    int st = qy_rec_valid_metric_parse(a->valid_metric, &to.valid_metric, &to.valid_k);
+    if (st) return st;
+    to.patience = a->patience > 0 ? (int)a->patience : 10;
+    to.eval = *eo;
+    to.best_path = ckpt;
+    to.resume_path = a->resume;
+    to.state_path = a->state;
+    train_ctx t = {d, a->valid_metric};
+    to.on_epoch = print_epoch;
+    to.ctx = &t;
+    st = qy_rec_train(*m, d, &to, pool, res);
+    if (!st && res->resumed_from && res->epochs_done == res->resumed_from)
+        qy_info("the run had finished (%d epochs, best %d): raise --epochs or --patience to train further",
+                res->epochs_done, res->best_epoch);
+    if (!st && a->state) qy_info("training state: %s (continue with --resume %s)", a->state, a->state);
+    qy_rec_model *best = NULL;
+    if (!st) st = qy_rec_model_load(ckpt, d, &best);
+    if (!st) {
+        qy_rec_model_free(*m);
+        *m = best;
+        qy_info("best epoch %d (valid %s %.4f)", res->best_epoch, a->valid_metric, res->best_value);
+    }
+    return st;
 }
 
 static int run_train(int argc, char **argv) {
@@ -414,6 +404,14 @@ static int run_train(int argc, char **argv) {
          "early stopping keeps the epoch with the best validation M@K: hit, recall, ndcg, mrr or "
          "precision at 5, 10 or 20 (default mrr@10, RecBole's valid_metric)",
          &a.valid_metric},
+        {"state", 0, QY_OPT_STRING, "FILE",
+         "iterative models: rewrite the training state (weights, optimizer, RNG, early stopping, log) "
+         "after every epoch (default: OUT.state with --out, the --resume file when resuming)",
+         &a.state},
+        {"resume", 0, QY_OPT_STRING, "FILE",
+         "continue the run saved in a state file, bit for bit; the data, split, model, --dim, --lr, "
+         "--reg, --seed, --protocol and --valid-metric must match it (--epochs and --patience may grow)",
+         &a.resume},
         {"export-items", 0, QY_OPT_STRING, "FILE",
          "write the best model's item embeddings: a line per item, token TAB values (sasrec, "
          "gru4rec, lightgcn)",
@@ -425,13 +423,20 @@ static int run_train(int argc, char **argv) {
             "Train a recommender on the training part of DATA, with early stopping on the\n"
             "validation MRR@10 (--valid-metric) for iterative models (the best epoch's checkpoint is kept),\n"
             "then report validation and test metrics (HR, Recall, NDCG, MRR, Precision, item\n"
-            "coverage at 5, 10, 20). Each epoch prints its loss, time and validation metrics.",
+            "coverage at 5, 10, 20). Each epoch prints its loss, time and validation metrics.\n"
+            "Iterative models (bprmf, sasrec, gru4rec, lightgcn) write a training state after every\n"
+            "epoch (--state, default OUT.state); --resume FILE continues an interrupted run, or extends\n"
+            "a finished one with a larger --epochs or --patience, with the same bits as one long run.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = 1,
         .examples =
             "  quarry rec train ../shared/data/ml-100k --model pop\n"
-            "  quarry rec train ../shared/data/ml-100k --model bprmf --epochs 50 --out bpr.qyrec --json\n"};
+            "  quarry rec train ../shared/data/ml-100k --model bprmf --epochs 50 --out bpr.qyrec --json\n"
+            "  quarry rec train ../shared/data/ml-100k --model sasrec --epochs 100 --out sas.qyrec  # "
+            "stopped\n"
+            "  quarry rec train ../shared/data/ml-100k --model sasrec --epochs 100 --out sas.qyrec "
+            "--resume sas.qyrec.state\n"};
     qy_cli_common c;
     int npos;
     char **pos;
@@ -442,47 +447,53 @@ static int run_train(int argc, char **argv) {
     qy_rec_eval_opts eo;
     int st = eval_opts(&a, &c, &eo);
     if (st) return qy_cli_fail(st);
-    int vm = 0, vk = 0;
-    if (parse_valid_metric(a.valid_metric, &vm, &vk)) {
-        fprintf(stderr, "quarry rec train: %s\n", qy_errmsg());
+    qy_rec_metric vm;
+    int vk;
+    if (qy_rec_valid_metric_parse(a.valid_metric, &vm, &vk)) {
+        fprintf(stderr, "quarry rec train: --%s\n", qy_errmsg());
         return 2;
     }
     qy_rec_data *d = NULL;
     qy_rec_model *m = NULL;
     qy_pool *pool = NULL;
-    cJSON *log = c.json ? cJSON_CreateArray() : NULL;
-    char tmp[64] = "";
+    qy_rec_train_result res = {0};
+    char tmp[64] = "", *state_buf = NULL;
     st = load_data(pos[0], &a, &d);
     if (!st) st = qy_rec_model_new(a.model, &p, &m);
     if (!st) st = qy_pool_new(c.threads, &pool);
     if (st) goto done;
+    int iterative = qy_rec_model_has_epochs(m);
+    if (!iterative && (a.state || a.resume)) {
+        st = qy_error(QY_ERR_ARG,
+                      "--state and --resume are for iterative models (bprmf, sasrec, gru4rec, "
+                      "lightgcn), not %s",
+                      a.model);
+        goto done;
+    }
     data_summary(d);
     const char *ckpt = a.out;
-    if (!ckpt && qy_rec_model_has_epochs(m)) {
+    if (!ckpt && iterative) {
         snprintf(tmp, sizeof tmp, "/tmp/quarry-rec-%d.qyrec", (int)getpid());
         ckpt = tmp;
     }
-    qy_rec_eval_opts vo = eo; /* early stopping reads its metric at the default cut-offs */
-    memcpy(vo.ks, qy_rec_eval_opts_default().ks, sizeof vo.ks);
-    vo.n_ks = qy_rec_eval_opts_default().n_ks;
-    train_ctx t = {d,  m, pool, vo, ckpt, a.patience > 0 ? a.patience : 10, c.json, vm, vk, a.valid_metric,
-                   -1, 0, 0,    log};
-    uint64_t t0 = qy_now_ns();
-    st = qy_rec_model_fit(m, d, pool, qy_rec_model_has_epochs(m) ? on_epoch : NULL, &t);
-    if (!st) st = t.st;
-    double fit_s = qy_seconds_since(t0);
-    if (!st && qy_rec_model_has_epochs(m)) {
-        qy_rec_model *best;
-        st = qy_rec_model_load(ckpt, d, &best);
-        if (!st) {
-            qy_rec_model_free(m);
-            m = best;
-            qy_info("best epoch %d (valid %s %.4f), %.1f s training", t.best_epoch, a.valid_metric, t.best,
-                    fit_s);
+    if (iterative && !a.state && a.resume) a.state = a.resume;
+    if (iterative && !a.state && a.out) {
+        size_t n = strlen(a.out) + sizeof ".state";
+        state_buf = qy_malloc(n);
+        if (!state_buf) {
+            st = QY_ERR_NOMEM;
+            goto done;
         }
-    } else if (!st && a.out) {
-        st = qy_rec_model_save(m, a.out);
+        snprintf(state_buf, n, "%s.state", a.out);
+        a.state = state_buf;
     }
+    uint64_t t0 = qy_now_ns();
+    if (iterative)
+        st = train_iterative(&a, &eo, d, pool, ckpt, &m, &res);
+    else
+        st = qy_rec_model_fit(m, d, pool, NULL, NULL);
+    double fit_s = qy_seconds_since(t0);
+    if (!st && !iterative && a.out) st = qy_rec_model_save(m, a.out);
     if (!st && a.export_items) st = export_items(m, d, a.export_items);
     qy_rec_eval_result rv = {0}, rt = {0};
     if (!st) st = qy_rec_evaluate(d, QY_PHASE_VALID, &eo, m, pool, &rv);
@@ -494,12 +505,19 @@ static int run_train(int argc, char **argv) {
             cJSON_AddStringToObject(o, "split", d->split_desc);
             cJSON_AddStringToObject(o, "protocol", a.protocol);
             cJSON_AddNumberToObject(o, "fit_seconds", fit_s);
-            if (qy_rec_model_has_epochs(m)) {
-                cJSON_AddNumberToObject(o, "best_epoch", t.best_epoch);
+            if (iterative) {
+                char hex[24];
+                snprintf(hex, sizeof hex, "%016llx", (unsigned long long)res.digest);
+                cJSON_AddNumberToObject(o, "best_epoch", res.best_epoch);
                 cJSON_AddStringToObject(o, "valid_metric", a.valid_metric);
+                cJSON_AddNumberToObject(o, "epochs_done", res.epochs_done);
+                cJSON_AddNumberToObject(o, "resumed_from", res.resumed_from);
+                cJSON_AddStringToObject(o, "train_digest", hex);
+                if (a.state) cJSON_AddStringToObject(o, "state", a.state);
+                cJSON_AddItemToObject(o, "epochs", log_json(&res));
+            } else {
+                cJSON_AddItemToObject(o, "epochs", cJSON_CreateArray());
             }
-            cJSON_AddItemToObject(o, "epochs", log);
-            log = NULL;
             cJSON_AddItemToObject(o, "valid", result_json(&rv));
             cJSON_AddItemToObject(o, "test", result_json(&rt));
             if (a.out) cJSON_AddStringToObject(o, "checkpoint", a.out);
@@ -515,7 +533,8 @@ static int run_train(int argc, char **argv) {
     qy_rec_eval_result_free(&rt);
 done:
     if (tmp[0]) unlink(tmp);
-    cJSON_Delete(log);
+    qy_rec_train_result_free(&res);
+    qy_free(state_buf);
     qy_rec_model_free(m);
     qy_pool_free(pool);
     qy_rec_data_free(d);

@@ -344,8 +344,8 @@ static void knn_free(qy_rec_model *m) {
 typedef struct bpr_state {
     int dim;
     float *w;           /* parameters: users (n_users x dim) then items (n_items x dim) */
-    float *g, *m1, *m2; /* gradient, Adam moments (same layout) */
-    long step;
+    float *g, *m1, *m2; /* gradient, Adam moments (same layout); NULL when loaded */
+    int64_t step;
     size_t n_params;
     /* training data */
     uint32_t *ex_user, *ex_item; /* training positives */
@@ -441,6 +441,7 @@ static int in_sorted(const uint32_t *a, size_t n, uint32_t x) {
 
 static int bpr_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, double *loss_out) {
     bpr_state *s = m->state;
+    if (!s->m1) return qy_error(QY_ERR_ARG, "bprmf: a model loaded from a checkpoint cannot train further");
     const size_t B = 2048;
     const int D = s->dim;
     size_t n = s->n_ex;
@@ -552,18 +553,37 @@ static int bpr_load(qy_rec_model *m, const uint8_t *blob, size_t len) {
     return QY_OK;
 }
 
+void qy_rec_span_put(qy_rec_span *sp, size_t cap, size_t *k, void *data, size_t bytes) {
+    if (*k < cap) sp[*k] = (qy_rec_span){data, bytes};
+    (*k)++;
+}
+
+static int bpr_spans(qy_rec_model *m, qy_rec_span *sp, size_t cap, size_t *n) {
+    bpr_state *s = m->state;
+    if (!s->m1) return qy_error(QY_ERR_ARG, "bprmf: a model loaded from a checkpoint cannot train further");
+    size_t k = 0, bytes = s->n_params * sizeof(float);
+    qy_rec_span_put(sp, cap, &k, s->w, bytes);
+    qy_rec_span_put(sp, cap, &k, s->m1, bytes);
+    qy_rec_span_put(sp, cap, &k, s->m2, bytes);
+    qy_rec_span_put(sp, cap, &k, &s->step, sizeof s->step);
+    qy_rec_span_put(sp, cap, &k, &s->rng, sizeof s->rng);
+    *n = k;
+    return QY_OK;
+}
+
 /* ------------------------------------------------------------ registry */
 
 static const qy_rec_model_ops model_ops[] = {
-    {"pop", 0, pop_fit, NULL, pop_score, pop_save, pop_load, pop_free, NULL},
-    {"itemknn", 0, knn_fit, NULL, knn_score, knn_save, knn_load, knn_free, NULL},
-    {"bprmf", 1, bpr_fit, bpr_epoch, bpr_score, bpr_save, bpr_load, bpr_free, NULL},
+    {"pop", 0, pop_fit, NULL, pop_score, pop_save, pop_load, pop_free, NULL, NULL, NULL},
+    {"itemknn", 0, knn_fit, NULL, knn_score, knn_save, knn_load, knn_free, NULL, NULL, NULL},
+    {"bprmf", 1, bpr_fit, bpr_epoch, bpr_score, bpr_save, bpr_load, bpr_free, NULL, bpr_spans, NULL},
     {"sasrec", 1, qy_rec_sasrec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load,
-     qy_rec_seq_free, qy_rec_seq_item_emb},
+     qy_rec_seq_free, qy_rec_seq_item_emb, qy_rec_seq_spans, qy_rec_seq_restored},
     {"gru4rec", 1, qy_rec_gru4rec_fit, qy_rec_seq_epoch, qy_rec_seq_score, qy_rec_seq_save, qy_rec_seq_load,
-     qy_rec_seq_free, qy_rec_seq_item_emb},
+     qy_rec_seq_free, qy_rec_seq_item_emb, qy_rec_seq_spans, qy_rec_seq_restored},
     {"lightgcn", 1, qy_rec_lightgcn_fit, qy_rec_lightgcn_epoch, qy_rec_lightgcn_score, qy_rec_lightgcn_save,
-     qy_rec_lightgcn_load, qy_rec_lightgcn_free, qy_rec_lightgcn_item_emb},
+     qy_rec_lightgcn_load, qy_rec_lightgcn_free, qy_rec_lightgcn_item_emb, qy_rec_lightgcn_spans,
+     qy_rec_lightgcn_restored},
 };
 enum { N_MODELS = sizeof model_ops / sizeof model_ops[0] };
 
@@ -665,11 +685,13 @@ typedef struct ckpt_header {
     uint64_t payload;
 } ckpt_header;
 
-int qy_rec_model_save(const qy_rec_model *m, const char *path) {
+int qy_rec_model_image(const qy_rec_model *m, void **buf, size_t *len) {
+    *buf = NULL;
+    *len = 0;
     if (!m->state) return qy_error(QY_ERR_ARG, "model %s is not fitted: nothing to save", m->ops->name);
     void *blob;
-    size_t len;
-    int st = m->ops->save(m, &blob, &len);
+    size_t n;
+    int st = m->ops->save(m, &blob, &n);
     if (st) return st;
     ckpt_header h;
     memset(&h, 0, sizeof h);
@@ -684,28 +706,31 @@ int qy_rec_model_save(const qy_rec_model *m, const char *path) {
     h.reg = m->p.reg;
     h.shrink = m->p.shrink;
     h.seed = m->p.seed;
-    h.payload = len;
-    XXH64_state_t *xs = XXH64_createState();
-    if (!xs) {
+    h.payload = n;
+    size_t total = sizeof h + n + sizeof(uint64_t);
+    uint8_t *b = qy_malloc(total);
+    if (!b) {
         qy_free(blob);
         return QY_ERR_NOMEM;
     }
-    XXH64_reset(xs, 0);
-    XXH64_update(xs, &h, sizeof h);
-    XXH64_update(xs, blob, len);
-    uint64_t sum = XXH64_digest(xs);
-    XXH64_freeState(xs);
-    qy_afile *f;
-    st = qy_afile_open(path, &f);
-    if (!st) st = qy_afile_write(f, &h, sizeof h);
-    if (!st) st = qy_afile_write(f, blob, len);
-    if (!st) st = qy_afile_write(f, &sum, sizeof sum);
+    memcpy(b, &h, sizeof h);
+    memcpy(b + sizeof h, blob, n);
     qy_free(blob);
-    if (st) {
-        if (f) qy_afile_abort(f);
-        return st;
-    }
-    return qy_afile_commit(f);
+    uint64_t sum = XXH64(b, sizeof h + n, 0);
+    memcpy(b + sizeof h + n, &sum, sizeof sum);
+    *buf = b;
+    *len = total;
+    return QY_OK;
+}
+
+int qy_rec_model_save(const qy_rec_model *m, const char *path) {
+    void *buf;
+    size_t len;
+    int st = qy_rec_model_image(m, &buf, &len);
+    if (st) return st;
+    st = qy_write_file_atomic(path, buf, len);
+    qy_free(buf);
+    return st;
 }
 
 int qy_rec_model_load(const char *path, const qy_rec_data *d, qy_rec_model **out) {

@@ -13,6 +13,16 @@
 
 #include "quarry/rec.h"
 
+/* A piece of a model's training state: live memory a state file copies out
+ * and back (parameters, optimizer moments and step count, RNG). */
+typedef struct qy_rec_span {
+    void *data;
+    size_t bytes;
+} qy_rec_span;
+
+/* Append a span to sp (when *k < cap) and count it in *k. */
+void qy_rec_span_put(qy_rec_span *sp, size_t cap, size_t *k, void *data, size_t bytes);
+
 typedef struct qy_rec_model_ops {
     const char *name;
     int has_epochs;
@@ -26,6 +36,13 @@ typedef struct qy_rec_model_ops {
     void (*free_state)(qy_rec_model *m);
     /* the item embedding table (n_items x dim), NULL: the model has none */
     int (*item_emb)(const qy_rec_model *m, const float **emb, int *dim);
+    /* iterative models: everything the next epochs depend on, as spans of live
+       memory (up to cap of them, *n = how many there are), in a fixed order;
+       NULL: closed form. Errors: QY_ERR_ARG (a model that cannot train). */
+    int (*train_spans)(qy_rec_model *m, qy_rec_span *sp, size_t cap, size_t *n);
+    /* after the spans were written back: push copies (step counts) into the
+       optimizer, recompute derived buffers; NULL: nothing to do */
+    int (*train_restored)(qy_rec_model *m, qy_pool *pool);
 } qy_rec_model_ops;
 
 struct qy_rec_model {
@@ -44,5 +61,9 @@ typedef struct qy_rec_seq_example {
     uint32_t pos;
 } qy_rec_seq_example;
 int qy_rec_seq_examples(const qy_rec_data *d, qy_rec_seq_example **out, size_t *n);
+
+/* The bytes of m's checkpoint file (what qy_rec_model_save writes): *buf is
+ * qy_malloc'ed. Errors: QY_ERR_ARG (not fitted), QY_ERR_NOMEM. */
+int qy_rec_model_image(const qy_rec_model *m, void **buf, size_t *len);
 
 #endif

@@ -30,6 +30,7 @@ typedef struct seq_state {
     size_t n_ex;
     int32_t *seq, *len, *tgt; /* batch buffers */
     uint32_t *order;
+    int64_t steps; /* the optimizer's step count, copied for training-state files */
 } seq_state;
 
 void qy_rec_seq_free(qy_rec_model *m) {
@@ -128,7 +129,8 @@ int qy_rec_seq_epoch(qy_rec_model *m, const qy_rec_data *d, qy_pool *pool, doubl
         qy_tensor *h = qy_seqnet_forward(s->net, g, s->seq, s->len, (int64_t)B, T, qy_rng_u64(&s->rng));
         qy_tensor *loss =
             qy_cross_entropy(g, qy_matmul(g, h, s->net->item_emb, 0, 1), s->tgt, NULL, -1, QY_REDUCE_MEAN);
-        st = h ? qy_graph_backward(g, loss) : QY_ERR_ARG;
+        /* a NULL h is an out-of-memory graph (its status) or a bad batch */
+        st = h ? qy_graph_backward(g, loss) : qy_graph_status(g) ? qy_graph_status(g) : QY_ERR_ARG;
         if (!st) st = qy_optim_step(s->opt, (float)m->p.lr);
         if (!st) total += (double)loss->data[0] * (double)B;
     }
@@ -192,6 +194,39 @@ int qy_rec_seq_item_emb(const qy_rec_model *m, const float **emb, int *dim) {
     return QY_OK;
 }
 
+/* every parameter's values, then its Adam moments, for each parameter in order */
+static void param_spans(qy_params *ps, qy_optim *opt, qy_rec_span *sp, size_t cap, size_t *k) {
+    for (size_t i = 0; i < qy_params_count(ps); i++) {
+        qy_tensor *t = qy_params_at(ps, i);
+        float *m1 = NULL, *m2 = NULL;
+        qy_optim_param_state(opt, i, &m1, &m2);
+        qy_rec_span_put(sp, cap, k, t->data, t->n * sizeof(float));
+        qy_rec_span_put(sp, cap, k, m1, t->n * sizeof(float));
+        qy_rec_span_put(sp, cap, k, m2, t->n * sizeof(float));
+    }
+}
+
+int qy_rec_seq_spans(qy_rec_model *m, qy_rec_span *sp, size_t cap, size_t *n) {
+    seq_state *s = m->state;
+    if (!s->opt)
+        return qy_error(QY_ERR_ARG, "%s: a model loaded from a checkpoint cannot train further",
+                        m->ops->name);
+    size_t k = 0;
+    s->steps = qy_optim_steps(s->opt);
+    param_spans(s->net->ps, s->opt, sp, cap, &k);
+    qy_rec_span_put(sp, cap, &k, &s->steps, sizeof s->steps);
+    qy_rec_span_put(sp, cap, &k, &s->rng, sizeof s->rng);
+    *n = k;
+    return QY_OK;
+}
+
+int qy_rec_seq_restored(qy_rec_model *m, qy_pool *pool) {
+    (void)pool;
+    seq_state *s = m->state;
+    qy_optim_set_steps(s->opt, s->steps);
+    return QY_OK;
+}
+
 /* ----------------------------------------------------------------- lightgcn */
 
 typedef struct gcn_state {
@@ -202,6 +237,7 @@ typedef struct gcn_state {
     uint32_t *seen;   /* sorted training items per user */
     uint32_t *order, *bu, *bp, *bn;
     qy_rng rng;
+    int64_t steps; /* the optimizer's step count, copied for training-state files */
 } gcn_state;
 
 void qy_rec_lightgcn_free(qy_rec_model *m) {
@@ -345,4 +381,24 @@ int qy_rec_lightgcn_item_emb(const qy_rec_model *m, const float **emb, int *dim)
     *emb = s->net->final + (size_t)s->net->n_users * s->net->dim;
     *dim = s->net->dim;
     return QY_OK;
+}
+
+int qy_rec_lightgcn_spans(qy_rec_model *m, qy_rec_span *sp, size_t cap, size_t *n) {
+    gcn_state *s = m->state;
+    if (!s->ex_user || !s->net->opt)
+        return qy_error(QY_ERR_ARG, "lightgcn: a model loaded from a checkpoint cannot train further");
+    size_t k = 0;
+    s->steps = qy_optim_steps(s->net->opt);
+    param_spans(s->net->ps, s->net->opt, sp, cap, &k);
+    qy_rec_span_put(sp, cap, &k, &s->steps, sizeof s->steps);
+    qy_rec_span_put(sp, cap, &k, &s->rng, sizeof s->rng);
+    *n = k;
+    return QY_OK;
+}
+
+/* the final embeddings follow from the restored layer-0 ones */
+int qy_rec_lightgcn_restored(qy_rec_model *m, qy_pool *pool) {
+    gcn_state *s = m->state;
+    qy_optim_set_steps(s->net->opt, s->steps);
+    return qy_lightgcn_refresh(s->net, pool);
 }

@@ -150,7 +150,8 @@ static int fixed_score(const qy_rec_model *m, const qy_rec_query *q, size_t n, f
         memcpy(scores + r * m->n_items, s + (size_t)q[r].user * m->n_items, m->n_items * sizeof(float));
     return QY_OK;
 }
-static const qy_rec_model_ops fixed_ops = {"fixed", 0, NULL, NULL, fixed_score, NULL, NULL, NULL, NULL};
+static const qy_rec_model_ops fixed_ops = {"fixed", 0,    NULL, NULL, fixed_score, NULL,
+                                           NULL,    NULL, NULL, NULL, NULL};
 
 /* a random dataset: 80 users, 400 items, 6..40 interactions, timestamps with ties */
 static qy_rec_data *random_data(qy_rng *g, qy_split_kind kind) {

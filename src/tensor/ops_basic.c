@@ -324,7 +324,7 @@ QY_VEC static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
         }
         break;
     case UN_GELU_ERF:
-        for (size_t i = b; i < e; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        for (size_t i = b; i < e; i++) y[i] = 0.5f * x[i] * (1.0f + qy_ferf(x[i] * 0.70710678118654752f));
         break;
     case UN_SILU:
         for (size_t i = b; i < e; i++) y[i] = x[i] / (1.0f + qy_fexp(-x[i]));
@@ -366,8 +366,8 @@ QY_VEC static void un_bw_range(void *vctx, size_t b, size_t e, int tid) {
     case UN_GELU_ERF:
         for (size_t i = b; i < e; i++) {
             float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-            float pdf = 0.3989422804014327f * expf(-0.5f * v * v);
+            float cdf = 0.5f * (1.0f + qy_ferf(v * 0.70710678118654752f));
+            float pdf = 0.3989422804014327f * qy_fexp(-0.5f * v * v);
             dx[i] += dy[i] * (cdf + v * pdf);
         }
         break;

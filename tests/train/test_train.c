@@ -9,43 +9,7 @@
 
 #include "qy_test.h"
 #include "quarry/train.h"
-
-static char tmpdir[64];
-
-static const char *tmp(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qy-train-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd);
-}
-
-/* bytes encoder for prepare: each byte is a token */
-static int enc_bytes(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
-    (void)ctx;
-    if (*n + len > *cap) {
-        size_t c = (*n + len) * 2 + 16;
-        int32_t *p = qy_reallocn(*ids, c, sizeof *p);
-        if (!p) return QY_ERR_NOMEM;
-        *ids = p;
-        *cap = c;
-    }
-    for (size_t i = 0; i < len; i++) (*ids)[(*n)++] = (unsigned char)text[i];
-    return QY_OK;
-}
+#include "train_test_util.h"
 
 static void write_text(const char *path, const char *text) {
     assert_int_equal(qy_write_file_atomic(path, text, strlen(text)), QY_OK);

@@ -51,7 +51,7 @@ static qy_tokenizer *load_tokenizer(int llama3) {
     cJSON_Delete(j);
     qy_tokenizer *tok;
     if (qy_tokenizer_from_json(s, strlen(s), "bytelevel-regex", &tok)) fail_msg("%s", qy_errmsg());
-    free(s);
+    cJSON_free(s); /* cJSON allocates through quarry's counted allocator */
     return tok;
 }
 

@@ -68,10 +68,12 @@ typedef struct qy_gen_config {
     qy_allowed_fn allowed; /* constrained decoding (may be NULL) */
     void *allowed_ctx;
     uint64_t seed; /* sampling */
-    /* Stop criterion (may be NULL): called after each token of a greedy or sampled
-     * row with the tokens generated so far; a non-zero return finishes the row
-     * (stop strings: the CLI decodes the tail and looks for them). Beam search
-     * does not call it. */
+    /* Stop criterion (may be NULL): called with the tokens generated so far after
+     * each token of a greedy or sampled row, and on each beam-search candidate; a
+     * non-zero return finishes the row, or finishes the candidate exactly as an EOS
+     * would (it enters the finished hypotheses with the length-penalised score
+     * when among the best num_beams candidates, and never continues). Stop
+     * strings: the CLI decodes the tail and looks for them. */
     int (*stop)(void *ctx, const int32_t *gen, int gen_len);
     void *stop_ctx;
 } qy_gen_config;

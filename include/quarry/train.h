@@ -44,16 +44,28 @@ extern "C" {
 
 typedef struct qy_shard_writer qy_shard_writer;
 
-/* A writer that collects documents in memory. has_mask: every document carries a
- * loss mask (prompt/response data). */
-int qy_shard_writer_new(uint32_t vocab_size, int has_mask, qy_shard_writer **out);
+/* Bytes of the writer's one staging buffer (tokens on their way to the file, and
+ * spill data on their way back). A writer's whole footprint is this plus about
+ * 1 KiB, whatever the number of tokens and documents. */
+#define QY_SHARD_WRITER_BUFFER ((size_t)256 << 10)
+
+/* A writer that streams documents to a temporary file next to path (renamed to
+ * path by commit; until then nothing exists under path, so a crash leaves no half
+ * shard). Tokens go to the file as they are added; mask bytes and document starts
+ * wait in two unlinked spill files beside it. has_mask: every document carries a
+ * loss mask (prompt/response data). Errors: QY_ERR_IO naming path, QY_ERR_NOMEM. */
+int qy_shard_writer_open(const char *path, uint32_t vocab_size, int has_mask, qy_shard_writer **out);
+/* Discard the writer: an uncommitted shard is removed (NULL is fine). */
 void qy_shard_writer_free(qy_shard_writer *w);
 /* Append one document (ids copied). mask: n bytes when the writer has a mask
- * (NULL = all targets), ignored otherwise. Errors: QY_ERR_RANGE for an id >= vocab. */
+ * (NULL = all targets), ignored otherwise. Errors: QY_ERR_RANGE for an id >= vocab
+ * (nothing written), QY_ERR_IO. */
 int qy_shard_writer_add(qy_shard_writer *w, const int32_t *ids, const uint8_t *mask, size_t n);
 uint64_t qy_shard_writer_tokens(const qy_shard_writer *w);
-/* Write the shard to path atomically (the writer stays usable). */
-int qy_shard_writer_write(qy_shard_writer *w, const char *path);
+/* Finish the file (mask and document sections, checksums, header), fsync it and
+ * rename it to path. Frees w whatever the result; on failure nothing is left
+ * under path or beside it. */
+int qy_shard_writer_commit(qy_shard_writer *w);
 
 typedef struct qy_shard qy_shard;
 

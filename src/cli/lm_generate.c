@@ -1,7 +1,7 @@
 /* lm_generate.c — `quarry lm generate`, `quarry lm score` and `quarry lm chat`:
  * text in, text out, on a model folder's KV-cached decoder. Stop strings are
- * checked after every token on the decoded tail of each row (qy_gen_config.stop)
- * and the text is cut at the first one. */
+ * checked after every token on the decoded tail of each row, and of each beam
+ * candidate (qy_gen_config.stop), and the text is cut at the first one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,7 +352,8 @@ int qy_lm_cmd_generate(int argc, char **argv) {
             "Continue PROMPT with the model in the Hugging Face folder MODEL (KV-cached decoding):\n"
             "greedy by default, --sample with temperature/top-k/top-p/min-p, or --num-beams beam search.\n"
             "Stops at the model's EOS tokens, at --max-new-tokens, or when the text contains a --stop\n"
-            "string (the output is cut there). Prints the new text only; tokens/s go to stderr.",
+            "string (the output is cut there; a beam hypothesis ends there as at EOS). Prints the new\n"
+            "text only; tokens/s go to stderr.",
         .opts = opts,
         .min_pos = 1,
         .max_pos = -1,

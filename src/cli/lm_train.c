@@ -165,8 +165,9 @@ static int prepare_data(const train_opts *o, char **files, int nfiles, lm_tok *t
         "data: %llu bytes -> %llu training tokens (%llu documents), %llu held-out tokens, %s, tokenizer %s, "
         "%.2f s (%.1f MB/s)",
         (unsigned long long)ps.bytes, (unsigned long long)ps.train_tokens, (unsigned long long)ps.train_docs,
-        (unsigned long long)ps.val_tokens, ps.masked ? "loss on responses only" : "loss on every token",
-        lm_tok_name(tok), ps.seconds, ps.seconds > 0 ? (double)ps.bytes / ps.seconds * 1e-6 : 0.0);
+        (unsigned long long)ps.val_tokens,
+        ps.masked ? "loss on responses / assistant turns only" : "loss on every token", lm_tok_name(tok),
+        ps.seconds, ps.seconds > 0 ? (double)ps.bytes / ps.seconds * 1e-6 : 0.0);
     return QY_OK;
 }
 
@@ -239,8 +240,8 @@ int qy_lm_cmd_train(int argc, char **argv) {
          &o.tokenizer},
         {"tokenizer-vocab", 0, QY_OPT_INT, "N",
          "train a byte-level BPE tokenizer of N ids on DATA first (OUT/tokenizer.json)", &o.tokenizer_vocab},
-        {"chat", 0, QY_OPT_STRING, "FORMAT", "format JSONL prompt/response pairs with chatml|llama3|llama2",
-         &o.chat},
+        {"chat", 0, QY_OPT_STRING, "FORMAT",
+         "format JSONL pairs and {\"messages\": [...]} conversations with chatml|llama3|llama2", &o.chat},
         {"system", 0, QY_OPT_STRING, "TEXT", "system message for --chat", &o.system},
         {"steps", 0, QY_OPT_INT, "N", "optimizer steps (default 200)", &o.steps},
         {"batch", 'b', QY_OPT_INT, "B", "sequences per micro-batch (default 8)", &o.batch},
@@ -279,8 +280,10 @@ int qy_lm_cmd_train(int argc, char **argv) {
     qy_cli_spec spec = {
         .usage = "quarry lm train [options] --out DIR (--config FILE | --init DIR) DATA...",
         .description =
-            "Train a causal language model. DATA is plain text, JSONL ({\"text\": ...} or {\"prompt\": ...,\n"
-            "\"response\": ...} with the loss on the response) or one .qyt token shard. Text is tokenised "
+            "Train a causal language model. DATA is plain text, JSONL ({\"text\": ...}, {\"prompt\": ...,\n"
+            "\"response\": ...} with the loss on the response, or {\"messages\": [{\"role\", \"content\"}, "
+            "...]}\n"
+            "with --chat and the loss on the assistant turns) or one .qyt token shard. Text is tokenised "
             "once\n"
             "into DIR/data/{train,val}.qyt. Prints the memory needed before starting (refusing a run over\n"
             "--max-memory), a progress line with loss, tokens/s and achieved FLOP/s (6 x parameters x\n"

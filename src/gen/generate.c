@@ -4,9 +4,11 @@
  *   - processors run on log-softmax scores (so a constraint masks without
  *     renormalising), then each row adds its running score (float32);
  *   - the best K = max(2, 1 + n_eos) * num_beams (beam, token) candidates are taken;
- *   - a candidate "finishes" when its token is an EOS or the sequence reaches
- *     max length; only finished candidates among the first num_beams may enter
- *     the finished set, with score / (generated length ^ length_penalty);
+ *   - a candidate "finishes" when its token is an EOS, the sequence reaches
+ *     max length, or the stop callback accepts its generated tokens (stop
+ *     strings: quarry's addition, treated exactly like an EOS); only finished
+ *     candidates among the first num_beams may enter the finished set, with
+ *     score / (generated length ^ length_penalty), and the others are dropped;
  *   - the next running beams are the best num_beams unfinished candidates;
  *   - the finished set keeps the best num_beams of old + new, and the loop stops
  *     as transformers' early-stopping heuristic says.
@@ -354,7 +356,9 @@ static int beam_search(const qy_gen_model *m, const int32_t *prompt, int prompt_
             int32_t *cs = cand_seq + (size_t)k * T;
             memcpy(cs, run_seq + (size_t)cands[k].beam * T, sizeof(int32_t) * (size_t)t);
             cs[t] = cands[k].token;
-            hits[k] = is_eos(c, cands[k].token) || cur_len + 1 >= max_length;
+            /* a stop criterion ends a hypothesis exactly as an EOS does */
+            hits[k] = is_eos(c, cands[k].token) || cur_len + 1 >= max_length ||
+                      (c->stop && c->stop(c->stop_ctx, cs, t + 1));
             all_hit &= hits[k];
         }
         /* next running beams: best nb candidates that did not finish */

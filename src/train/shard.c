@@ -1,83 +1,19 @@
 /* shard.c — binary token shards (format in quarry/train.h): a writer that
- * collects documents and writes the file atomically, and a reader that maps it
- * and validates every field before handing out pointers. */
+ * streams documents into a temporary file in bounded memory and renames it into
+ * place, and a reader that maps it and validates every field before handing out
+ * pointers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t by value: no uncounted allocation */
 #include <xxhash.h>
 
 #include "quarry/train.h"
 
 static const char SHARD_MAGIC[8] = {'Q', 'Y', 'T', 'O', 'K', 'E', 'N', 'S'};
 enum { FLAG_MASK = 1u };
-
-struct qy_shard_writer {
-    uint32_t vocab;
-    int has_mask;
-    uint32_t *tok;
-    uint8_t *mask;
-    size_t n, cap;
-    uint64_t *docs; /* starts; docs[ndocs] is written at the end */
-    size_t ndocs, dcap;
-};
-
-int qy_shard_writer_new(uint32_t vocab_size, int has_mask, qy_shard_writer **out) {
-    *out = NULL;
-    if (vocab_size == 0) return qy_error(QY_ERR_ARG, "shard writer: vocabulary size must be > 0");
-    qy_shard_writer *w = qy_calloc(1, sizeof *w);
-    if (!w) return QY_ERR_NOMEM;
-    w->vocab = vocab_size;
-    w->has_mask = has_mask != 0;
-    *out = w;
-    return QY_OK;
-}
-
-void qy_shard_writer_free(qy_shard_writer *w) {
-    if (!w) return;
-    qy_free(w->tok);
-    qy_free(w->mask);
-    qy_free(w->docs);
-    qy_free(w);
-}
-
-uint64_t qy_shard_writer_tokens(const qy_shard_writer *w) { return w->n; }
-
-int qy_shard_writer_add(qy_shard_writer *w, const int32_t *ids, const uint8_t *mask, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || (uint32_t)ids[i] >= w->vocab)
-            return qy_error(QY_ERR_RANGE,
-                            "shard writer: token %d at position %zu of document %zu is outside the "
-                            "vocabulary (size %u)",
-                            ids[i], i, w->ndocs, w->vocab);
-    if (w->n + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->n + n) cap *= 2;
-        uint32_t *t = qy_reallocn(w->tok, cap, sizeof *t);
-        if (!t) return QY_ERR_NOMEM;
-        w->tok = t;
-        if (w->has_mask) {
-            uint8_t *m = qy_reallocn(w->mask, cap, 1);
-            if (!m) return QY_ERR_NOMEM;
-            w->mask = m;
-        }
-        w->cap = cap;
-    }
-    if (w->ndocs + 1 >= w->dcap) {
-        size_t cap = w->dcap ? w->dcap * 2 : 256;
-        uint64_t *d = qy_reallocn(w->docs, cap, sizeof *d);
-        if (!d) return QY_ERR_NOMEM;
-        w->docs = d;
-        w->dcap = cap;
-    }
-    w->docs[w->ndocs++] = w->n;
-    for (size_t i = 0; i < n; i++) w->tok[w->n + i] = (uint32_t)ids[i];
-    if (w->has_mask) {
-        if (mask)
-            for (size_t i = 0; i < n; i++) w->mask[w->n + i] = mask[i] ? 1 : 0;
-        else
-            memset(w->mask + w->n, 1, n);
-    }
-    w->n += n;
-    return QY_OK;
-}
 
 static void put32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -110,31 +46,204 @@ static int layout(uint64_t n, uint64_t d, int has_mask, uint64_t *tok_off, uint6
     return QY_OK;
 }
 
-int qy_shard_writer_write(qy_shard_writer *w, const char *path) {
-    uint64_t tok_off, mask_off, doc_off, size;
-    if (layout(w->n, w->ndocs, w->has_mask, &tok_off, &mask_off, &doc_off, &size) || size > SIZE_MAX)
-        return qy_error(QY_ERR_RANGE, "%s: shard too large", path);
-    uint8_t *buf = qy_calloc(1, (size_t)size);
-    if (!buf) return QY_ERR_NOMEM;
-    for (size_t i = 0; i < w->n; i++) put32(buf + tok_off + 4 * i, w->tok[i]);
-    if (w->has_mask) memcpy(buf + mask_off, w->mask, w->n);
-    for (size_t i = 0; i < w->ndocs; i++) put64(buf + doc_off + 8 * i, w->docs[i]);
-    put64(buf + doc_off + 8 * w->ndocs, w->n);
-    memcpy(buf, SHARD_MAGIC, 8);
-    put32(buf + 8, QY_SHARD_VERSION);
-    put32(buf + 12, QY_SHARD_HEADER_BYTES);
-    put32(buf + 16, w->has_mask ? FLAG_MASK : 0);
-    put32(buf + 20, w->vocab);
-    put64(buf + 24, w->n);
-    put64(buf + 32, w->ndocs);
-    put64(buf + 40, tok_off);
-    put64(buf + 48, mask_off);
-    put64(buf + 56, doc_off);
-    put64(buf + 64, size);
-    put64(buf + 72, XXH64(buf + QY_SHARD_HEADER_BYTES, (size_t)size - QY_SHARD_HEADER_BYTES, 0));
-    put64(buf + 80, XXH64(buf, 80, 0));
-    int st = qy_write_file_atomic(path, buf, (size_t)size);
-    qy_free(buf);
+/* ------------------------------------------------------------------ writer */
+
+/* The writer streams: tokens go through `buf` straight into the temporary output
+ * file (behind a placeholder header), while the mask bytes and document starts,
+ * whose offsets depend on the final token count, go to two unlinked spill files
+ * next to it. commit appends the spills, hashing the data section in file order
+ * as it goes, then writes the header and renames the file into place. */
+struct qy_shard_writer {
+    uint32_t vocab;
+    int has_mask;
+    qy_afile *af;
+    FILE *out;                    /* af's stream */
+    FILE *mask_spill, *doc_spill; /* unlinked temporaries */
+    uint8_t *buf;                 /* QY_SHARD_WRITER_BUFFER bytes */
+    size_t nbuf;
+    XXH64_state_t hash; /* bytes [128, end) written so far */
+    uint64_t n, ndocs;
+    int failed;
+    char *path;
+};
+
+static int spill_open(const char *path, FILE **out) {
+    size_t len = strlen(path) + 16;
+    char *name = qy_malloc(len);
+    if (!name) return QY_ERR_NOMEM;
+    snprintf(name, len, "%s.spillXXXXXX", path);
+    int fd = mkstemp(name);
+    int e = errno;
+    if (fd >= 0) unlink(name); /* nothing left behind, whatever happens next */
+    qy_free(name);
+    if (fd < 0)
+        return qy_error(QY_ERR_IO, "%s: cannot create a spill file next to it: %s", path, strerror(e));
+    *out = fdopen(fd, "w+b");
+    if (!*out) {
+        e = errno;
+        close(fd);
+        return qy_error(QY_ERR_IO, "%s: spill file: %s", path, strerror(e));
+    }
+    return QY_OK;
+}
+
+static int put_out(qy_shard_writer *w, const void *data, size_t len) {
+    XXH64_update(&w->hash, data, len);
+    int st = qy_afile_write(w->af, data, len);
+    if (st) w->failed = 1;
+    return st;
+}
+
+static int flush_tokens(qy_shard_writer *w) {
+    int st = put_out(w, w->buf, w->nbuf);
+    w->nbuf = 0;
+    return st;
+}
+
+static int spill_write(qy_shard_writer *w, FILE *f, const void *data, size_t len) {
+    if (len && fwrite(data, 1, len, f) != len) {
+        w->failed = 1;
+        return qy_error(QY_ERR_IO, "%s: spill file: write failed: %s", w->path, strerror(errno));
+    }
+    return QY_OK;
+}
+
+int qy_shard_writer_open(const char *path, uint32_t vocab_size, int has_mask, qy_shard_writer **out) {
+    *out = NULL;
+    if (vocab_size == 0) return qy_error(QY_ERR_ARG, "shard writer: vocabulary size must be > 0");
+    qy_shard_writer *w = qy_calloc(1, sizeof *w);
+    if (!w) return QY_ERR_NOMEM;
+    w->vocab = vocab_size;
+    w->has_mask = has_mask != 0;
+    XXH64_reset(&w->hash, 0);
+    int st = QY_OK;
+    if (!(w->path = qy_strdup(path)) || !(w->buf = qy_malloc(QY_SHARD_WRITER_BUFFER))) st = QY_ERR_NOMEM;
+    if (!st) st = qy_afile_open(path, &w->af);
+    if (!st) {
+        w->out = qy_afile_stream(w->af);
+        uint8_t header[QY_SHARD_HEADER_BYTES] = {0}; /* rewritten by commit */
+        st = qy_afile_write(w->af, header, sizeof header);
+    }
+    if (!st) st = spill_open(path, &w->doc_spill);
+    if (!st && w->has_mask) st = spill_open(path, &w->mask_spill);
+    if (st) {
+        qy_shard_writer_free(w);
+        return st;
+    }
+    *out = w;
+    return QY_OK;
+}
+
+void qy_shard_writer_free(qy_shard_writer *w) {
+    if (!w) return;
+    if (w->af) qy_afile_abort(w->af);
+    if (w->mask_spill) fclose(w->mask_spill);
+    if (w->doc_spill) fclose(w->doc_spill);
+    qy_free(w->buf);
+    qy_free(w->path);
+    qy_free(w);
+}
+
+uint64_t qy_shard_writer_tokens(const qy_shard_writer *w) { return w->n; }
+
+int qy_shard_writer_add(qy_shard_writer *w, const int32_t *ids, const uint8_t *mask, size_t n) {
+    if (w->failed) return qy_error(QY_ERR_IO, "%s: an earlier write failed", w->path);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= w->vocab)
+            return qy_error(QY_ERR_RANGE,
+                            "shard writer: token %d at position %zu of document %llu is outside the "
+                            "vocabulary (size %u)",
+                            ids[i], i, (unsigned long long)w->ndocs, w->vocab);
+    uint8_t start[8];
+    put64(start, w->n);
+    int st = spill_write(w, w->doc_spill, start, 8);
+    for (size_t i = 0; i < n && !st; i++) {
+        if (w->nbuf + 4 > QY_SHARD_WRITER_BUFFER && (st = flush_tokens(w))) break;
+        put32(w->buf + w->nbuf, (uint32_t)ids[i]);
+        w->nbuf += 4;
+    }
+    if (!st && w->has_mask) {
+        uint8_t ones[256];
+        memset(ones, 1, sizeof ones);
+        for (size_t i = 0; i < n && !st; i += sizeof ones) {
+            size_t k = n - i < sizeof ones ? n - i : sizeof ones;
+            if (mask) {
+                uint8_t norm[256];
+                for (size_t j = 0; j < k; j++) norm[j] = mask[i + j] ? 1 : 0;
+                st = spill_write(w, w->mask_spill, norm, k);
+            } else {
+                st = spill_write(w, w->mask_spill, ones, k);
+            }
+        }
+    }
+    if (st) return st;
+    w->n += n;
+    w->ndocs++;
+    return QY_OK;
+}
+
+static int put_zeros(qy_shard_writer *w, uint64_t count) {
+    static const uint8_t zeros[64];
+    return count ? put_out(w, zeros, (size_t)count) : QY_OK;
+}
+
+/* copy a spill file to the output through buf */
+static int copy_spill(qy_shard_writer *w, FILE *f, uint64_t bytes) {
+    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0)
+        return qy_error(QY_ERR_IO, "%s: spill file: %s", w->path, strerror(errno));
+    while (bytes > 0) {
+        size_t k = bytes < QY_SHARD_WRITER_BUFFER ? (size_t)bytes : QY_SHARD_WRITER_BUFFER;
+        if (fread(w->buf, 1, k, f) != k) return qy_error(QY_ERR_IO, "%s: spill file: short read", w->path);
+        int st = put_out(w, w->buf, k);
+        if (st) return st;
+        bytes -= k;
+    }
+    return QY_OK;
+}
+
+int qy_shard_writer_commit(qy_shard_writer *w) {
+    int st = w->failed ? qy_error(QY_ERR_IO, "%s: an earlier write failed", w->path) : QY_OK;
+    uint64_t tok_off = 0, mask_off = 0, doc_off = 0, size = 0;
+    if (!st && layout(w->n, w->ndocs, w->has_mask, &tok_off, &mask_off, &doc_off, &size))
+        st = qy_error(QY_ERR_RANGE, "%s: shard too large", w->path);
+    if (!st) st = flush_tokens(w);
+    uint64_t at = tok_off + 4 * w->n;
+    if (!st && w->has_mask) {
+        st = put_zeros(w, mask_off - at);
+        if (!st) st = copy_spill(w, w->mask_spill, w->n);
+        at = mask_off + w->n;
+    }
+    if (!st) st = put_zeros(w, doc_off - at);
+    if (!st) st = copy_spill(w, w->doc_spill, 8 * w->ndocs);
+    if (!st) {
+        uint8_t last[8];
+        put64(last, w->n);
+        st = put_out(w, last, 8);
+    }
+    if (!st) {
+        uint8_t h[QY_SHARD_HEADER_BYTES] = {0};
+        memcpy(h, SHARD_MAGIC, 8);
+        put32(h + 8, QY_SHARD_VERSION);
+        put32(h + 12, QY_SHARD_HEADER_BYTES);
+        put32(h + 16, w->has_mask ? FLAG_MASK : 0);
+        put32(h + 20, w->vocab);
+        put64(h + 24, w->n);
+        put64(h + 32, w->ndocs);
+        put64(h + 40, tok_off);
+        put64(h + 48, mask_off);
+        put64(h + 56, doc_off);
+        put64(h + 64, size);
+        put64(h + 72, XXH64_digest(&w->hash));
+        put64(h + 80, XXH64(h, 80, 0));
+        if (fflush(w->out) != 0 || fseek(w->out, 0, SEEK_SET) != 0)
+            st = qy_error(QY_ERR_IO, "%s: %s", w->path, strerror(errno));
+        if (!st) st = qy_afile_write(w->af, h, sizeof h);
+    }
+    if (!st) {
+        st = qy_afile_commit(w->af); /* frees af whatever the result */
+        w->af = NULL;
+    }
+    qy_shard_writer_free(w);
     return st;
 }
 

@@ -294,6 +294,142 @@ static void test_wide_beam_equals_exhaustive_search(void **state) {
     qy_gen_result_free(r);
 }
 
+/* ---- stop criteria inside beam search, on a model given as a table of
+ * next-token probabilities per generated prefix (tokens A B C S; the stop
+ * criterion is "S was generated", as a stop string would be) */
+enum { TA, TB, TC, TS };
+typedef struct table_model {
+    int32_t gen[MAXROWS][MAXLEN];
+    int len[MAXROWS];
+} table_model;
+
+static void table_probs(const int32_t *g, int len, double p[4]) {
+    static const struct {
+        const char *prefix;
+        double p[4];
+    } rows[] = {
+        {"", {0.6, 0.3, 0.05, 0.05}},        {"A", {0.25, 0.2, 0.05, 0.5}},  {"B", {0.9, 0.04, 0.03, 0.03}},
+        {"AS", {0.99, 0.004, 0.003, 0.003}}, {"BA", {0.8, 0.1, 0.05, 0.05}}, {"AA", {0.4, 0.3, 0.2, 0.1}},
+    };
+    char key[MAXLEN + 1];
+    for (int i = 0; i < len; i++) key[i] = "ABCS"[g[i]];
+    key[len] = '\0';
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        if (!strcmp(rows[r].prefix, key)) {
+            memcpy(p, rows[r].p, sizeof rows[r].p);
+            return;
+        }
+    for (int v = 0; v < 4; v++) p[v] = 0.25;
+}
+
+static void table_logits(const table_model *m, int row, float *out) {
+    double p[4];
+    table_probs(m->gen[row], m->len[row], p);
+    for (int v = 0; v < 4; v++) out[v] = (float)log(p[v]);
+}
+
+static int table_begin(void *ctx, const int32_t *prompt, int n, int nrows, float *logits) {
+    table_model *m = ctx;
+    (void)prompt, (void)n;
+    (void)nrows;
+    memset(m, 0, sizeof *m);
+    table_logits(m, 0, logits);
+    return QY_OK;
+}
+
+static int table_step(void *ctx, int nrows, const int *parent, const int32_t *tokens, float *logits) {
+    table_model *m = ctx;
+    static table_model next;
+    for (int i = 0; i < nrows; i++) {
+        memcpy(next.gen[i], m->gen[parent[i]], sizeof next.gen[i]);
+        next.len[i] = m->len[parent[i]];
+        next.gen[i][next.len[i]++] = tokens[i];
+    }
+    *m = next;
+    for (int i = 0; i < nrows; i++) table_logits(m, i, logits + (size_t)i * 4);
+    return QY_OK;
+}
+
+static int stop_at_s(void *ctx, const int32_t *gen, int len) {
+    int *calls = ctx;
+    (*calls)++;
+    for (int i = 0; i < len; i++)
+        if (gen[i] == TS) return 1;
+    return 0;
+}
+
+static int stop_never(void *ctx, const int32_t *gen, int len) {
+    (void)ctx, (void)gen, (void)len;
+    return 0;
+}
+
+/* num_beams 2, 3 new tokens, length_penalty 1, no EOS; 4 candidates per step.
+ * Worked by hand from the table:
+ *   step 1: A .6, B .3 run (C, S .05 beyond the first two candidates)
+ *   step 2: candidates AS .30, BA .27, AA .15, AB .12
+ *     no stop:   AS and BA run on
+ *     with stop: AS finishes, score ln(.30)/2 = -0.601986; BA and AA run on
+ *   step 3 (the last: every candidate finishes; the first two enter)
+ *     no stop:   ASA .297, BAA .216 -> ASA wins with ln(.297)/3 = -0.404772
+ *                (its text cut at the stop would be just "A")
+ *     with stop: BAA .216, AAA .06 -> best two of {AS, BAA, AAA}:
+ *                BAA ln(.216)/3 = -0.510826, then AS -0.601986 */
+static void test_beam_stop_finishes_hypothesis_like_eos(void **state) {
+    table_model tm;
+    qy_gen_model gm = {&tm, 4, table_begin, table_step};
+    int32_t prompt[] = {TC};
+    qy_gen_config c;
+    qy_gen_config_default(&c);
+    c.max_new_tokens = 3;
+    c.num_beams = 2;
+    c.num_return_sequences = 2;
+    qy_gen_result *r;
+    /* search first: ASA wins */
+    assert_int_equal(qy_generate(&gm, prompt, 1, &c, &r), QY_OK);
+    assert_int_equal(r->n, 2);
+    int32_t asa[] = {TA, TS, TA}, baa[] = {TB, TA, TA}, as[] = {TA, TS};
+    assert_int_equal(r->seqs[0].len, 3);
+    assert_memory_equal(r->seqs[0].tokens, asa, sizeof asa);
+    assert_true(fabs(r->seqs[0].score - log(0.297) / 3) < 1e-5);
+    assert_memory_equal(r->seqs[1].tokens, baa, sizeof baa);
+    qy_gen_result_free(r);
+    /* stop inside the search: AS finishes at step 2 and BAA overtakes it */
+    int calls = 0;
+    c.stop = stop_at_s;
+    c.stop_ctx = &calls;
+    assert_int_equal(qy_generate(&gm, prompt, 1, &c, &r), QY_OK);
+    assert_int_equal(r->n, 2);
+    assert_int_equal(r->seqs[0].len, 3);
+    assert_memory_equal(r->seqs[0].tokens, baa, sizeof baa);
+    assert_true(fabs(r->seqs[0].score - log(0.216) / 3) < 1e-5);
+    assert_int_equal(r->seqs[1].len, 2);
+    assert_memory_equal(r->seqs[1].tokens, as, sizeof as);
+    assert_true(fabs(r->seqs[1].score - log(0.30) / 2) < 1e-5);
+    assert_int_equal(calls, 2 * 4); /* every candidate of steps 1-2 (at step 3 all finish anyway) */
+    qy_gen_result_free(r);
+    /* a stop criterion that never fires leaves the search bit for bit unchanged */
+    toy m;
+    qy_gen_model tg = toy_model(&m, 9);
+    int32_t tprompt[] = {4, 1};
+    c.max_new_tokens = 6;
+    c.num_beams = 4;
+    c.num_return_sequences = 4;
+    c.stop = NULL;
+    qy_gen_result *plain;
+    assert_int_equal(qy_generate(&tg, tprompt, 2, &c, &plain), QY_OK);
+    c.stop = stop_never;
+    assert_int_equal(qy_generate(&tg, tprompt, 2, &c, &r), QY_OK);
+    assert_int_equal(r->n, plain->n);
+    for (int i = 0; i < r->n; i++) {
+        assert_int_equal(r->seqs[i].len, plain->seqs[i].len);
+        assert_memory_equal(r->seqs[i].tokens, plain->seqs[i].tokens,
+                            sizeof(int32_t) * (size_t)r->seqs[i].len);
+        assert_true(r->seqs[i].score == plain->seqs[i].score);
+    }
+    qy_gen_result_free(r);
+    qy_gen_result_free(plain);
+}
+
 static void test_constrained_beam_stays_in_trie(void **state) {
     enum { V = 12 };
     toy m;
@@ -388,6 +524,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_is_argmax_chain),
         cmocka_unit_test(test_sampling_is_seeded_and_follows_the_distribution),
         cmocka_unit_test(test_wide_beam_equals_exhaustive_search),
+        cmocka_unit_test(test_beam_stop_finishes_hypothesis_like_eos),
         cmocka_unit_test(test_constrained_beam_stays_in_trie),
         cmocka_unit_test(test_bad_settings_are_named),
         cmocka_unit_test(test_generate_oom),

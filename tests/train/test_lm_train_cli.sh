@@ -100,6 +100,20 @@ echo "$out" | grep -q "raise the sequence length" || fail "SFT truncation messag
 python3 -c 'import json,sys,math; d=json.load(open("sft.json")); assert math.isfinite(d["eval_loss"]), d' \
     || fail "SFT held-out loss is not finite: $(cat sft.json)"
 
+# --- SFT on multi-turn conversations ({"messages": [...]}, loss on the assistant turns)
+for i in $(seq 1 20); do
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"say cat $i\"}, {\"role\": \"assistant\", \"content\": \"cat\"}, {\"role\": \"user\", \"content\": \"again\"}, {\"role\": \"assistant\", \"content\": \"cat cat\"}]}"
+done > convo.jsonl
+sed 's/"max_position_embeddings": 128/"max_position_embeddings": 512/' tiny.json > tiny512.json
+out=$("$Q" lm train --config tiny512.json --out sftm --chat llama3 --steps 2 --batch 4 --seq-len 256 convo.jsonl 2>&1) \
+    || fail "SFT on conversations: $out"
+echo "$out" | grep -q "assistant turns only" || fail "conversation data should be masked: $out"
+echo '{"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "x"}]}' >> convo.jsonl
+out=$("$Q" lm train --config tiny512.json --out sftm2 --chat llama3 --steps 2 --batch 4 --seq-len 256 convo.jsonl 2>&1)
+[ $? -eq 1 ] || fail "an unknown role must be refused"
+echo "$out" | grep -q 'convo.jsonl: line 21: .messages\[1\].role: unknown role "bot"' || fail "unknown role message: $out"
+[ ! -e sftm2/data/train.qyt ] || fail "a failed preparation must leave no shard"
+
 # --- a BPE tokenizer learnt on the data (--tokenizer-vocab), shipped with the model
 sed 's/"vocab_size": 257/"vocab_size": 320/' tiny.json > tiny320.json
 "$Q" lm train --config tiny320.json --tokenizer-vocab 300 --out bpe --steps 4 --batch 2 --seq-len 16 --quiet text.txt \

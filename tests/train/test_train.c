@@ -5,46 +5,11 @@
  * over the shard writer/reader, the loader and a checkpoint round trip. */
 #include <math.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "qy_test.h"
 #include "quarry/train.h"
-
-static char tmpdir[64];
-
-static const char *tmp(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qy-train-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd);
-}
-
-/* bytes encoder for prepare: each byte is a token */
-static int enc_bytes(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
-    (void)ctx;
-    if (*n + len > *cap) {
-        size_t c = (*n + len) * 2 + 16;
-        int32_t *p = qy_reallocn(*ids, c, sizeof *p);
-        if (!p) return QY_ERR_NOMEM;
-        *ids = p;
-        *cap = c;
-    }
-    for (size_t i = 0; i < len; i++) (*ids)[(*n)++] = (unsigned char)text[i];
-    return QY_OK;
-}
+#include "train_test_util.h"
 
 static void write_text(const char *path, const char *text) {
     assert_int_equal(qy_write_file_atomic(path, text, strlen(text)), QY_OK);
@@ -52,15 +17,17 @@ static void write_text(const char *path, const char *text) {
 
 static int write_two_docs(const char *path) {
     qy_shard_writer *w;
-    int st = qy_shard_writer_new(10, 1, &w);
+    int st = qy_shard_writer_open(path, 10, 1, &w);
     if (st) return st;
     int32_t a[] = {1, 2, 3, 4, 5}, b[] = {9, 8, 7};
     uint8_t ma[] = {0, 0, 1, 1, 1};
     st = qy_shard_writer_add(w, a, ma, 5);
     if (!st) st = qy_shard_writer_add(w, b, NULL, 3);
-    if (!st) st = qy_shard_writer_write(w, path);
-    qy_shard_writer_free(w);
-    return st;
+    if (st) {
+        qy_shard_writer_free(w);
+        return st;
+    }
+    return qy_shard_writer_commit(w);
 }
 
 static void test_shard_roundtrip(void **state) {
@@ -128,11 +95,13 @@ static void test_shard_corruption(void **state) {
     qy_free(buf);
     /* out-of-vocabulary ids are refused when writing */
     qy_shard_writer *w;
-    assert_int_equal(qy_shard_writer_new(4, 0, &w), QY_OK);
+    assert_int_equal(qy_shard_writer_open(tmp("oov.qyt"), 4, 0, &w), QY_OK);
     int32_t ids[] = {1, 4};
     assert_int_equal(qy_shard_writer_add(w, ids, NULL, 2), QY_ERR_RANGE);
     assert_non_null(strstr(qy_errmsg(), "outside the vocabulary"));
     qy_shard_writer_free(w);
+    /* an abandoned writer leaves nothing behind, under the name or beside it */
+    assert_false(qy_file_exists(tmp("oov.qyt")));
 }
 
 static void test_shard_oom(void **state) {
@@ -210,16 +179,160 @@ static void test_prepare_text_and_pairs(void **state) {
     assert_non_null(strstr(qy_errmsg(), "line 1"));
 }
 
+/* ---- streaming preparation: a reference shard built here from the format in
+ * train.h, byte by byte, to compare the streamed files with */
+typedef struct refshard {
+    uint8_t *tok, *mask, *docs; /* little-endian sections, grown as records come */
+    size_t n, ndocs, cap, dcap;
+} refshard;
+
+static void le(uint8_t *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void ref_add(refshard *r, const char *text, size_t len, const char *masked_from, uint32_t eos) {
+    size_t n = len + 1;
+    if (r->n + n > r->cap) {
+        r->cap = (r->n + n) * 2;
+        r->tok = realloc(r->tok, r->cap * 4);
+        r->mask = realloc(r->mask, r->cap);
+    }
+    if (r->ndocs + 2 > r->dcap) {
+        r->dcap = (r->ndocs + 2) * 2;
+        r->docs = realloc(r->docs, r->dcap * 8);
+    }
+    le(r->docs + 8 * r->ndocs++, r->n, 8);
+    for (size_t i = 0; i < n; i++) {
+        le(r->tok + 4 * (r->n + i), i < len ? (unsigned char)text[i] : eos, 4);
+        r->mask[r->n + i] = !masked_from || i >= (size_t)(masked_from - text);
+    }
+    r->n += n;
+}
+
+/* the whole file: header, tokens, [mask], document starts, 64-byte aligned sections */
+static uint8_t *ref_file(refshard *r, int has_mask, uint32_t vocab, size_t *size) {
+    size_t tok_off = 128, mask_off = has_mask ? (tok_off + 4 * r->n + 63) / 64 * 64 : 0;
+    size_t doc_off = ((has_mask ? mask_off + r->n : tok_off + 4 * r->n) + 63) / 64 * 64;
+    *size = doc_off + 8 * (r->ndocs + 1);
+    uint8_t *f = calloc(1, *size);
+    memcpy(f + tok_off, r->tok, 4 * r->n);
+    if (has_mask) memcpy(f + mask_off, r->mask, r->n);
+    memcpy(f + doc_off, r->docs, 8 * r->ndocs);
+    le(f + doc_off + 8 * r->ndocs, r->n, 8);
+    memcpy(f, "QYTOKENS", 8);
+    uint64_t fields[] = {1 | (uint64_t)128 << 32,
+                         (uint64_t)has_mask | (uint64_t)vocab << 32,
+                         r->n,
+                         r->ndocs,
+                         tok_off,
+                         mask_off,
+                         doc_off,
+                         *size};
+    for (int i = 0; i < 8; i++) le(f + 8 + 8 * i, fields[i], 8);
+    le(f + 72, XXH64(f + 128, *size - 128, 0), 8);
+    le(f + 80, XXH64(f, 80, 0), 8);
+    return f;
+}
+
+static void expect_same_file(const char *path, refshard *r, int has_mask) {
+    size_t want_len, len;
+    uint8_t *want = ref_file(r, has_mask, 257, &want_len);
+    char *got;
+    assert_int_equal(qy_read_file(path, 0, &got, &len), QY_OK);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(got, want, len);
+    qy_free(got);
+    free(want);
+    free(r->tok);
+    free(r->mask);
+    free(r->docs);
+    memset(r, 0, sizeof *r);
+}
+
+static int leftovers(void) { /* temporaries or spill files in tmpdir */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q -e '\\.tmp\\.' -e '\\.spill'", tmpdir);
+    return system(cmd) == 0;
+}
+
+/* A corpus whose tokens take 12 times the writer's buffer streams into shards
+ * byte-identical to the reference, the held-out split included, while the
+ * allocator's peak stays under the bound docs/training.md states: the two
+ * writers' buffers plus a few KiB for the record at hand. */
+static void test_prepare_streams_in_bounded_memory(void **state) {
+    (void)state;
+    enum { RECORDS = 24000 };
+    const size_t bound = 2 * QY_SHARD_WRITER_BUFFER + (64 << 10);
+    char jl[256];
+    snprintf(jl, sizeof jl, "%s", tmp("big.jsonl"));
+    for (int pairs = 0; pairs < 2; pairs++) {
+        FILE *f = fopen(jl, "w");
+        assert_non_null(f);
+        refshard ref[2] = {{0}};
+        uint64_t rng = 12345;
+        char text[160];
+        for (int i = 0; i < RECORDS; i++) {
+            size_t len = 0, cut = 0;
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t words = 10 + (size_t)(rng >> 59); /* 10..41 */
+            for (size_t w = 0; w < words; w++) {
+                if (pairs && w == words / 2) cut = len;
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s%c", w ? " " : "",
+                                        'a' + (char)((rng >> (w % 50)) % 26));
+            }
+            if (pairs)
+                fprintf(f, "{\"prompt\": \"%.*s\", \"response\": \"%s\"}\n", (int)cut, text, text + cut);
+            else
+                fprintf(f, "{\"text\": \"%s\"}\n", text);
+            ref_add(&ref[i % 10 == 9], text, len, pairs ? text + cut : NULL, 256);
+        }
+        fclose(f);
+        assert_true(ref[0].n * 4 > 12 * QY_SHARD_WRITER_BUFFER);
+        qy_prepare_cfg pc = {.vocab_size = 257, .eos_id = 256, .val_fraction = 0.1};
+        qy_prepare_stats ps;
+        const char *files[] = {jl};
+        qy_alloc_stats a0, a1;
+        qy_alloc_get_stats(&a0);
+        qy_alloc_reset_peak();
+        if (qy_shard_prepare(&pc, files, 1, enc_bytes, NULL, tmp("big-tr.qyt"), tmp("big-va.qyt"), &ps))
+            fail_msg("%s", qy_errmsg());
+        qy_alloc_get_stats(&a1);
+        printf("prepare (%s): %llu tokens, peak %.0f KiB above the start (bound %.0f KiB)\n",
+               pairs ? "pairs" : "text", (unsigned long long)(ps.train_tokens + ps.val_tokens),
+               (double)(a1.peak_bytes - a0.live_bytes) / 1024, (double)bound / 1024);
+        assert_true(a1.peak_bytes - a0.live_bytes < bound);
+        assert_int_equal(a1.live_blocks, a0.live_blocks);
+        assert_int_equal(ps.train_tokens, ref[0].n);
+        expect_same_file(tmp("big-tr.qyt"), &ref[0], pairs);
+        expect_same_file(tmp("big-va.qyt"), &ref[1], pairs);
+        assert_false(leftovers());
+    }
+    /* a bad line at the end: no shard under either name, nothing beside them */
+    remove(tmp("big-tr.qyt"));
+    remove(tmp("big-va.qyt"));
+    FILE *f = fopen(jl, "a");
+    fputs("{\"prompt\": 3}\n", f);
+    fclose(f);
+    qy_prepare_cfg pc = {.vocab_size = 257, .eos_id = 256, .val_fraction = 0.1};
+    qy_prepare_stats ps;
+    const char *files[] = {jl};
+    assert_int_equal(
+        qy_shard_prepare(&pc, files, 1, enc_bytes, NULL, tmp("big-tr.qyt"), tmp("big-va.qyt"), &ps),
+        QY_ERR_FORMAT);
+    assert_false(qy_file_exists(tmp("big-tr.qyt")));
+    assert_false(qy_file_exists(tmp("big-va.qyt")));
+    assert_false(leftovers());
+}
+
 /* a stream shard of n tokens t_i = i % 7 */
 static void make_stream(const char *path, size_t n) {
     qy_shard_writer *w;
-    assert_int_equal(qy_shard_writer_new(16, 0, &w), QY_OK);
+    assert_int_equal(qy_shard_writer_open(path, 16, 0, &w), QY_OK);
     int32_t *ids = qy_mallocn(n, sizeof *ids);
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(i % 7);
     assert_int_equal(qy_shard_writer_add(w, ids, NULL, n), QY_OK);
-    assert_int_equal(qy_shard_writer_write(w, path), QY_OK);
+    assert_int_equal(qy_shard_writer_commit(w), QY_OK);
     qy_free(ids);
-    qy_shard_writer_free(w);
 }
 
 static void test_loader_determinism(void **state) {
@@ -529,10 +642,15 @@ static void test_step_loss_matches_hand_computation(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shard_roundtrip),    cmocka_unit_test(test_shard_corruption),
-        cmocka_unit_test(test_shard_oom),          cmocka_unit_test(test_prepare_text_and_pairs),
-        cmocka_unit_test(test_loader_determinism), cmocka_unit_test(test_resume_bit_exact),
-        cmocka_unit_test(test_checkpoint_errors),  cmocka_unit_test(test_step_loss_matches_hand_computation),
+        cmocka_unit_test(test_shard_roundtrip),
+        cmocka_unit_test(test_shard_corruption),
+        cmocka_unit_test(test_shard_oom),
+        cmocka_unit_test(test_prepare_text_and_pairs),
+        cmocka_unit_test(test_prepare_streams_in_bounded_memory),
+        cmocka_unit_test(test_loader_determinism),
+        cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_checkpoint_errors),
+        cmocka_unit_test(test_step_loss_matches_hand_computation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

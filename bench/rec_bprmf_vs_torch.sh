@@ -17,7 +17,7 @@ OUT=$(mktemp -d /tmp/quarry-bprmf-XXXXXX)
 for s in 1 2 3; do
   "$Q" rec train "$DATA" --model bprmf --seed "$s" --threads "$T" --epochs "$E" --patience "$P" --json --quiet > "$OUT/quarry_$s.json"
 done
-/usr/bin/python3 "$(dirname "$0")/torch_bprmf.py" "$OUT/split" --seeds 1 2 3 --threads "$T" --epochs "$E" --patience "$P" --json-out "$OUT/torch.json" 2> "$OUT/torch.log" > /dev/null
+OPENBLAS_NUM_THREADS="$T" OMP_NUM_THREADS="$T" /usr/bin/python3 "$(dirname "$0")/torch_bprmf.py" "$OUT/split" --seeds 1 2 3 --threads "$T" --epochs "$E" --patience "$P" --json-out "$OUT/torch.json" 2> "$OUT/torch.log" > /dev/null
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys, statistics as st
 d = sys.argv[1]

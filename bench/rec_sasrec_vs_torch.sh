@@ -25,7 +25,7 @@ OUT=$(mktemp -d /tmp/quarry-sasrec-XXXXXX)
 ) &
 QPID=$!
 for s in 1 2 3; do
-  /usr/bin/time -f "%U %S" -o "$OUT/torch_$s.cpu" /usr/bin/python3 "$HERE/torch_sasrec.py" "$OUT/split" --seeds "$s" \
+  OPENBLAS_NUM_THREADS="$T" OMP_NUM_THREADS="$T" /usr/bin/time -f "%U %S" -o "$OUT/torch_$s.cpu" /usr/bin/python3 "$HERE/torch_sasrec.py" "$OUT/split" --seeds "$s" \
     --threads "$T" --epochs "$E" --patience "$P" ${TORCH_ARGS:-} --json-out "$OUT/torch_$s.json" 2>> "$OUT/torch.log" > /dev/null
 done
 wait "$QPID"

@@ -113,6 +113,31 @@ class SASRec(nn.Module):
         return h @ self.item_emb.weight.t()  # (B, V), V includes the padding
 
 
+class GRU4Rec(nn.Module):
+    """RecBole's GRU4Rec (recbole/model/sequential_recommender/gru4rec.py, its
+    defaults): item embedding 64 with dropout 0.3, one GRU layer of 128 without
+    biases, a dense layer back to 64 at the last real position, scores against
+    the item embedding (cross-entropy). Init: xavier-normal embedding,
+    xavier-uniform GRU weights, PyTorch's default for the dense layer."""
+
+    def __init__(self, n_items, hidden=64, inner=128, drop=0.3):
+        super().__init__()
+        self.item_emb = nn.Embedding(n_items, hidden, padding_idx=0)
+        self.drop = nn.Dropout(drop)
+        self.gru = nn.GRU(hidden, inner, 1, bias=False, batch_first=True)
+        self.dense = nn.Linear(inner, hidden)
+        nn.init.xavier_normal_(self.item_emb.weight)
+        nn.init.xavier_uniform_(self.gru.weight_ih_l0)
+        nn.init.xavier_uniform_(self.gru.weight_hh_l0)
+
+    def forward(self, seq, seq_len, trim=False):
+        out, _ = self.gru(self.drop(self.item_emb(seq)))
+        return self.dense(out[torch.arange(len(seq_len), device=seq.device), seq_len - 1])
+
+    def logits(self, h):
+        return h @ self.item_emb.weight.t()
+
+
 def pad_left_aligned(seqs, max_len):
     out = np.zeros((len(seqs), max_len), dtype=np.int64)
     lens = np.zeros(len(seqs), dtype=np.int64)
@@ -166,7 +191,7 @@ def rank_metrics(r, prefix=""):
 @torch.no_grad()
 def evaluate(model, queries, max_len, n_items, batch=512):
     model.eval()
-    dev = model.pos_emb.weight.device
+    dev = next(model.parameters()).device
     res = {True: [], False: []}  # mask_history -> list of ranks
     for b in range(0, len(queries), batch):
         part = queries[b:b + batch]
@@ -190,7 +215,7 @@ def run_seed(seed, data, args):
     users, seqs, tags, n_items = data
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = SASRec(n_items, max_len=args.max_len).to(args.device)
+    model = (SASRec(n_items, max_len=args.max_len) if args.model == "sasrec" else GRU4Rec(n_items)).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     X, L, Y = (t.to(args.device) for t in build_examples(seqs, tags, args.max_len))
     valid_q, test_q = eval_queries(seqs, tags, "V"), eval_queries(seqs, tags, "X")
@@ -235,6 +260,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("split", help="folder written by `quarry rec split`")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--model", default="sasrec", choices=["sasrec", "gru4rec"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (a lent GPU makes the 3-seed run take minutes)")
     ap.add_argument("--epochs", type=int, default=300)
@@ -265,7 +291,7 @@ def main():
         print(f"trim vs full, 4096 examples, dropout off: max |difference| {d:.3g}")
         sys.exit(0 if d < 1e-5 else 1)
     runs = [run_seed(s, data, args) for s in args.seeds]
-    summary = {"torch": torch.__version__, "threads": args.threads, "device": args.device, "seeds": args.seeds, "runs": runs}
+    summary = {"model": args.model, "torch": torch.__version__, "threads": args.threads, "device": args.device, "seeds": args.seeds, "runs": runs}
     for k in ("masked_hit@10", "masked_ndcg@10", "unmasked_hit@10", "unmasked_ndcg@10", "epoch_seconds"):
         v = np.array([r[k] for r in runs])
         summary[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}

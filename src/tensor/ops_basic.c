@@ -333,7 +333,7 @@ QY_VEC static void un_fw_range(void *vctx, size_t b, size_t e, int tid) {
         for (size_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case UN_TANH:
-        for (size_t i = b; i < e; i++) y[i] = tanhf(x[i]);
+        for (size_t i = b; i < e; i++) y[i] = qy_ftanh(x[i]);
         break;
     case UN_SIGMOID:
         for (size_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + qy_fexp(-x[i]));

@@ -125,6 +125,26 @@ static inline float qy_fexp(float x) {
  * grows for |u| < 1e-4), so only where an absolute error is what matters (GELU). */
 static inline float qy_ftanh_abs(float u) { return 1.0f - 2.0f / (qy_fexp(2.0f * u) + 1.0f); }
 
+/* tanh in f32 without a library call, so tanh loops (GRU cells) vectorise:
+ * |u| < 0.625: u P(u^2), P of degree 6 (a least-squares fit made for quarry);
+ * otherwise 1 - 2/(e^2|u| + 1) through qy_fexp. Max error about 2 ulp (tests/
+ * tensor: ftanh vs tanh), unlike qy_ftanh_abs, which is accurate only in
+ * absolute terms. */
+static inline float qy_ftanh(float u) {
+    float a = fabsf(u), s = a * a;
+    float p = 0.00214223191f;
+    p = p * s + -0.00817615911f;
+    p = p * s + 0.0216998942f;
+    p = p * s + -0.0539465062f;
+    p = p * s + 0.133332014f;
+    p = p * s + -0.333333313f;
+    p = p * s + 1.0f;
+    float small = a * p;
+    float large = 1.0f - 2.0f / (qy_fexp(2.0f * (a < 44.0f ? a : 44.0f)) + 1.0f);
+    float r = copysignf(a < 0.625f ? small : large, u);
+    return u != u ? u : r; /* NaN in, NaN out (the clamp above keeps qy_fexp finite) */
+}
+
 /* erf in f32 without a library call, so GELU's loops vectorise. |x| < 1:
  * x P(x^2), P of degree 6; 1 <= |x| < 4: 1 - e^(-x^2) Q(1/|x|), Q of degree 9
  * approximating erfc(x) e^(x^2); |x| >= 4: +-1 (erf(4) rounds to 1 in f32).

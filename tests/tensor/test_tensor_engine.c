@@ -481,6 +481,27 @@ static void test_fast_exp(void **st) {
     assert_true(qy_max(xs, 37) == xs[36]);
 }
 
+/* the vectorisable tanh (GRU cells, qy_tanh): within 3 ulp of tanh */
+static void test_fast_tanh(void **st) {
+    double worst = 0;
+    for (int i = -1000000; i <= 1000000; i += 3) {
+        float x = (float)i * 1e-5f;
+        double ref = tanh((double)x);
+        double ulp = nextafterf((float)fabs(ref), INFINITY) - (float)fabs(ref);
+        double e = fabs(qy_ftanh(x) - ref) / (ulp > 0 ? ulp : 1e-45);
+        if (e > worst) worst = e;
+    }
+    for (float x = 1e-8f; x < 1.0f; x *= 1.01f) {
+        double ref = tanh((double)x);
+        double e = fabs(qy_ftanh(x) - ref) / (nextafterf((float)ref, 1.0f) - (float)ref);
+        if (e > worst) worst = e;
+    }
+    print_message("fast tanh: max error %.2f ulp\n", worst);
+    assert_true(worst < 3.0);
+    assert_true(qy_ftanh(INFINITY) == 1.0f && qy_ftanh(-INFINITY) == -1.0f && qy_ftanh(0.0f) == 0.0f);
+    assert_true(qy_ftanh(100.0f) == 1.0f && isnan(qy_ftanh(NAN)));
+}
+
 /* the vectorisable erf used by exact GELU: within 3 ulp of erf on [-6, 6] */
 static void test_fast_erf(void **st) {
     double worst = 0;
@@ -515,6 +536,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_few_rows),
         cmocka_unit_test(test_fast_exp),
         cmocka_unit_test(test_fast_erf),
+        cmocka_unit_test(test_fast_tanh),
         cmocka_unit_test(test_optim_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

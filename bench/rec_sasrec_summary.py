@@ -23,4 +23,4 @@ for e in range(n):
     print("| " + " | ".join(str(x) for x in row) + " |")
 qc = [cpu(f"{d}/quarry_{s}.cpu") / len(r["epochs"]) for s, r in zip((1, 2, 3), q)]
 tc = [cpu(f"{d}/torch_{s}.cpu") / r["epochs_run"] for s, r in zip((1, 2, 3), t)]
-print(f"\nCPU s per epoch (incl. evaluation): quarry {st.mean(qc):.1f}, PyTorch --trim {st.mean(tc):.1f}")
+print(f"\nCPU s per epoch (incl. evaluation): quarry {st.mean(qc):.1f}, PyTorch {st.mean(tc):.1f}")

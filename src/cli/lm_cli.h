@@ -41,6 +41,8 @@ int lm_tok_save(const lm_tok *t, const char *dir);
 /* Append token ids "I,J,K" (commas or spaces) to (*ids, *n, *cap); each must lie in
  * [0, vocab). QY_ERR_ARG names --ids and the accepted range. */
 int lm_parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t *cap);
+/* grow (*ids, *cap) to hold at least need ids (doubling); QY_ERR_NOMEM on failure */
+int lm_ids_reserve(int32_t **ids, size_t *cap, size_t need);
 
 /* Pull every "--NAME VALUE" / "--NAME=VALUE" out of argv (in place; argc updated),
  * storing up to cap values (pointers into argv). Returns the count or -1 when a

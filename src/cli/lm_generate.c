@@ -198,13 +198,8 @@ int lm_parse_ids(const char *s, int64_t vocab, int32_t **ids, size_t *n, size_t 
         if (end == p || v < 0 || v >= vocab)
             return qy_error(QY_ERR_ARG, "--ids: '%s': expected token ids in [0, %lld) separated by commas", s,
                             (long long)vocab);
-        if (*n == *cap) {
-            size_t c = *cap ? *cap * 2 : 32;
-            int32_t *q = qy_reallocn(*ids, c, sizeof *q);
-            if (!q) return QY_ERR_NOMEM;
-            *ids = q;
-            *cap = c;
-        }
+        int st = lm_ids_reserve(ids, cap, *n + 1);
+        if (st) return st;
         (*ids)[(*n)++] = (int32_t)v;
         p = end;
     }
@@ -294,15 +289,7 @@ static int load_constraint(const session *s, const char *path, int ids_mode, int
             st = ids_mode ? lm_parse_ids(p, qy_lm_get_config(s->lm)->vocab_size, &ids, &n, &cap)
                           : lm_tok_encode(s->tok, p, l, &ids, &n, &cap);
             p[l] = save;
-            if (!st && n + 1 > cap) {
-                int32_t *q = qy_reallocn(ids, n + 1, sizeof *q);
-                if (!q)
-                    st = QY_ERR_NOMEM;
-                else {
-                    ids = q;
-                    cap = n + 1;
-                }
-            }
+            if (!st) st = lm_ids_reserve(&ids, &cap, n + 1);
             if (!st && n + 1 > INT32_MAX) st = qy_error(QY_ERR_RANGE, "line too long");
             if (!st) {
                 ids[n] = end;

@@ -92,17 +92,22 @@ int64_t lm_tok_eos(const lm_tok *t) { return t->eos; }
 void lm_tok_set_eos(lm_tok *t, int64_t eos) { t->eos = eos; }
 const char *lm_tok_name(const lm_tok *t) { return t->kind == TOK_BYTES ? "bytes" : t->path; }
 
+int lm_ids_reserve(int32_t **ids, size_t *cap, size_t need) {
+    if (need <= *cap) return QY_OK;
+    size_t c = *cap ? *cap : 32;
+    while (c < need) c *= 2;
+    int32_t *p = qy_reallocn(*ids, c, sizeof *p);
+    if (!p) return QY_ERR_NOMEM;
+    *ids = p;
+    *cap = c;
+    return QY_OK;
+}
+
 int lm_tok_encode(void *vt, const char *text, size_t len, int32_t **ids, size_t *n, size_t *cap) {
     const lm_tok *t = vt;
     if (t->kind == TOK_HF) return qy_tokenizer_encode_ids(t->hf, text, len, ids, n, cap);
-    if (*n + len > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *n + len) c *= 2;
-        int32_t *p = qy_reallocn(*ids, c, sizeof *p);
-        if (!p) return QY_ERR_NOMEM;
-        *ids = p;
-        *cap = c;
-    }
+    int st = lm_ids_reserve(ids, cap, *n + len);
+    if (st) return st;
     for (size_t i = 0; i < len; i++) (*ids)[(*n)++] = (unsigned char)text[i];
     return QY_OK;
 }

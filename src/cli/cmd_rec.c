@@ -363,11 +363,12 @@ static cJSON *log_json(const qy_rec_train_result *r) {
 }
 
 /* the iterative models: early stopping, state file, resume; *m becomes the best epoch's model */
-static int train_iterative(const rec_args *a, const qy_rec_eval_opts *eo, qy_rec_data *d, qy_pool *pool,
-                           const char *ckpt, qy_rec_model **m, qy_rec_train_result *res) {
+static int train_iterative(const rec_args *a, const qy_rec_eval_opts *eo, qy_rec_metric vm, int vk,
+                           qy_rec_data *d, qy_pool *pool, const char *ckpt, qy_rec_model **m,
+                           qy_rec_train_result *res) {
     qy_rec_train_opts to = qy_rec_train_opts_default();
-    int st = qy_rec_valid_metric_parse(a->valid_metric, &to.valid_metric, &to.valid_k);
-    if (st) return st;
+    to.valid_metric = vm;
+    to.valid_k = vk;
     to.patience = a->patience > 0 ? (int)a->patience : 10;
     to.eval = *eo;
     to.best_path = ckpt;
@@ -376,7 +377,7 @@ static int train_iterative(const rec_args *a, const qy_rec_eval_opts *eo, qy_rec
     train_ctx t = {d, a->valid_metric};
     to.on_epoch = print_epoch;
     to.ctx = &t;
-    st = qy_rec_train(*m, d, &to, pool, res);
+    int st = qy_rec_train(*m, d, &to, pool, res);
     if (!st && res->resumed_from && res->epochs_done == res->resumed_from)
         qy_info("the run had finished (%d epochs, best %d): raise --epochs or --patience to train further",
                 res->epochs_done, res->best_epoch);
@@ -489,7 +490,7 @@ static int run_train(int argc, char **argv) {
     }
     uint64_t t0 = qy_now_ns();
     if (iterative)
-        st = train_iterative(&a, &eo, d, pool, ckpt, &m, &res);
+        st = train_iterative(&a, &eo, vm, vk, d, pool, ckpt, &m, &res);
     else
         st = qy_rec_model_fit(m, d, pool, NULL, NULL);
     double fit_s = qy_seconds_since(t0);

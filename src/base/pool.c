@@ -96,20 +96,27 @@ static uint64_t mono_ns(void) {
 
 static uint32_t generation(qy_pool *p) { return (uint32_t)(atomic_load(&p->ticket) >> 32); }
 
+/* one iteration of a bounded spin: pause, and every 64 iterations look at the
+ * clock; 1 once QY_SPIN_NS have passed since the first look */
+static int spin_step(unsigned i, uint64_t *t0) {
+    cpu_relax();
+    if ((i & 63) == 0) {
+        uint64_t t = mono_ns();
+        if (!*t0)
+            *t0 = t;
+        else if (t - *t0 > QY_SPIN_NS)
+            return 1;
+    }
+    return 0;
+}
+
 /* spin until the generation differs from seen or stop is set, for up to
  * QY_SPIN_NS; 1 if it changed */
 static int spin_for_job(qy_pool *p, uint32_t seen) {
     uint64_t t0 = 0;
     for (unsigned i = 1;; i++) {
         if (generation(p) != seen || atomic_load(&p->stop)) return 1;
-        cpu_relax();
-        if ((i & 63) == 0) {
-            uint64_t t = mono_ns();
-            if (!t0)
-                t0 = t;
-            else if (t - t0 > QY_SPIN_NS)
-                return 0;
-        }
+        if (spin_step(i, &t0)) return 0;
     }
 }
 
@@ -226,12 +233,11 @@ void qy_pool_for(qy_pool *p, size_t n, size_t grain, qy_range_fn fn, void *ctx) 
     in_pool_job = 0;
     /* what is left runs on workers that claimed it: spin, then yield */
     uint64_t t0 = 0;
+    int spun = 0;
     for (unsigned i = 1; atomic_load(&p->done) < nchunks; i++) {
-        if (t0 && mono_ns() - t0 > QY_SPIN_NS) {
+        if (spun)
             sched_yield();
-            continue;
-        }
-        cpu_relax();
-        if ((i & 63) == 0 && !t0) t0 = mono_ns();
+        else
+            spun = spin_step(i, &t0);
     }
 }

@@ -271,7 +271,7 @@ static int load_constraint(const session *s, const char *path, int ids_mode, int
     char *text;
     size_t len;
     int st = qy_read_file(path, 0, &text, &len);
-    if (st) return st;
+    if (st) return st == QY_ERR_NOMEM ? st : qy_error_wrap(st, "--constrain");
     qy_trie *t = NULL;
     int32_t *ids = NULL;
     size_t cap = 0;

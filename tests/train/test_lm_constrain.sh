@@ -38,7 +38,7 @@ printf '46,516,278\n' > "$T/ids.txt"
 grep -q '"tokens":	\[46, 516, 278, 2\]' "$T/ids.json" || fail "--ids entry: $(cat "$T/ids.json")"
 # errors
 "$Q" lm generate "$M" "x" --constrain "$T/none.txt" > /dev/null 2> "$T/err"; [ $? -eq 1 ] || fail "missing file: exit 1"
-grep -q "none.txt" "$T/err" || fail "missing file not named: $(cat "$T/err")"
+grep -q -- "--constrain: .*none.txt" "$T/err" || fail "missing file not named: $(cat "$T/err")"
 printf '\n\n' > "$T/empty.txt"
 "$Q" lm generate "$M" "x" --constrain "$T/empty.txt" > /dev/null 2> "$T/err"; [ $? -eq 1 ] || fail "empty file: exit 1"
 grep -q "no allowed output" "$T/err" || fail "empty file message: $(cat "$T/err")"
